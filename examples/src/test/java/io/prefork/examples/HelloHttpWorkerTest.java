@@ -1,0 +1,220 @@
+package io.prefork.examples;
+
+import static io.prefork.examples.WorkerHarness.HOST;
+import static io.prefork.examples.WorkerHarness.TIMEOUT;
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.prefork.it.HttpClient;
+import io.prefork.it.HttpClient.Response;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 30, unit = SECONDS)
+class HelloHttpWorkerTest {
+
+    private static final String PID = Long.toString(ProcessHandle.current().pid());
+    private static final String BODY = "Hello from prefork worker " + PID + "\n";
+
+    private static HelloHttpWorker started(Map<String, String> settings) {
+        HelloHttpWorker worker = new HelloHttpWorker();
+        worker.start(FakeContext.of(settings));
+        return worker;
+    }
+
+    private static void assertHello(Response response) {
+        assertEquals(200, response.status());
+        assertEquals(PID, response.header("X-Prefork-Worker"));
+        assertEquals("text/plain; charset=utf-8", response.header("content-type"));
+        assertEquals(Integer.toString(BODY.getBytes(StandardCharsets.UTF_8).length), response.header("Content-Length"));
+        assertEquals(BODY, response.body());
+    }
+
+    @Test
+    void getAnswersHelloWithThisPid() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            Response response = HttpClient.get(HOST, harness.port(), "/", TIMEOUT);
+            assertHello(response);
+            assertEquals("close", response.header("Connection"));
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void keepAliveServesSeveralRequestsOnOneConnection() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                Response first = client.get("/one");
+                assertHello(first);
+                assertNull(first.header("Connection"), "HTTP/1.1 keep-alive needs no Connection header");
+                assertHello(client.get("/two"));
+                assertHello(client.get("/three"));
+            }
+            harness.awaitHandled(); // the client's close is a clean EOF between requests
+        }
+    }
+
+    @Test
+    void connectionCloseClosesAfterTheResponse() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()));
+                HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+            assertHello(client.get("/"));
+            // Header names and the token are case-insensitive.
+            Response response = client.request("GET", "/", Map.of("cOnNeCtIoN", "Close"));
+            assertHello(response);
+            assertEquals("close", response.header("connection"));
+            assertTrue(client.awaitServerClose(), "server should close after Connection: close");
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void http10WithoutKeepAliveCloses() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()));
+                HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+            client.sendRaw("GET / HTTP/1.0\r\n\r\n");
+            Response response = client.readResponse();
+            assertHello(response);
+            assertEquals("close", response.header("connection"));
+            assertTrue(client.awaitServerClose(), "HTTP/1.0 closes by default");
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void http10WithKeepAliveStaysOpen() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                for (int i = 0; i < 2; i++) {
+                    client.sendRaw("GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n");
+                    Response response = client.readResponse();
+                    assertHello(response);
+                    assertEquals("keep-alive", response.header("connection"));
+                }
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void pipelinedRequestsAfterABodyAreAllAnswered() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                // The POST body must be skipped exactly: one byte too many or too few breaks the next request.
+                client.sendRaw("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+                        + "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"); // a stray CRLF between requests is ignored
+                assertHello(client.readResponse());
+                assertHello(client.readResponse());
+                assertHello(client.readResponse());
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void headAnswersHeadersOnly() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                Response head = client.request("HEAD", "/", Map.of());
+                assertEquals(200, head.status());
+                assertEquals(PID, head.header("x-prefork-worker"));
+                assertEquals(Integer.toString(BODY.length()), head.header("content-length"));
+                // Had the server sent a body, it would now be read as the start of this response and fail.
+                assertHello(client.get("/"));
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void largeBodyIsSkipped() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                String body = "x".repeat(100_000); // larger than the 16 KiB head buffer
+                client.sendRaw("PUT / HTTP/1.1\r\nContent-Length: " + body.length() + "\r\n\r\n" + body);
+                assertHello(client.readResponse());
+                assertHello(client.get("/"));
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void malformedRequestLineGets400AndClose() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                client.sendRaw("THIS IS NOT HTTP\r\n\r\n");
+                Response response = client.readResponse();
+                assertEquals(400, response.status());
+                assertEquals("close", response.header("connection"));
+                assertTrue(client.awaitServerClose());
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void malformedHeaderGets400() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                client.sendRaw("GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\n");
+                assertEquals(400, client.readResponse().status());
+                assertTrue(client.awaitServerClose());
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void oversizedHeadGets431AndClose() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                client.sendRaw("GET / HTTP/1.1\r\nX-Big: " + "a".repeat(HttpExchange.MAX_HEAD_BYTES) + "\r\n\r\n");
+                Response response = client.readResponse();
+                assertEquals(431, response.status());
+                assertEquals("close", response.header("connection"));
+                assertTrue(client.awaitServerClose());
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void chunkedRequestGets411AndClose() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                client.sendRaw("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+                assertEquals(411, client.readResponse().status());
+                assertTrue(client.awaitServerClose());
+            }
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
+    void idleKeepAliveConnectionIsDroppedAfterTheTimeout() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of("keepAliveTimeoutMs", "200")));
+                HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+            assertHello(client.get("/"));
+            // The client stays silent: handle must return on its own, well within the harness's deadline.
+            harness.awaitHandled();
+            assertTrue(client.awaitServerClose());
+        }
+    }
+
+    @Test
+    void invalidSettingFailsStart() {
+        HelloHttpWorker worker = new HelloHttpWorker();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> worker.start(FakeContext.of(Map.of("keepAliveTimeoutMs", "soon"))));
+        assertTrue(e.getMessage().contains("keepAliveTimeoutMs"), e.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> worker.start(FakeContext.of(Map.of("keepAliveTimeoutMs", "0"))));
+    }
+}

@@ -1,0 +1,18 @@
+package io.prefork.supervisor;
+
+/** The supervisor's exit codes: distinct per kind of failure, so scripts can tell them apart. */
+public final class ExitCodes {
+    /** Stopped normally (SIGTERM/SIGINT, connections drained). */
+    public static final int OK = 0;
+    /** An unexpected internal error; the log has the stack trace. */
+    public static final int INTERNAL = 1;
+    /** Bad command line or settings: nothing was started. */
+    public static final int USAGE = 2;
+    /** A worker failed to boot (class not loadable, start() threw, died before ready): gunicorn's halt rule. */
+    public static final int BOOT_FAILED = 3;
+    /** Could not listen on --listen (address in use, not local, no permission). */
+    public static final int LISTEN_FAILED = 4;
+
+    private ExitCodes() {
+    }
+}

@@ -1,0 +1,279 @@
+package io.prefork.supervisor;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Everything a {@link Supervisor} needs, validated once by {@link Builder#build()} and immutable after (HikariCP's
+ * "validate once and seal"). Every check throws a {@link ConfigException} naming the command-line setting, the
+ * value and what to do.
+ */
+public final class SupervisorConfig {
+    public static final int MAX_WORKERS = 1024;
+    public static final int MAX_CONCURRENCY = 100_000;
+
+    private final InetSocketAddress listen;
+    private final int workers;
+    private final String workerClass;
+    private final List<Path> workerClasspath;
+    private final int concurrency;
+    private final Duration gracefulTimeout;
+    private final Duration bootTimeout;
+    private final List<String> workerJvmOptions;
+    private final Map<String, String> workerSettings;
+    private final int queueSize;
+    private final int backlog;
+
+    private SupervisorConfig(Builder b) {
+        this.listen = b.listen;
+        this.workers = b.workers;
+        this.workerClass = b.workerClass;
+        this.workerClasspath = List.copyOf(b.workerClasspath);
+        this.concurrency = b.concurrency;
+        this.gracefulTimeout = b.gracefulTimeout;
+        this.bootTimeout = b.bootTimeout;
+        this.workerJvmOptions = List.copyOf(b.workerJvmOptions);
+        this.workerSettings = Map.copyOf(b.workerSettings);
+        this.queueSize = b.queueSize;
+        this.backlog = b.backlog;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Where to listen; port 0 until bound means "any free port". */
+    public InetSocketAddress listen() {
+        return listen;
+    }
+
+    public int workers() {
+        return workers;
+    }
+
+    public String workerClass() {
+        return workerClass;
+    }
+
+    public List<Path> workerClasspath() {
+        return workerClasspath;
+    }
+
+    public int concurrency() {
+        return concurrency;
+    }
+
+    public Duration gracefulTimeout() {
+        return gracefulTimeout;
+    }
+
+    public Duration bootTimeout() {
+        return bootTimeout;
+    }
+
+    public List<String> workerJvmOptions() {
+        return workerJvmOptions;
+    }
+
+    public Map<String, String> workerSettings() {
+        return workerSettings;
+    }
+
+    public int queueSize() {
+        return queueSize;
+    }
+
+    public int backlog() {
+        return backlog;
+    }
+
+    /**
+     * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
+     *
+     * @throws ConfigException naming {@code --listen} if the text is malformed or the host does not resolve
+     */
+    public static InetSocketAddress parseListen(String text) {
+        String hint = "expected HOST:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080 (port 0 picks a free port)";
+        if (text == null || text.isBlank()) {
+            throw new ConfigException("--listen", "''", hint);
+        }
+        int colon = text.lastIndexOf(':');
+        if (colon <= 0 || colon == text.length() - 1) {
+            throw new ConfigException("--listen", text, hint);
+        }
+        String host = text.substring(0, colon);
+        String portText = text.substring(colon + 1);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        } else if (host.contains(":")) {
+            throw new ConfigException("--listen", text, "put an IPv6 address in brackets, e.g. [::1]:8080");
+        }
+        int port;
+        try {
+            port = Integer.parseInt(portText);
+        } catch (NumberFormatException e) {
+            throw new ConfigException("--listen", text, "the port '" + portText + "' is not a number; " + hint);
+        }
+        if (port < 0 || port > 65535) {
+            throw new ConfigException("--listen", text, "the port must be 0 to 65535");
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByName(host), port);
+        } catch (UnknownHostException e) {
+            throw new ConfigException("--listen", text, "the host '" + host + "' does not resolve; use an IP address "
+                    + "or a name in /etc/hosts");
+        }
+    }
+
+    /** Collects settings; {@link #build()} validates them all. */
+    public static final class Builder {
+        private InetSocketAddress listen;
+        private int workers = Math.max(1, Runtime.getRuntime().availableProcessors());
+        private String workerClass;
+        private final List<Path> workerClasspath = new ArrayList<>();
+        private int concurrency = 1;
+        private Duration gracefulTimeout = Duration.ofSeconds(30);
+        private Duration bootTimeout = Duration.ofSeconds(60);
+        private final List<String> workerJvmOptions = new ArrayList<>();
+        private final Map<String, String> workerSettings = new LinkedHashMap<>();
+        private int queueSize = 1024;
+        private int backlog = 1024;
+
+        private Builder() {
+        }
+
+        public Builder listen(InetSocketAddress address) {
+            this.listen = address;
+            return this;
+        }
+
+        /** {@code HOST:PORT}, as on the command line. */
+        public Builder listen(String hostPort) {
+            this.listen = parseListen(hostPort);
+            return this;
+        }
+
+        public Builder workers(int n) {
+            this.workers = n;
+            return this;
+        }
+
+        public Builder workerClass(String className) {
+            this.workerClass = className;
+            return this;
+        }
+
+        public Builder workerClasspath(List<Path> entries) {
+            this.workerClasspath.clear();
+            this.workerClasspath.addAll(entries);
+            return this;
+        }
+
+        public Builder concurrency(int k) {
+            this.concurrency = k;
+            return this;
+        }
+
+        public Builder gracefulTimeout(Duration d) {
+            this.gracefulTimeout = d;
+            return this;
+        }
+
+        public Builder bootTimeout(Duration d) {
+            this.bootTimeout = d;
+            return this;
+        }
+
+        public Builder workerJvmOptions(List<String> options) {
+            this.workerJvmOptions.clear();
+            this.workerJvmOptions.addAll(options);
+            return this;
+        }
+
+        public Builder workerSettings(Map<String, String> settings) {
+            this.workerSettings.clear();
+            this.workerSettings.putAll(settings);
+            return this;
+        }
+
+        public Builder queueSize(int n) {
+            this.queueSize = n;
+            return this;
+        }
+
+        public Builder backlog(int n) {
+            this.backlog = n;
+            return this;
+        }
+
+        /** Validates every setting and seals them. */
+        public SupervisorConfig build() {
+            if (listen == null) {
+                throw new ConfigException("--listen", "(missing)", "say where to listen, e.g. --listen 127.0.0.1:8080");
+            }
+            if (workers < 1 || workers > MAX_WORKERS) {
+                throw new ConfigException("--workers", workers, "must be 1 to " + MAX_WORKERS
+                        + " (the number of worker processes)");
+            }
+            if (workerClass == null || workerClass.isBlank()) {
+                throw new ConfigException("--worker", "(missing)", "name the class that implements "
+                        + "io.prefork.worker.Worker, e.g. --worker io.prefork.examples.HelloHttpWorker");
+            }
+            if (!workerClass.matches("[\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}]*"
+                    + "(\\.[\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}]*)*")) {
+                throw new ConfigException("--worker", workerClass, "is not a Java class name (expected e.g. "
+                        + "com.example.MyWorker)");
+            }
+            if (workerClasspath.isEmpty()) {
+                throw new ConfigException("--worker-classpath", "(missing)", "give the jar(s) or directories that "
+                        + "hold the worker class, separated by ':'");
+            }
+            for (Path p : workerClasspath) {
+                if (!Files.exists(p)) {
+                    throw new ConfigException("--worker-classpath", p, "does not exist (as seen from "
+                            + Path.of("").toAbsolutePath() + "); build it first or fix the path");
+                }
+                if (!Files.isReadable(p)) {
+                    throw new ConfigException("--worker-classpath", p, "is not readable by this user");
+                }
+            }
+            if (concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+                throw new ConfigException("--concurrency", concurrency, "must be 1 to " + MAX_CONCURRENCY
+                        + " (connections one worker serves at once)");
+            }
+            Objects.requireNonNull(gracefulTimeout, "gracefulTimeout");
+            if (gracefulTimeout.isNegative()) {
+                throw new ConfigException("--graceful-timeout", gracefulTimeout.toSeconds(), "must be 0 or more seconds");
+            }
+            if (bootTimeout.isNegative() || bootTimeout.isZero()) {
+                throw new ConfigException("--boot-timeout", bootTimeout.toSeconds(), "must be more than 0 seconds");
+            }
+            if (queueSize < 0) {
+                throw new ConfigException("--queue-size", queueSize, "must be 0 or more");
+            }
+            if (backlog < 1) {
+                throw new ConfigException("--backlog", backlog, "must be at least 1");
+            }
+            for (String o : workerJvmOptions) {
+                if (o.isBlank() || !o.startsWith("-")) {
+                    throw new ConfigException("--worker-jvm-option", "'" + o + "'", "JVM options start with '-', "
+                            + "e.g. --worker-jvm-option=-Xmx256m");
+                }
+                if (o.equals("-cp") || o.equals("-classpath") || o.equals("--class-path") || o.equals("-jar")) {
+                    throw new ConfigException("--worker-jvm-option", o, "the worker classpath is set with "
+                            + "--worker-classpath");
+                }
+            }
+            return new SupervisorConfig(this);
+        }
+    }
+}

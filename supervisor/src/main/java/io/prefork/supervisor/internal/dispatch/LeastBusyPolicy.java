@@ -1,0 +1,57 @@
+package io.prefork.supervisor.internal.dispatch;
+
+/**
+ * The default dispatch policy: the worker with the fewest connections in flight (sent, taken or being served),
+ * never one already at its concurrency. Ties go round-robin, starting after the last worker picked, so an idle
+ * pool spreads sequential connections over every worker instead of always choosing the first.
+ *
+ * <p>This is the supervisor's advantage over kernel balancing (gunicorn, unicorn, PHP-FPM share one listening
+ * socket and let whichever process wakes first take the connection): the supervisor knows every worker's real load.
+ */
+public final class LeastBusyPolicy {
+    /** What the policy needs to know about a worker. */
+    public interface Candidate {
+        /** True if the worker is ready and accepting new connections. */
+        boolean available();
+
+        /** Connections sent to it and not yet reported done. */
+        int inFlight();
+    }
+
+    private int last = -1;
+
+    /**
+     * Picks a worker.
+     *
+     * @param workers     the pool by slot; null entries are empty slots
+     * @param concurrency the most connections one worker may hold
+     * @return the chosen slot, or -1 if every worker is unavailable or full
+     */
+    public int pick(Candidate[] workers, int concurrency) {
+        int n = workers.length;
+        int best = -1;
+        int bestLoad = Integer.MAX_VALUE;
+        for (int k = 1; k <= n; k++) {
+            int i = (last + k) % n;
+            if (i < 0) {
+                i += n;
+            }
+            Candidate w = workers[i];
+            if (w == null || !w.available()) {
+                continue;
+            }
+            int load = w.inFlight();
+            if (load < concurrency && load < bestLoad) {
+                best = i;
+                bestLoad = load;
+                if (load == 0) {
+                    break; // nobody is less busy than idle
+                }
+            }
+        }
+        if (best >= 0) {
+            last = best;
+        }
+        return best;
+    }
+}

@@ -1,0 +1,56 @@
+package io.prefork.supervisor.internal.metrics;
+
+import com.codahale.metrics.Counter;
+import com.codahale.metrics.Gauge;
+import com.codahale.metrics.Meter;
+import com.codahale.metrics.MetricRegistry;
+import com.codahale.metrics.Timer;
+
+/**
+ * The supervisor's Dropwizard metrics. Counters and timers are updated by the loop thread; gauges read values the
+ * loop publishes through volatile fields, so a reporter on another thread never touches loop state.
+ */
+public final class SupervisorMetrics {
+    public final MetricRegistry registry;
+    /** Connections accepted from the listening socket. */
+    public final Meter accepted;
+    /** Accept to the worker's ACCEPTED report: the handoff latency. */
+    public final Timer handoff;
+    /** Workers started to replace one that died. */
+    public final Counter restarts;
+    /** Connections given to another worker after a worker rejected, lost or died holding them untaken. */
+    public final Counter redispatched;
+    /** Connections closed unserved (stop with connections still queued, or bounced between workers too often). */
+    public final Counter dropped;
+
+    private volatile int queueDepth;
+    private volatile int workersReady;
+    private volatile int inFlight;
+
+    public SupervisorMetrics(MetricRegistry registry) {
+        this.registry = registry;
+        this.accepted = registry.meter("prefork.connections.accepted");
+        this.handoff = registry.timer("prefork.handoff");
+        this.restarts = registry.counter("prefork.worker.restarts");
+        this.redispatched = registry.counter("prefork.connections.redispatched");
+        this.dropped = registry.counter("prefork.connections.dropped");
+        registry.register("prefork.queue.depth", (Gauge<Integer>) () -> queueDepth);
+        registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
+        registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);
+    }
+
+    /** Called by the loop once per iteration. */
+    public void publish(int queueDepth, int workersReady, int inFlight) {
+        this.queueDepth = queueDepth;
+        this.workersReady = workersReady;
+        this.inFlight = inFlight;
+    }
+
+    public int queueDepth() {
+        return queueDepth;
+    }
+
+    public int workersReady() {
+        return workersReady;
+    }
+}

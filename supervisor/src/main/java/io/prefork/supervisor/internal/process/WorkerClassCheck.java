@@ -1,0 +1,62 @@
+package io.prefork.supervisor.internal.process;
+
+import io.prefork.supervisor.ConfigException;
+import io.prefork.worker.Worker;
+import java.io.IOException;
+import java.lang.reflect.Modifier;
+import java.net.MalformedURLException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Checks, before any worker JVM is started, that {@code --worker} names a loadable class implementing
+ * {@link Worker} with a public no-argument constructor. Loading does not initialise the class (no static
+ * initialiser of user code runs in the supervisor); it turns the commonest mistakes (a typo in the class name, a
+ * wrong jar) into one clear line and exit code 2 instead of N failing JVMs.
+ */
+public final class WorkerClassCheck {
+    private WorkerClassCheck() {
+    }
+
+    public static void check(String className, List<Path> classpath) {
+        URL[] urls = new URL[classpath.size()];
+        for (int i = 0; i < urls.length; i++) {
+            try {
+                urls[i] = classpath.get(i).toUri().toURL();
+            } catch (MalformedURLException e) {
+                throw new ConfigException("--worker-classpath", classpath.get(i), "is not a usable path: " + e.getMessage());
+            }
+        }
+        // Parent: the loader that has io.prefork.worker, so Worker is the same interface on both sides.
+        try (URLClassLoader loader = new URLClassLoader(urls, Worker.class.getClassLoader())) {
+            Class<?> c;
+            try {
+                c = Class.forName(className, false, loader);
+            } catch (ClassNotFoundException e) {
+                throw new ConfigException("--worker", className, "class not found on --worker-classpath "
+                        + classpath + "; check the class name (package included) and the classpath");
+            } catch (LinkageError e) {
+                throw new ConfigException("--worker", className, "cannot be loaded (" + e + "); add the jars it "
+                        + "depends on to --worker-classpath");
+            }
+            if (!Worker.class.isAssignableFrom(c)) {
+                throw new ConfigException("--worker", className, "does not implement " + Worker.class.getName());
+            }
+            if (c.isInterface() || Modifier.isAbstract(c.getModifiers())) {
+                throw new ConfigException("--worker", className, "is abstract; name a concrete class");
+            }
+            try {
+                c.getConstructor();
+            } catch (NoSuchMethodException e) {
+                throw new ConfigException("--worker", className, "needs a public no-argument constructor");
+            } catch (LinkageError e) {
+                throw new ConfigException("--worker", className, "cannot be loaded (" + e + "); add the jars it "
+                        + "depends on to --worker-classpath");
+            }
+        } catch (IOException e) {
+            // Closing the loader only releases jar handles; nothing to report.
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package io.prefork.supervisor.internal.process;
+
+import io.prefork.internal.runtime.ChannelWrapper;
+import io.prefork.internal.runtime.WorkerExit;
+import io.prefork.internal.runtime.WorkerMain;
+import java.io.File;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Builds and starts worker JVMs.
+ *
+ * <p>Started with {@link ProcessBuilder} on purpose: its child closes every descriptor above 2 before exec, so a
+ * worker can never inherit the listening socket, another worker's channel, or any other descriptor the supervisor
+ * (or a library inside it) opened without close-on-exec. The worker gets its channel end through
+ * {@link io.prefork.internal.nativeio.Bootstrap} instead. Standard input is /dev/null (a pipe would be one more
+ * descriptor held in the supervisor per worker); standard output and error are the supervisor's own.
+ */
+public final class WorkerLauncher {
+    private final Path java;
+    private final List<String> runtimeClasspath;
+    private final List<Path> workerClasspath;
+    private final List<String> jvmOptions;
+    private final String workerClass;
+    private final int concurrency;
+    private final String settings;
+
+    public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
+                          String workerClass, int concurrency, Map<String, String> settings) {
+        this.java = java;
+        this.runtimeClasspath = List.copyOf(runtimeClasspath);
+        this.workerClasspath = List.copyOf(workerClasspath);
+        this.jvmOptions = List.copyOf(jvmOptions);
+        this.workerClass = workerClass;
+        this.concurrency = concurrency;
+        this.settings = encodeSettings(settings);
+    }
+
+    /** The classpath the worker runtime itself needs: this JVM's own (the supervisor jar bundles the runtime). */
+    public static List<String> ownClasspath() {
+        List<String> out = new ArrayList<>();
+        for (String e : System.getProperty("java.class.path").split(File.pathSeparator)) {
+            if (!e.isEmpty()) {
+                out.add(Path.of(e).toAbsolutePath().toString());
+            }
+        }
+        return out;
+    }
+
+    /** The java command of this JVM, so workers run on the same JDK as the supervisor. */
+    public static Path currentJava() {
+        return Path.of(System.getProperty("java.home"), "bin", "java");
+    }
+
+    /** The full command line, for logs and tests. */
+    public List<String> command() {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(java.toString());
+        cmd.addAll(List.of(ChannelWrapper.REQUIRED_FLAG.split(" ")));
+        // jffi loads a native library: JDK 24+ warns (and a future JDK will refuse) without this. 17 accepts it.
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend.
+        cmd.add("-Djava.util.logging.SimpleFormatter.format=%1$tF %1$tT %4$s %3$s - %5$s%6$s%n");
+        cmd.addAll(jvmOptions);
+        // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
+        // worker's own version wins. The runtime's classes live in io.prefork.internal, which user jars do not
+        // carry (worker-api is a provided dependency); a mismatched copy would be caught by the wire version.
+        List<String> cp = new ArrayList<>();
+        for (Path p : workerClasspath) {
+            cp.add(p.toAbsolutePath().toString());
+        }
+        cp.addAll(runtimeClasspath);
+        cmd.add("-cp");
+        cmd.add(String.join(File.pathSeparator, cp));
+        cmd.add(WorkerMain.class.getName());
+        return cmd;
+    }
+
+    /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */
+    public Process start(int slot, Path bootSocket, String token) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(command());
+        Map<String, String> env = pb.environment();
+        env.put(WorkerExit.ENV_BOOT_SOCKET, bootSocket.toString());
+        env.put(WorkerExit.ENV_BOOT_TOKEN, token);
+        env.put(WorkerExit.ENV_WORKER_CLASS, workerClass);
+        env.put(WorkerExit.ENV_WORKER_INDEX, Integer.toString(slot));
+        env.put(WorkerExit.ENV_CONCURRENCY, Integer.toString(concurrency));
+        env.put(WorkerExit.ENV_SETTINGS, settings);
+        pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
+        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+        return pb.start();
+    }
+
+    private static String encodeSettings(Map<String, String> settings) {
+        Properties p = new Properties();
+        p.putAll(settings);
+        StringWriter w = new StringWriter();
+        try {
+            p.store(w, null);
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // a StringWriter does not fail
+        }
+        return w.toString();
+    }
+}

@@ -1,0 +1,59 @@
+package io.prefork.internal.nativeio;
+
+import jnr.ffi.Pointer;
+import jnr.ffi.annotations.Out;
+import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
+
+/**
+ * The few libc calls Prefork makes itself, bound with jnr-ffi. jnr-posix has socketpair, sendmsg and recvmsg, but
+ * its sendmsg/recvmsg allocate per call and its reused {@code MsgHdr} drops descriptors (see FDPASS-NOTES), and it
+ * has no socket/bind/listen/accept4/poll/eventfd at all. Every method returns -1 and sets errno on failure; only
+ * {@link Native} calls these, and it turns errno into a {@link NativeException} naming the call.
+ *
+ * <p>Structures are passed as {@link Pointer}s to native memory that the caller prepared once; nothing here
+ * allocates per call.
+ */
+public interface LibC {
+    int socket(int domain, int type, int protocol);
+
+    int socketpair(int domain, int type, int protocol, @Out int[] sv);
+
+    int bind(int fd, Pointer addr, int addrlen);
+
+    int listen(int fd, int backlog);
+
+    int accept4(int fd, Pointer addr, Pointer addrlen, int flags);
+
+    int connect(int fd, Pointer addr, int addrlen);
+
+    int getsockname(int fd, Pointer addr, Pointer addrlen);
+
+    int getsockopt(int fd, int level, int optname, Pointer optval, Pointer optlen);
+
+    int setsockopt(int fd, int level, int optname, Pointer optval, int optlen);
+
+    @ssize_t long sendmsg(int fd, Pointer msg, int flags);
+
+    @ssize_t long recvmsg(int fd, Pointer msg, int flags);
+
+    @ssize_t long read(int fd, Pointer buf, @size_t long count);
+
+    @ssize_t long write(int fd, Pointer buf, @size_t long count);
+
+    int close(int fd);
+
+    int shutdown(int fd, int how);
+
+    int fcntl(int fd, int cmd, int arg);
+
+    int poll(Pointer fds, @size_t long nfds, int timeoutMs);
+
+    int eventfd(int initval, int flags);
+
+    int kill(int pid, int sig);
+
+    int getpid();
+
+    int getuid();
+}

@@ -1,0 +1,179 @@
+package io.prefork.internal.nativeio;
+
+import java.io.Closeable;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import jnr.ffi.Pointer;
+
+/**
+ * A listening TCP socket made with raw socket/bind/listen, and accept4. Raw rather than a
+ * {@link java.nio.channels.ServerSocketChannel} because NIO never sets close-on-exec and offers no int descriptor
+ * without {@code --add-exports}; here the listener and every accepted socket are close-on-exec from birth, so no
+ * process the supervisor starts can inherit them.
+ *
+ * <p>The listener is non-blocking (the supervisor polls it); accepted sockets are blocking, the mode the worker SDK
+ * documents. Used by one thread: the supervisor's loop.
+ */
+public final class TcpListener implements Closeable {
+    private static final int SOCKADDR_IN6_BYTES = 28;
+
+    private final int fd;
+    private final int family;
+    private final InetSocketAddress bound;
+    private final boolean wildcard;
+    /** The bound address in wire form, shared by every accepted connection unless the listener is a wildcard. */
+    private final byte[] boundWire;
+    private final Pointer acceptAddr = Native.allocate(SOCKADDR_IN6_BYTES);
+    private final Pointer acceptAddrLen = Native.allocate(4);
+    private final Pointer nameAddr = Native.allocate(SOCKADDR_IN6_BYTES);
+    private final Pointer nameAddrLen = Native.allocate(4);
+    private byte[] lastPeer;
+    private boolean closed;
+
+    private TcpListener(int fd, int family, InetSocketAddress requested) throws NativeException {
+        this.fd = fd;
+        this.family = family;
+        this.wildcard = requested.getAddress().isAnyLocalAddress();
+        nameAddrLen.putInt(0, SOCKADDR_IN6_BYTES);
+        Native.check(Native.LIBC.getsockname(fd, nameAddr, nameAddrLen), "getsockname(fd=" + fd + ")");
+        this.boundWire = toWire(nameAddr);
+        this.bound = toInet(boundWire);
+    }
+
+    /**
+     * Binds and listens.
+     *
+     * @param address where to listen; port 0 picks a free port (see {@link #boundAddress()})
+     * @param backlog the kernel's queue of completed handshakes not yet accepted
+     * @throws NativeException naming {@code bind(HOST:PORT)} etc.; EADDRINUSE when the port is taken
+     */
+    public static TcpListener open(InetSocketAddress address, int backlog) throws NativeException {
+        boolean v4 = address.getAddress() instanceof Inet4Address;
+        int family = v4 ? Native.AF_INET : Native.AF_INET6;
+        String where = format(address);
+        int fd = Native.check(Native.LIBC.socket(family, Native.SOCK_STREAM | Native.SOCK_NONBLOCK | Native.SOCK_CLOEXEC, 0),
+                "socket(" + (v4 ? "AF_INET" : "AF_INET6") + ", SOCK_STREAM)");
+        try {
+            // A restarted supervisor must be able to bind while old connections sit in TIME_WAIT.
+            Native.setIntOption(fd, Native.SOL_SOCKET, Native.SO_REUSEADDR, 1, "SO_REUSEADDR");
+            Pointer sa = Native.allocate(SOCKADDR_IN6_BYTES);
+            int len = fromInet(address, sa);
+            Native.check(Native.LIBC.bind(fd, sa, len), "bind(" + where + ")");
+            Native.check(Native.LIBC.listen(fd, backlog), "listen(" + where + ", backlog=" + backlog + ")");
+            return new TcpListener(fd, family, address);
+        } catch (NativeException | RuntimeException e) {
+            Native.closeQuietly(fd);
+            throw e;
+        }
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    /** The address actually bound (the real port when 0 was asked for). */
+    public InetSocketAddress boundAddress() {
+        return bound;
+    }
+
+    /**
+     * Accepts one pending connection.
+     *
+     * @return the new socket's descriptor, owned by the caller, blocking and close-on-exec; or -1 when none is
+     *     pending (EAGAIN) or the client gave up before it was accepted (ECONNABORTED)
+     * @throws NativeException on other errors; EMFILE/ENFILE mean this process is out of descriptors
+     */
+    public int accept() throws NativeException {
+        while (true) {
+            acceptAddrLen.putInt(0, SOCKADDR_IN6_BYTES);
+            int c = Native.LIBC.accept4(fd, acceptAddr, acceptAddrLen, Native.SOCK_CLOEXEC);
+            if (c >= 0) {
+                lastPeer = toWire(acceptAddr);
+                return c;
+            }
+            int e = Native.errno();
+            if (e == Native.EAGAIN || e == Native.ECONNABORTED) {
+                return -1;
+            }
+            if (e != Native.EINTR) {
+                throw new NativeException("accept4(" + format(bound) + ")", e);
+            }
+        }
+    }
+
+    /** The peer address of the last accepted connection, in wire form (see FrameCodec). */
+    public byte[] lastPeerAddress() {
+        return lastPeer;
+    }
+
+    /**
+     * The local address of an accepted connection, in wire form: the bound address, or for a wildcard listener the
+     * address the client actually reached (one getsockname).
+     */
+    public byte[] localAddressOf(int acceptedFd) throws NativeException {
+        if (!wildcard) {
+            return boundWire;
+        }
+        nameAddrLen.putInt(0, SOCKADDR_IN6_BYTES);
+        Native.check(Native.LIBC.getsockname(acceptedFd, nameAddr, nameAddrLen), "getsockname(fd=" + acceptedFd + ")");
+        return toWire(nameAddr);
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            Native.closeQuietly(fd);
+        }
+    }
+
+    /** HOST:PORT with brackets around IPv6 literals, as the command line takes it. */
+    public static String format(InetSocketAddress a) {
+        String host = a.getAddress() != null ? a.getAddress().getHostAddress() : a.getHostString();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+
+    // sockaddr_in:  u16 family @0 (host order) | u16 port @2 (network order) | 4 address bytes @4 | 8 zero bytes
+    // sockaddr_in6: u16 family @0 | u16 port @2 | u32 flowinfo @4 | 16 address bytes @8 | u32 scope id @24
+    private static int fromInet(InetSocketAddress a, Pointer sa) {
+        byte[] ip = a.getAddress().getAddress();
+        sa.setMemory(0, SOCKADDR_IN6_BYTES, (byte) 0);
+        sa.putShort(0, (short) (ip.length == 4 ? Native.AF_INET : Native.AF_INET6));
+        sa.putByte(2, (byte) (a.getPort() >>> 8));
+        sa.putByte(3, (byte) a.getPort());
+        if (ip.length == 4) {
+            sa.put(4, ip, 0, 4);
+            return 16;
+        }
+        sa.put(8, ip, 0, 16);
+        return SOCKADDR_IN6_BYTES;
+    }
+
+    private static byte[] toWire(Pointer sa) {
+        int family = sa.getShort(0);
+        boolean v4 = family == Native.AF_INET;
+        byte[] out = new byte[v4 ? 7 : 19];
+        out[0] = (byte) (v4 ? 4 : 6);
+        out[1] = sa.getByte(2);
+        out[2] = sa.getByte(3);
+        sa.get(v4 ? 4 : 8, out, 3, v4 ? 4 : 16);
+        return out;
+    }
+
+    private static InetSocketAddress toInet(byte[] wire) {
+        byte[] ip = new byte[wire.length - 3];
+        System.arraycopy(wire, 3, ip, 0, ip.length);
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(ip), ((wire[1] & 0xFF) << 8) | (wire[2] & 0xFF));
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e); // only for a wrong length, which toWire cannot produce
+        }
+    }
+
+    /** The socket family (AF_INET or AF_INET6) of this listener and of every socket it accepts. */
+    public int family() {
+        return family;
+    }
+}

@@ -1,0 +1,47 @@
+package io.prefork.internal.runtime;
+
+/**
+ * Exit codes reserved by the worker runtime, read by the supervisor when it reaps a worker. As in gunicorn's
+ * arbiter, a worker that exits with {@link #BOOT_FAILED} (or any worker that dies before it is ready while the
+ * supervisor is starting) stops the supervisor instead of entering a respawn loop that can never succeed.
+ */
+public final class WorkerExit {
+    /** Normal: told to stop, or the channel to the supervisor closed. */
+    public static final int OK = 0;
+    /** Loading the Worker class, constructing it or its start() failed. */
+    public static final int BOOT_FAILED = 3;
+    /** This JVM cannot wrap descriptors (missing JVM flag, unsupported platform or JDK). */
+    public static final int UNSUPPORTED = 4;
+    /** Could not get a channel from the supervisor (bad environment, endpoint gone, token refused). */
+    public static final int BOOTSTRAP_FAILED = 5;
+    /** The supervisor sent something that is not a valid frame. */
+    public static final int PROTOCOL_ERROR = 6;
+
+    /** Environment variables through which the supervisor configures a worker JVM. */
+    public static final String ENV_BOOT_SOCKET = "PREFORK_BOOT_SOCKET";
+    public static final String ENV_BOOT_TOKEN = "PREFORK_BOOT_TOKEN";
+    public static final String ENV_WORKER_CLASS = "PREFORK_WORKER_CLASS";
+    public static final String ENV_WORKER_INDEX = "PREFORK_WORKER_INDEX";
+    public static final String ENV_CONCURRENCY = "PREFORK_CONCURRENCY";
+    /** {@code KEY=VALUE} lines in {@link java.util.Properties} syntax. */
+    public static final String ENV_SETTINGS = "PREFORK_SETTINGS";
+
+    private WorkerExit() {
+    }
+
+    /** A short description of a worker exit code, for the supervisor's log. */
+    public static String describe(int code) {
+        switch (code) {
+            case OK: return "exited normally";
+            case BOOT_FAILED: return "failed to boot (exit " + code + ")";
+            case UNSUPPORTED: return "cannot wrap descriptors (exit " + code + ")";
+            case BOOTSTRAP_FAILED: return "could not connect to the supervisor (exit " + code + ")";
+            case PROTOCOL_ERROR: return "received an invalid frame (exit " + code + ")";
+            default:
+                if (code > 128) {
+                    return "killed by signal " + (code - 128) + " (exit " + code + ")";
+                }
+                return "exited with code " + code;
+        }
+    }
+}

@@ -1,0 +1,381 @@
+package io.prefork.internal.runtime;
+
+import io.prefork.internal.nativeio.ControlChannel;
+import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.nativeio.Signals;
+import io.prefork.internal.wire.FrameCodec;
+import io.prefork.internal.wire.FrameException;
+import io.prefork.internal.wire.FrameType;
+import io.prefork.worker.Connection;
+import io.prefork.worker.Worker;
+import io.prefork.worker.WorkerContext;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.time.Instant;
+import java.util.Map;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The worker side of the handoff: receives descriptors from the supervisor, wraps them, acknowledges them and runs
+ * the user's {@link Worker#handle} on up to {@code concurrency} threads.
+ *
+ * <p>Threads: the thread that calls {@link #run} receives (it is the only one that touches the receive side of the
+ * channel); handler threads and the heartbeat thread send, serialised by {@link #sendLock}. The runtime never holds
+ * more than {@code concurrency} connections because the supervisor never sends more, so the handler queue is
+ * bounded by the supervisor, not here.
+ *
+ * <p>Ordering of reports for one connection: ACCEPTED is sent before the handler is started, so DONE can never
+ * overtake it. ACCEPTED is sent as soon as the descriptor is wrapped, because the supervisor holds its own copy of
+ * the socket until then, and while it does, a worker's close sends no FIN to the client.
+ *
+ * <p>Logging goes through {@link System.Logger}, not a logging library: the runtime lives inside the user's JVM
+ * and must not impose a logging binding on it; System.Logger routes to whatever the user's application installs.
+ */
+final class WorkerRuntime {
+    static final long HEARTBEAT_INTERVAL_MS = 1000;
+
+    private static final System.Logger LOG = System.getLogger("io.prefork.worker");
+
+    private final ControlChannel channel;
+    private final ChannelWrapper wrapper;
+    private final ContextImpl context;
+    private final Object sendLock = new Object();
+    private final AtomicInteger held = new AtomicInteger();
+    private final AtomicBoolean stopCalled = new AtomicBoolean();
+    private volatile boolean stopping;
+    private volatile Worker worker;
+    private ThreadPoolExecutor handlers;
+
+    // Receive-thread scratch, reused for every frame.
+    private final FrameCodec.HandoffReader reader = new FrameCodec.HandoffReader();
+    private final long[] acceptedIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
+    private final ConnectionImpl[] acceptedConnections = new ConnectionImpl[FrameCodec.MAX_FDS_PER_FRAME];
+    private final long[] rejectedIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
+    private final long[] lostIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
+
+    WorkerRuntime(ControlChannel channel, ChannelWrapper wrapper, int index, int concurrency, Map<String, String> settings) {
+        this.channel = channel;
+        this.wrapper = wrapper;
+        this.context = new ContextImpl(index, ProcessHandle.current().pid(), concurrency, Map.copyOf(settings));
+    }
+
+    /** Boots the worker, then receives until the supervisor closes the channel; returns the exit code. */
+    int run(String className) {
+        ignoreInterrupts();
+        try {
+            worker = instantiate(className);
+            worker.start(context);
+        } catch (Throwable t) {
+            String message = bootFailure(className, t);
+            System.err.println("prefork worker " + context.index + " (pid " + context.pid + "): " + message);
+            send(buf -> FrameCodec.encodeBootFailed(buf, message));
+            return WorkerExit.BOOT_FAILED;
+        }
+        AtomicInteger n = new AtomicInteger();
+        handlers = new ThreadPoolExecutor(context.concurrency, context.concurrency, 0, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> daemon(r, "prefork-handler-" + n.incrementAndGet()));
+        Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
+        daemon(this::heartbeats, "prefork-heartbeat").start();
+        send(buf -> FrameCodec.encodeReady(buf, context.pid));
+        return receiveLoop();
+    }
+
+    private int receiveLoop() {
+        while (true) {
+            int length;
+            try {
+                length = channel.receive(false);
+            } catch (NativeException e) {
+                LOG.log(Level.ERROR, "prefork worker: receiving from the supervisor failed: " + e.getMessage());
+                stopOnce();
+                return WorkerExit.PROTOCOL_ERROR;
+            }
+            if (length == ControlChannel.END_OF_STREAM) {
+                // The supervisor closed our channel or died: no one can send us work or hear our reports.
+                stopOnce();
+                return WorkerExit.OK;
+            }
+            try {
+                FrameType type = FrameCodec.readHeader(channel.receiveBuffer(), length, false);
+                if (type != FrameType.HANDOFF) {
+                    throw new FrameException("unexpected frame type " + type + " from the supervisor");
+                }
+                onHandoff(channel.receiveBuffer(), length);
+            } catch (FrameException e) {
+                channel.closeReceivedDescriptors();
+                LOG.log(Level.ERROR, "prefork worker: invalid frame from the supervisor, stopping: " + e.getMessage());
+                stopOnce();
+                return WorkerExit.PROTOCOL_ERROR;
+            }
+        }
+    }
+
+    private void onHandoff(ByteBuffer buf, int length) throws FrameException {
+        int count = FrameCodec.readHandoffCount(buf, length);
+        int fds = channel.receivedDescriptorCount();
+        if (fds > count) {
+            throw new FrameException("HANDOFF of " + count + " entries carried " + fds + " descriptors");
+        }
+        // Validate the whole frame before acting on any entry, so a bad frame leaves nothing half-done.
+        reader.reset(buf, length);
+        for (int i = 0; i < count; i++) {
+            reader.next();
+        }
+        reader.finish();
+
+        int accepted = 0;
+        int rejected = 0;
+        int lost = 0;
+        reader.reset(buf, length);
+        for (int i = 0; i < count; i++) {
+            reader.next();
+            long id = reader.id();
+            if (i >= fds) {
+                // MSG_CTRUNC: the kernel dropped this descriptor (our table was full). The supervisor still has
+                // its copy and will give the connection to a worker that can take it.
+                lostIds[lost++] = id;
+                continue;
+            }
+            int fd = channel.receivedDescriptor(i);
+            if (stopping) {
+                Native.closeQuietly(fd);
+                rejectedIds[rejected++] = id;
+                continue;
+            }
+            try {
+                InetSocketAddress peer = reader.peerAddress();
+                SocketChannel ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
+                acceptedConnections[accepted] = new ConnectionImpl(id, ch, peer, reader.localAddress(),
+                        reader.acceptedEpochMicros());
+                acceptedIds[accepted++] = id;
+            } catch (IOException | RuntimeException e) {
+                LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
+                rejectedIds[rejected++] = id; // wrap() closed the descriptor
+            }
+        }
+        if (accepted > 0) {
+            held.addAndGet(accepted);
+            final int a = accepted;
+            send(b -> FrameCodec.encodeIds(b, FrameType.ACCEPTED, acceptedIds, a));
+            for (int i = 0; i < accepted; i++) {
+                ConnectionImpl c = acceptedConnections[i];
+                acceptedConnections[i] = null;
+                handlers.execute(() -> serve(c));
+            }
+        }
+        if (rejected > 0) {
+            final int r = rejected;
+            send(b -> FrameCodec.encodeIds(b, FrameType.REJECTED, rejectedIds, r));
+        }
+        if (lost > 0) {
+            final int l = lost;
+            LOG.log(Level.WARNING, "prefork worker: " + l + " descriptor(s) dropped by the kernel (descriptor table full?);"
+                    + " the supervisor will send those connections elsewhere");
+            send(b -> FrameCodec.encodeIds(b, FrameType.LOST, lostIds, l));
+        }
+    }
+
+    private void serve(ConnectionImpl c) {
+        try {
+            worker.handle(c);
+        } catch (Throwable t) {
+            LOG.log(Level.WARNING, "prefork worker: handler failed on connection " + c.id, t);
+        } finally {
+            try {
+                c.channel.close();
+            } catch (IOException ignored) {
+                // The descriptor is released even when close reports an error.
+            }
+            held.decrementAndGet();
+            send(b -> FrameCodec.encodeId(b, FrameType.DONE, c.id));
+        }
+    }
+
+    private void heartbeats() {
+        try {
+            while (!stopping) {
+                Thread.sleep(HEARTBEAT_INTERVAL_MS); // a period, not a wait for a condition
+                send(b -> FrameCodec.encodeHeartbeat(b, held.get()));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private interface Encoder {
+        int encode(ByteBuffer dst);
+    }
+
+    /** Encodes and sends one frame. A failure means the supervisor is gone; the receive loop will see it and exit. */
+    private void send(Encoder encoder) {
+        synchronized (sendLock) {
+            if (channel.isClosed()) {
+                return;
+            }
+            int len = encoder.encode(channel.sendBuffer());
+            try {
+                channel.send(len, null, 0, false);
+            } catch (NativeException e) {
+                LOG.log(Level.DEBUG, "prefork worker: send to supervisor failed: " + e.getMessage());
+            }
+        }
+    }
+
+    /** Stops once, whichever comes first: channel closed, SIGTERM (shutdown hook), protocol error. */
+    private void stopOnce() {
+        if (!stopCalled.compareAndSet(false, true)) {
+            return;
+        }
+        stopping = true;
+        Worker w = worker;
+        if (w != null) {
+            try {
+                w.stop();
+            } catch (Throwable t) {
+                LOG.log(Level.WARNING, "prefork worker: " + w.getClass().getName() + ".stop() failed", t);
+            }
+        }
+        if (handlers != null) {
+            // Interrupting a thread blocked on a SocketChannel closes the channel, which unblocks it.
+            handlers.shutdownNow();
+            try {
+                handlers.awaitTermination(1, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Ctrl-C in a terminal sends SIGINT to the whole foreground process group, workers included. The supervisor
+     * decides how to stop (gracefully, draining connections), so a worker must not die on its own at that signal.
+     */
+    private static void ignoreInterrupts() {
+        // False under -Xrs: then the JVM keeps its default handling, and Ctrl-C stops workers directly.
+        Signals.ignore("INT");
+    }
+
+    private static Worker instantiate(String className) throws ReflectiveOperationException {
+        Class<?> c = Class.forName(className, true, ClassLoader.getSystemClassLoader());
+        if (!Worker.class.isAssignableFrom(c)) {
+            throw new ClassCastException(className + " does not implement " + Worker.class.getName());
+        }
+        return (Worker) c.getConstructor().newInstance();
+    }
+
+    static String bootFailure(String className, Throwable t) {
+        if (t instanceof ClassNotFoundException) {
+            return "worker class '" + className + "' was not found on the worker classpath (--worker-classpath)";
+        }
+        if (t instanceof NoSuchMethodException) {
+            return "worker class '" + className + "' has no public no-argument constructor";
+        }
+        if (t instanceof ClassCastException) {
+            return "worker class '" + className + "' does not implement " + Worker.class.getName();
+        }
+        Throwable cause = t instanceof java.lang.reflect.InvocationTargetException && t.getCause() != null ? t.getCause() : t;
+        StringWriter trace = new StringWriter();
+        cause.printStackTrace(new PrintWriter(trace));
+        String where = t == cause ? ".start() threw " : " constructor threw ";
+        return "worker class '" + className + "'" + where + cause + "\n" + trace;
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    // --------------------------------------------------------------------------------------- public API objects
+
+    private static final class ContextImpl implements WorkerContext {
+        final int index;
+        final long pid;
+        final int concurrency;
+        final Map<String, String> settings;
+
+        ContextImpl(int index, long pid, int concurrency, Map<String, String> settings) {
+            this.index = index;
+            this.pid = pid;
+            this.concurrency = concurrency;
+            this.settings = settings;
+        }
+
+        @Override
+        public int index() {
+            return index;
+        }
+
+        @Override
+        public long pid() {
+            return pid;
+        }
+
+        @Override
+        public int concurrency() {
+            return concurrency;
+        }
+
+        @Override
+        public Map<String, String> settings() {
+            return settings;
+        }
+    }
+
+    private static final class ConnectionImpl implements Connection {
+        final long id;
+        final SocketChannel channel;
+        final InetSocketAddress remote;
+        final InetSocketAddress local;
+        final long acceptedEpochMicros;
+
+        ConnectionImpl(long id, SocketChannel channel, InetSocketAddress remote, InetSocketAddress local,
+                       long acceptedEpochMicros) {
+            this.id = id;
+            this.channel = channel;
+            this.remote = remote;
+            this.local = local;
+            this.acceptedEpochMicros = acceptedEpochMicros;
+        }
+
+        @Override
+        public long id() {
+            return id;
+        }
+
+        @Override
+        public SocketChannel channel() {
+            return channel;
+        }
+
+        @Override
+        public InetSocketAddress remoteAddress() {
+            return remote;
+        }
+
+        @Override
+        public InetSocketAddress localAddress() {
+            return local;
+        }
+
+        @Override
+        public Instant acceptedAt() {
+            return Instant.ofEpochSecond(acceptedEpochMicros / 1_000_000, (acceptedEpochMicros % 1_000_000) * 1000);
+        }
+
+        @Override
+        public String toString() {
+            return "Connection(id=" + id + ", remote=" + remote + ")";
+        }
+    }
+}

@@ -1,0 +1,376 @@
+package io.prefork.internal.wire;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.function.LongConsumer;
+
+/**
+ * The wire format between the supervisor and a worker: one frame per SOCK_SEQPACKET message, so the socket, not
+ * this codec, keeps message boundaries (and one recvmsg returns exactly one frame). Pure Java, no native code: it
+ * reads and writes {@link ByteBuffer}s at absolute offsets and allocates nothing on the hot path.
+ *
+ * <pre>
+ * Frame (all integers big-endian, unsigned):
+ *
+ *   0        1        2        3        4        5        6        7        8
+ *   +--------+--------+--------+--------+--------+--------+--------+--------+------------------+
+ *   |  magic 0x50 'P' 0x46 'F' |version |  type  |       body length (u32)           | body ...         |
+ *   +--------+--------+--------+--------+--------+--------+--------+--------+------------------+
+ *
+ *   version      1 (VERSION); a frame of another version is rejected, never guessed at
+ *   type         a FrameType code
+ *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
+ *
+ * Id list body (ACCEPTED, REJECTED, LOST, DONE):
+ *   +--------+--------+-------------------+-----+
+ *   | count (u16, >=1) | id 0 (u64)        | ... |      body length = 2 + 8 * count
+ *   +--------+--------+-------------------+-----+
+ *
+ * HANDOFF body: count (u16, 1..253) then count entries; the message's SCM_RIGHTS control data carries exactly
+ * count descriptors, entry i's descriptor being the i-th:
+ *   +----------------+----------------------+--------------+--------------+
+ *   | id (u64)       | accepted at (u64,    | peer address | local address|
+ *   |                | µs since the epoch)  |              |              |
+ *   +----------------+----------------------+--------------+--------------+
+ *   address: family (u8: 4 or 6) | port (u16) | 4 or 16 address bytes      (7 or 19 bytes)
+ *
+ * READY body:       pid (u64)
+ * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
+ * HEARTBEAT body:   connections held (u32)
+ * </pre>
+ *
+ * Decoding validates everything it reads (magic, version, known type, lengths, counts, address families) and throws
+ * {@link FrameException} naming what was wrong; it never reads past the message.
+ */
+public final class FrameCodec {
+    public static final int MAGIC = 0x5046;
+    public static final int VERSION = 1;
+    public static final int HEADER_BYTES = 8;
+    /** Large enough for a full batch of handoffs (253 IPv6 entries are 253 * 54 + 2 bytes) plus the header. */
+    public static final int MAX_FRAME_BYTES = 16384;
+    /** Linux refuses more than 253 descriptors in one SCM_RIGHTS message (SCM_MAX_FD); 254 gives EINVAL. */
+    public static final int MAX_FDS_PER_FRAME = 253;
+    /** The most ids one id-list frame carries. */
+    public static final int MAX_IDS_PER_FRAME = (MAX_FRAME_BYTES - HEADER_BYTES - 2) / 8;
+    public static final int MAX_MESSAGE_BYTES = 4096;
+    /** Bytes of one handoff entry with two addresses of these families (4 or 6). */
+    public static int handoffEntryBytes(int peerFamily, int localFamily) {
+        return 16 + addressBytes(peerFamily) + addressBytes(localFamily);
+    }
+    /** The largest a handoff entry can be (both addresses IPv6). */
+    public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + 19 + 19;
+
+    private FrameCodec() {
+    }
+
+    // ------------------------------------------------------------------------------------------------ encoding
+
+    /** Writes a header at offset 0 of {@code dst}. */
+    public static void putHeader(ByteBuffer dst, FrameType type, int bodyLength) {
+        dst.putShort(0, (short) MAGIC);
+        dst.put(2, (byte) VERSION);
+        dst.put(3, (byte) type.code);
+        dst.putInt(4, bodyLength);
+    }
+
+    /**
+     * Encodes an id-list frame at offset 0.
+     *
+     * @return the frame's length in bytes
+     */
+    public static int encodeIds(ByteBuffer dst, FrameType type, long[] ids, int count) {
+        if (count < 1 || count > MAX_IDS_PER_FRAME) {
+            throw new IllegalArgumentException("id count " + count + " outside 1.." + MAX_IDS_PER_FRAME);
+        }
+        int body = 2 + 8 * count;
+        putHeader(dst, type, body);
+        dst.putShort(HEADER_BYTES, (short) count);
+        for (int i = 0; i < count; i++) {
+            dst.putLong(HEADER_BYTES + 2 + 8 * i, ids[i]);
+        }
+        return HEADER_BYTES + body;
+    }
+
+    /** Encodes a one-id frame at offset 0; returns its length. */
+    public static int encodeId(ByteBuffer dst, FrameType type, long id) {
+        putHeader(dst, type, 10);
+        dst.putShort(HEADER_BYTES, (short) 1);
+        dst.putLong(HEADER_BYTES + 2, id);
+        return HEADER_BYTES + 10;
+    }
+
+    public static int encodeReady(ByteBuffer dst, long pid) {
+        putHeader(dst, FrameType.READY, 8);
+        dst.putLong(HEADER_BYTES, pid);
+        return HEADER_BYTES + 8;
+    }
+
+    public static int encodeHeartbeat(ByteBuffer dst, int held) {
+        putHeader(dst, FrameType.HEARTBEAT, 4);
+        dst.putInt(HEADER_BYTES, held);
+        return HEADER_BYTES + 4;
+    }
+
+    public static int encodeBootFailed(ByteBuffer dst, String message) {
+        byte[] utf8 = message.getBytes(StandardCharsets.UTF_8);
+        int n = Math.min(utf8.length, MAX_MESSAGE_BYTES);
+        // Cut at a character boundary: never inside a multi-byte sequence (continuation bytes are 10xxxxxx), or the
+        // receiver would decode the cut character as U+FFFD.
+        while (n < utf8.length && n > 0 && (utf8[n] & 0xC0) == 0x80) {
+            n--;
+        }
+        putHeader(dst, FrameType.BOOT_FAILED, 2 + n);
+        dst.putShort(HEADER_BYTES, (short) n);
+        dst.put(HEADER_BYTES + 2, utf8, 0, n);
+        return HEADER_BYTES + 2 + n;
+    }
+
+    /**
+     * Begins a HANDOFF frame: call {@link #putHandoffEntry} for each entry, then {@link #finishHandoff}.
+     *
+     * @return the offset at which the first entry goes
+     */
+    public static int beginHandoff() {
+        return HEADER_BYTES + 2;
+    }
+
+    /**
+     * Writes one handoff entry at {@code offset}. Addresses are given already in wire form (see
+     * {@link #encodeAddress}), because the supervisor produces them once per connection from the kernel's sockaddr.
+     *
+     * @return the offset after the entry
+     */
+    public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
+                                      byte[] peerAddress, byte[] localAddress) {
+        dst.putLong(offset, id);
+        dst.putLong(offset + 8, acceptedEpochMicros);
+        dst.put(offset + 16, peerAddress);
+        dst.put(offset + 16 + peerAddress.length, localAddress);
+        return offset + 16 + peerAddress.length + localAddress.length;
+    }
+
+    /**
+     * Writes the header and count of a HANDOFF frame whose entries end at {@code end}.
+     *
+     * @return the frame's length
+     */
+    public static int finishHandoff(ByteBuffer dst, int count, int end) {
+        if (count < 1 || count > MAX_FDS_PER_FRAME) {
+            throw new IllegalArgumentException("handoff count " + count + " outside 1.." + MAX_FDS_PER_FRAME);
+        }
+        putHeader(dst, FrameType.HANDOFF, end - HEADER_BYTES);
+        dst.putShort(HEADER_BYTES, (short) count);
+        return end;
+    }
+
+    /** An address in wire form: family (4 or 6), port, address bytes. */
+    public static byte[] encodeAddress(InetSocketAddress address) {
+        byte[] ip = address.getAddress().getAddress();
+        byte[] out = new byte[3 + ip.length];
+        out[0] = (byte) (ip.length == 4 ? 4 : 6);
+        out[1] = (byte) (address.getPort() >>> 8);
+        out[2] = (byte) address.getPort();
+        System.arraycopy(ip, 0, out, 3, ip.length);
+        return out;
+    }
+
+    static int addressBytes(int family) {
+        return family == 4 ? 7 : 19;
+    }
+
+    // ------------------------------------------------------------------------------------------------ decoding
+
+    /**
+     * Validates the header of a received message of {@code length} bytes at offset 0 of {@code src}.
+     *
+     * @param expectFromWorker true on the supervisor's side (it accepts only w->s frames), false on the worker's
+     * @return the frame's type; its body is the {@code length - HEADER_BYTES} bytes after the header
+     * @throws FrameException if the message is not a valid frame header for this direction
+     */
+    public static FrameType readHeader(ByteBuffer src, int length, boolean expectFromWorker) throws FrameException {
+        if (length < HEADER_BYTES) {
+            throw new FrameException("frame of " + length + " bytes is shorter than the " + HEADER_BYTES + "-byte header");
+        }
+        if (length > MAX_FRAME_BYTES) {
+            throw new FrameException("frame of " + length + " bytes exceeds the maximum of " + MAX_FRAME_BYTES);
+        }
+        int magic = src.getShort(0) & 0xFFFF;
+        if (magic != MAGIC) {
+            throw new FrameException(String.format("bad magic 0x%04x (expected 0x%04x, 'PF'): the peer does not speak "
+                    + "the prefork wire protocol", magic, MAGIC));
+        }
+        int version = src.get(2) & 0xFF;
+        if (version != VERSION) {
+            throw new FrameException("wire version " + version + " is not supported (this side speaks " + VERSION
+                    + "): run the supervisor and workers from the same Prefork release");
+        }
+        int code = src.get(3) & 0xFF;
+        FrameType type = FrameType.ofCode(code);
+        if (type == null) {
+            throw new FrameException(String.format("unknown frame type 0x%02x", code));
+        }
+        if (type.fromWorker != expectFromWorker) {
+            throw new FrameException("frame type " + type + " sent in the wrong direction");
+        }
+        long body = src.getInt(4) & 0xFFFFFFFFL;
+        if (body != length - HEADER_BYTES) {
+            throw new FrameException("header says the body is " + body + " bytes but the message carries "
+                    + (length - HEADER_BYTES) + " (oversized or truncated frame)");
+        }
+        return type;
+    }
+
+    /**
+     * Reads an id-list body (after {@link #readHeader}) and passes each id to {@code sink}.
+     *
+     * @return the number of ids
+     */
+    public static int readIds(ByteBuffer src, int length, LongConsumer sink) throws FrameException {
+        int count = readCount(src, length, 1, MAX_IDS_PER_FRAME, "id list");
+        if (length != HEADER_BYTES + 2 + 8 * count) {
+            throw new FrameException("id list of " + count + " ids must be " + (HEADER_BYTES + 2 + 8 * count)
+                    + " bytes, not " + length);
+        }
+        for (int i = 0; i < count; i++) {
+            sink.accept(src.getLong(HEADER_BYTES + 2 + 8 * i));
+        }
+        return count;
+    }
+
+    public static long readReady(ByteBuffer src, int length) throws FrameException {
+        expectLength(length, HEADER_BYTES + 8, "READY");
+        return src.getLong(HEADER_BYTES);
+    }
+
+    public static int readHeartbeat(ByteBuffer src, int length) throws FrameException {
+        expectLength(length, HEADER_BYTES + 4, "HEARTBEAT");
+        return src.getInt(HEADER_BYTES);
+    }
+
+    public static String readBootFailed(ByteBuffer src, int length) throws FrameException {
+        if (length < HEADER_BYTES + 2) {
+            throw new FrameException("BOOT_FAILED frame of " + length + " bytes has no message length");
+        }
+        int n = src.getShort(HEADER_BYTES) & 0xFFFF;
+        if (n > MAX_MESSAGE_BYTES || length != HEADER_BYTES + 2 + n) {
+            throw new FrameException("BOOT_FAILED message length " + n + " does not match the frame length " + length);
+        }
+        byte[] utf8 = new byte[n];
+        src.get(HEADER_BYTES + 2, utf8);
+        return new String(utf8, StandardCharsets.UTF_8);
+    }
+
+    /** The entry count of a HANDOFF frame (after {@link #readHeader}). */
+    public static int readHandoffCount(ByteBuffer src, int length) throws FrameException {
+        return readCount(src, length, 1, MAX_FDS_PER_FRAME, "HANDOFF");
+    }
+
+    private static int readCount(ByteBuffer src, int length, int min, int max, String what) throws FrameException {
+        if (length < HEADER_BYTES + 2) {
+            throw new FrameException(what + " frame of " + length + " bytes has no count");
+        }
+        int count = src.getShort(HEADER_BYTES) & 0xFFFF;
+        if (count < min || count > max) {
+            throw new FrameException(what + " count " + count + " outside " + min + ".." + max);
+        }
+        return count;
+    }
+
+    private static void expectLength(int length, int expected, String what) throws FrameException {
+        if (length != expected) {
+            throw new FrameException(what + " frame must be " + expected + " bytes, not " + length);
+        }
+    }
+
+    /**
+     * Reads HANDOFF entries one at a time. Reused across frames by one receiving thread; allocates only the
+     * addresses it is asked for.
+     */
+    public static final class HandoffReader {
+        private ByteBuffer src;
+        private int offset;
+        private int end;
+        private long id;
+        private long acceptedEpochMicros;
+        private int peerOffset;
+        private int localOffset;
+
+        /** Starts reading a HANDOFF frame's entries (after {@link #readHeader} and {@link #readHandoffCount}). */
+        public void reset(ByteBuffer src, int length) {
+            this.src = src;
+            this.offset = HEADER_BYTES + 2;
+            this.end = length;
+        }
+
+        /** Moves to the next entry, validating it. */
+        public void next() throws FrameException {
+            if (offset + 16 > end) {
+                throw new FrameException("HANDOFF frame ends inside an entry at byte " + offset);
+            }
+            id = src.getLong(offset);
+            acceptedEpochMicros = src.getLong(offset + 8);
+            peerOffset = offset + 16;
+            localOffset = skipAddress(peerOffset);
+            offset = skipAddress(localOffset);
+        }
+
+        /** After the last {@link #next()}: checks that no bytes trail the entries. */
+        public void finish() throws FrameException {
+            if (offset != end) {
+                throw new FrameException("HANDOFF frame has " + (end - offset) + " bytes after its last entry");
+            }
+        }
+
+        private int skipAddress(int at) throws FrameException {
+            if (at >= end) {
+                throw new FrameException("HANDOFF frame ends before an address at byte " + at);
+            }
+            int family = src.get(at);
+            if (family != 4 && family != 6) {
+                throw new FrameException("address family " + family + " at byte " + at + " is neither 4 nor 6");
+            }
+            int next = at + addressBytes(family);
+            if (next > end) {
+                throw new FrameException("HANDOFF frame ends inside an address at byte " + at);
+            }
+            return next;
+        }
+
+        public long id() {
+            return id;
+        }
+
+        public long acceptedEpochMicros() {
+            return acceptedEpochMicros;
+        }
+
+        /** True if the peer address is IPv6 (the socket is AF_INET6). */
+        public boolean peerIsIpv6() {
+            return src.get(peerOffset) == 6;
+        }
+
+        public InetSocketAddress peerAddress() {
+            return address(peerOffset);
+        }
+
+        public InetSocketAddress localAddress() {
+            return address(localOffset);
+        }
+
+        private InetSocketAddress address(int at) {
+            int family = src.get(at);
+            int port = src.getShort(at + 1) & 0xFFFF;
+            byte[] ip = new byte[family == 4 ? 4 : 16];
+            src.get(at + 3, ip);
+            try {
+                return new InetSocketAddress(InetAddress.getByAddress(ip), port);
+            } catch (UnknownHostException e) {
+                // getByAddress throws only for a wrong length, which skipAddress already excluded.
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package io.prefork.internal.wire;
+
+/**
+ * The frame types of the supervisor/worker channel. The numeric codes are part of the wire format: never renumber
+ * one, only add. "w->s" frames are sent by the worker, "s->w" by the supervisor; a frame arriving in the wrong
+ * direction is rejected as a protocol error by the receiver.
+ */
+public enum FrameType {
+    /** w->s: the worker has started its {@code Worker} and takes connections. Body: u64 pid. */
+    READY(0x01, true),
+    /** w->s: {@code Worker.start} (or loading the class) failed. Body: u16 length + UTF-8 message. */
+    BOOT_FAILED(0x02, true),
+    /** s->w: one to {@link FrameCodec#MAX_FDS_PER_FRAME} connections; SCM_RIGHTS carries one descriptor per entry, in order. */
+    HANDOFF(0x10, false),
+    /** w->s: the worker holds these connections' descriptors; the supervisor may close its copies. Body: id list. */
+    ACCEPTED(0x20, true),
+    /** w->s: the worker will not serve these (it is stopping); the supervisor gives them to another worker. Body: id list. */
+    REJECTED(0x21, true),
+    /** w->s: these entries arrived without their descriptor (MSG_CTRUNC: the worker's descriptor table was full). Body: id list. */
+    LOST(0x22, true),
+    /** w->s: the worker finished these connections (handler returned, channel closed). Body: id list. */
+    DONE(0x23, true),
+    /** w->s: the worker is alive. Body: u32 connections it holds now. */
+    HEARTBEAT(0x30, true);
+
+    private static final FrameType[] BY_CODE = new FrameType[256];
+
+    static {
+        for (FrameType t : values()) {
+            BY_CODE[t.code] = t;
+        }
+    }
+
+    /** The type byte on the wire. */
+    public final int code;
+    /** True for frames only a worker sends. */
+    public final boolean fromWorker;
+
+    FrameType(int code, boolean fromWorker) {
+        this.code = code;
+        this.fromWorker = fromWorker;
+    }
+
+    /** The type with this code, or null: an unknown code is the caller's protocol error to report. */
+    static FrameType ofCode(int code) {
+        return BY_CODE[code & 0xFF];
+    }
+}

@@ -1,0 +1,73 @@
+package io.prefork.internal.nativeio;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.stream.Stream;
+
+/** Test helpers around raw descriptors: identity via /proc, counting, accepting with a deadline. */
+public final class TestFds {
+    private TestFds() {
+    }
+
+    /** What /proc/self/fd/N points to, e.g. {@code socket:[12345]}: equal for two descriptors of one open file. */
+    public static String target(int fd) {
+        try {
+            return Files.readSymbolicLink(Paths.get("/proc/self/fd/" + fd)).toString();
+        } catch (IOException e) {
+            throw new UncheckedIOException("descriptor " + fd + " is not open", e);
+        }
+    }
+
+    public static boolean isOpen(int fd) {
+        return Files.exists(Paths.get("/proc/self/fd/" + fd), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /** Entries of /proc/self/fd (the listing's own directory descriptor counts the same every time). */
+    public static int count() throws IOException {
+        try (Stream<Path> s = Files.list(Paths.get("/proc/self/fd"))) {
+            return (int) s.count();
+        }
+    }
+
+    /**
+     * Accepts one connection from a non-blocking listener, waiting for it with poll rather than spinning or
+     * sleeping.
+     */
+    public static int accept(TcpListener listener, Duration within) throws IOException {
+        long deadline = System.nanoTime() + within.toNanos();
+        Poller poller = new Poller(1);
+        poller.add(listener.fd(), Native.POLLIN);
+        while (true) {
+            int fd = listener.accept();
+            if (fd >= 0) {
+                return fd;
+            }
+            long leftMs = (deadline - System.nanoTime()) / 1_000_000;
+            if (leftMs <= 0) {
+                throw new AssertionError("no connection accepted on " + listener.boundAddress() + " within " + within);
+            }
+            poller.poll((int) Math.min(leftMs, 1000));
+        }
+    }
+
+    /** A descriptor that is open but not a socket (an eventfd), owned by the caller. */
+    public static int eventfd() throws NativeException {
+        return Native.eventfd();
+    }
+
+    /** Decodes an address in wire form (family, port, address bytes) by hand. */
+    public static InetSocketAddress fromWire(byte[] wire) throws IOException {
+        int family = wire[0];
+        if (!(family == 4 && wire.length == 7) && !(family == 6 && wire.length == 19)) {
+            throw new AssertionError("bad wire address, family " + family + ", " + wire.length + " bytes");
+        }
+        byte[] ip = new byte[wire.length - 3];
+        System.arraycopy(wire, 3, ip, 0, ip.length);
+        return new InetSocketAddress(java.net.InetAddress.getByAddress(ip), ((wire[1] & 0xFF) << 8) | (wire[2] & 0xFF));
+    }
+}
