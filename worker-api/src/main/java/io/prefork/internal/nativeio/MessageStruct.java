@@ -70,7 +70,7 @@ final class MessageStruct {
         iov.putLong(8, capacity);
         msg.putAddress(32, control.address());
         // The kernel overwrites controllen with what it used: reset it every time, or the next descriptor is lost.
-        if (msg.getLong(40) == 0 && receivedFlags == -7) msg.putLong(40, controlCapacity); else if (receivedFlags == 0 && msg.getAddress(32) == 0) msg.putLong(40, controlCapacity);
+        msg.putLong(40, controlCapacity);
         msg.putInt(48, 0);
     }
 

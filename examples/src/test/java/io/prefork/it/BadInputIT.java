@@ -1,0 +1,92 @@
+package io.prefork.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Bad command lines: one clear line naming the setting and value, a distinct exit code, nothing left running. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class BadInputIT {
+    static final String HELLO = "io.prefork.examples.HelloHttpWorker";
+
+    private static void expect(int exitCode, String[] mustContain, String... args) throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.start(args)) {
+            int code = s.awaitExit(Duration.ofSeconds(30));
+            List<String> out = s.output();
+            assertEquals(exitCode, code, "exit code; output: " + out);
+            assertEquals(1, out.size(), "exactly one line of output: " + out);
+            for (String m : mustContain) {
+                assertTrue(out.get(0).contains(m), "'" + out.get(0) + "' should mention '" + m + "'");
+            }
+            assertTrue(out.get(0).startsWith("prefork: "), out.get(0));
+            assertTrue(s.taggedProcesses().isEmpty(), "nothing left running");
+        }
+    }
+
+    private static String[] hello(String listen, String workers) {
+        return new String[] {"--listen", listen, "--workers", workers, "--worker-classpath",
+            SupervisorProcess.examplesClasspath(), "--worker", HELLO};
+    }
+
+    @Test
+    void zeroWorkers() throws Exception {
+        expect(2, new String[] {"--workers", "0"}, hello("127.0.0.1:0", "0"));
+    }
+
+    @Test
+    void negativeWorkers() throws Exception {
+        expect(2, new String[] {"--workers", "-2"}, hello("127.0.0.1:0", "-2"));
+    }
+
+    @Test
+    void workersNotANumber() throws Exception {
+        expect(2, new String[] {"--workers", "many"}, hello("127.0.0.1:0", "many"));
+    }
+
+    @Test
+    void malformedListen() throws Exception {
+        expect(2, new String[] {"--listen", "localhost"}, hello("localhost", "1"));
+        expect(2, new String[] {"--listen", "127.0.0.1:http"}, hello("127.0.0.1:http", "1"));
+        expect(2, new String[] {"--listen", "127.0.0.1:70000"}, hello("127.0.0.1:70000", "1"));
+    }
+
+    @Test
+    void portInUse() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            String listen = "127.0.0.1:" + taken.getLocalPort();
+            expect(4, new String[] {"--listen", listen, "already in use"}, hello(listen, "1"));
+        }
+    }
+
+    @Test
+    void unknownWorkerClass() throws Exception {
+        expect(2, new String[] {"--worker", "com.example.NoSuchWorker", "not found"}, "--listen", "127.0.0.1:0",
+                "--workers", "1", "--worker-classpath", SupervisorProcess.examplesClasspath(),
+                "--worker", "com.example.NoSuchWorker");
+    }
+
+    @Test
+    void classThatIsNotAWorker() throws Exception {
+        expect(2, new String[] {"--worker", "java.lang.String", "does not implement"}, "--listen", "127.0.0.1:0",
+                "--workers", "1", "--worker-classpath", SupervisorProcess.examplesClasspath(),
+                "--worker", "java.lang.String");
+    }
+
+    @Test
+    void missingClasspathEntry() throws Exception {
+        expect(2, new String[] {"--worker-classpath", "/no/such/worker.jar", "does not exist"}, "--listen",
+                "127.0.0.1:0", "--workers", "1", "--worker-classpath", "/no/such/worker.jar", "--worker", HELLO);
+    }
+
+    @Test
+    void missingRequiredOptions() throws Exception {
+        expect(2, new String[] {"--worker"}, "--listen", "127.0.0.1:0");
+    }
+}

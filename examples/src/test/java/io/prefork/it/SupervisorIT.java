@@ -1,0 +1,253 @@
+package io.prefork.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.prefork.internal.nativeio.Native;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * End-to-end: the packaged supervisor jar, real worker JVMs from the examples jar, real TCP on loopback.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class SupervisorIT {
+    static final Duration READY = Duration.ofSeconds(45);
+    static final Duration IO = Duration.ofSeconds(15);
+    static final String HELLO = "io.prefork.examples.HelloHttpWorker";
+    static final String SLOW = "io.prefork.examples.SlowBlockingWorker";
+
+    @Test
+    void servesEveryConnectionAndUsesEveryWorker() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(3, HELLO)) {
+            int port = s.awaitReady(READY);
+            Set<Long> workers = s.awaitWorkers(3, READY);
+            Set<Long> seen = new HashSet<>();
+            for (int i = 0; i < 12; i++) {
+                HttpClient.Response r = HttpClient.get("127.0.0.1", port, "/", IO);
+                assertEquals(200, r.status());
+                long pid = Long.parseLong(r.header("x-prefork-worker"));
+                assertTrue(r.body().contains(Long.toString(pid)), r.body());
+                seen.add(pid);
+            }
+            // Idle workers tie on load; ties rotate, so sequential connections visit every worker.
+            assertEquals(workers, seen);
+        }
+    }
+
+    @Test
+    void keepAliveConnectionStaysWithOneWorker() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {
+            int port = s.awaitReady(READY);
+            try (HttpClient.KeepAlive c = new HttpClient.KeepAlive("127.0.0.1", port, IO)) {
+                Set<String> pids = new HashSet<>();
+                for (int i = 0; i < 5; i++) {
+                    HttpClient.Response r = c.get("/" + i);
+                    assertEquals(200, r.status());
+                    pids.add(r.header("x-prefork-worker"));
+                }
+                assertEquals(1, pids.size(), "one TCP connection is served by one worker: " + pids);
+            }
+        }
+    }
+
+    @Test
+    void respawnsAWorkerKilledWithSigkill() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {
+            int port = s.awaitReady(READY);
+            Set<Long> before = s.awaitWorkers(2, READY);
+            long victim = before.iterator().next();
+            Native.kill(victim, Native.SIGKILL);
+            Poll.until(READY, "a replacement for worker " + victim, () -> {
+                Set<Long> now = s.workerPids();
+                return now.size() == 2 && !now.contains(victim);
+            });
+            Set<Long> after = s.workerPids();
+            long replacement = after.stream().filter(p -> !before.contains(p)).findFirst().orElseThrow();
+            // The replacement serves once it is ready: poll with requests until it answers one.
+            Poll.until(READY, "a response from the replacement " + replacement, () -> {
+                try {
+                    HttpClient.Response r = HttpClient.get("127.0.0.1", port, "/", IO);
+                    assertEquals(200, r.status());
+                    return Long.parseLong(r.header("x-prefork-worker")) == replacement;
+                } catch (java.io.IOException e) {
+                    throw new AssertionError("request failed while a worker was being replaced", e);
+                }
+            });
+            assertTrue(s.output().stream().anyMatch(l -> l.contains("killed by signal 9")), "log names the kill");
+        }
+    }
+
+    /**
+     * A worker that dies after the supervisor sent it a connection but before it took it: the supervisor still
+     * holds its own copy of the socket and gives the connection to another worker.
+     */
+    @Test
+    void redispatchesAConnectionWhoseWorkerDiedBeforeTakingIt() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, SLOW, "--worker-setting", "delayMs=300")) {
+            int port = s.awaitReady(READY);
+            Set<Long> workers = s.awaitWorkers(2, READY);
+            List<Long> list = new ArrayList<>(workers);
+            long frozen = list.get(0);
+            long healthy = list.get(1);
+            // A stopped process cannot recvmsg: whatever is sent to it stays in flight, untaken.
+            Native.kill(frozen, Native.SIGSTOP);
+            ExecutorService pool = Executors.newFixedThreadPool(3);
+            try {
+                // Concurrency is 1, so of three concurrent connections each worker gets one, one waits in the queue.
+                List<Future<HttpClient.Response>> rs = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    rs.add(pool.submit(() -> HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(30))));
+                }
+                // Once the healthy worker has answered one, the frozen one has surely been sent its connection.
+                Poll.until(IO, "a first response", () -> rs.stream().anyMatch(Future::isDone));
+                Native.kill(frozen, Native.SIGKILL);
+                Set<Long> servedBy = new HashSet<>();
+                for (Future<HttpClient.Response> f : rs) {
+                    HttpClient.Response r = f.get(30, TimeUnit.SECONDS);
+                    assertEquals(200, r.status());
+                    servedBy.add(Long.parseLong(r.header("x-prefork-worker")));
+                }
+                assertFalse(servedBy.contains(frozen), "the frozen worker served nothing");
+                assertTrue(servedBy.contains(healthy));
+                s.awaitOutput("1 connection(s) it had not taken go to other workers", IO);
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Test
+    void bootFailureStopsTheSupervisorWithExitCode3() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.examples.BootFailWorker")) {
+            int code = s.awaitExit(READY);
+            assertEquals(3, code, "exit code for a worker boot failure; output: " + s.output());
+            assertTrue(s.output().stream().anyMatch(l -> l.startsWith("prefork: worker ") && l.contains("failed to boot")
+                    && l.contains("BootFailWorker")), "one line says which worker failed and why: " + s.output());
+            Poll.until(IO, "no process of this supervisor left", () -> s.taggedProcesses().isEmpty());
+        }
+    }
+
+    @Test
+    void sigtermLetsConnectionsInFlightFinishThenExitsZero() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, SLOW, "--worker-setting", "delayMs=1500",
+                "--graceful-timeout", "20")) {
+            int port = s.awaitReady(READY);
+            ExecutorService pool = Executors.newFixedThreadPool(2);
+            try {
+                List<Future<HttpClient.Response>> rs = new ArrayList<>();
+                for (int i = 0; i < 2; i++) {
+                    rs.add(pool.submit(() -> HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(30))));
+                }
+                // Wait until both clients are connected (their handshakes done), then stop.
+                Poll.until(IO, "two established client connections", () -> establishedTo(port) >= 2);
+                s.signal(Native.SIGTERM);
+                for (Future<HttpClient.Response> f : rs) {
+                    assertEquals(200, f.get(30, TimeUnit.SECONDS).status());
+                }
+                assertEquals(0, s.awaitExit(Duration.ofSeconds(30)), "exit code after a graceful stop");
+                s.awaitOutput("stopping gracefully", IO);
+                Poll.until(IO, "no process of this supervisor left", () -> s.taggedProcesses().isEmpty());
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Test
+    void workersInheritNoDescriptorOfTheSupervisor() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {
+            s.awaitReady(READY);
+            Set<String> supervisorSockets = sockets(SupervisorProcess.fdTargets(s.pid(), false));
+            assertFalse(supervisorSockets.isEmpty());
+            for (long w : s.awaitWorkers(2, READY)) {
+                Set<String> workerFds = SupervisorProcess.fdTargets(w, true);
+                Set<String> shared = sockets(workerFds);
+                shared.retainAll(supervisorSockets);
+                assertTrue(shared.isEmpty(), "worker " + w + " shares sockets " + shared + " with the supervisor; "
+                        + "worker fds: " + workerFds);
+                // Exactly one socket is the worker's channel end; the listening socket is never among them.
+                assertTrue(sockets(workerFds).size() <= 2, "worker " + w + " sockets: " + sockets(workerFds));
+            }
+        }
+    }
+
+    @Test
+    void supervisorDescriptorCountReturnsToBaseline() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO, "--concurrency", "2")) {
+            int port = s.awaitReady(READY);
+            HttpClient.get("127.0.0.1", port, "/", IO); // first use warms lazily opened descriptors
+            long baseline = SupervisorProcess.fdCount(s.pid());
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            try {
+                List<Future<Integer>> fs = new ArrayList<>();
+                for (int t = 0; t < 4; t++) {
+                    fs.add(pool.submit(() -> {
+                        int ok = 0;
+                        for (int i = 0; i < 125; i++) {
+                            if (HttpClient.get("127.0.0.1", port, "/", IO).status() == 200) {
+                                ok++;
+                            }
+                        }
+                        return ok;
+                    }));
+                }
+                int ok = 0;
+                for (Future<Integer> f : fs) {
+                    ok += f.get(60, TimeUnit.SECONDS);
+                }
+                assertEquals(500, ok);
+            } finally {
+                pool.shutdownNow();
+            }
+            Poll.until(IO, "supervisor descriptors back to " + baseline + " (now "
+                    + SupervisorProcess.fdCount(s.pid()) + ")", () -> SupervisorProcess.fdCount(s.pid()) == baseline);
+        }
+    }
+
+    @Test
+    void supervisorKilledWithSigkillTakesItsWorkersDown() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {
+            s.awaitReady(READY);
+            Set<Long> workers = s.awaitWorkers(2, READY);
+            s.signal(Native.SIGKILL);
+            // Each worker sees end-of-stream on its channel and exits.
+            Poll.until(Duration.ofSeconds(10), "workers " + workers + " to exit after the supervisor died",
+                    () -> workers.stream().noneMatch(p -> ProcessHandle.of(p).map(ProcessHandle::isAlive).orElse(false)));
+        }
+    }
+
+    static Set<String> sockets(Set<String> targets) {
+        return targets.stream().filter(t -> t.startsWith("socket:")).collect(Collectors.toCollection(HashSet::new));
+    }
+
+    /**
+     * Established TCP connections from clients to this port (state 01), from /proc/net/tcp and tcp6: a Java client
+     * socket to 127.0.0.1 is usually an IPv6 socket with a mapped address.
+     */
+    static long establishedTo(int port) {
+        String hexPort = String.format(":%04X", port);
+        long n = 0;
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            try {
+                n += java.nio.file.Files.readAllLines(java.nio.file.Path.of(table)).stream().skip(1)
+                        .map(String::trim).map(l -> l.split("\\s+"))
+                        .filter(f -> f[2].endsWith(hexPort) && f[3].equals("01")).count();
+            } catch (java.io.IOException e) {
+                throw new AssertionError("cannot read " + table, e);
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,274 @@
+package io.prefork.it;
+
+import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.NativeException;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * A real supervisor process ({@code java -jar prefork-supervisor.jar ...}) for integration tests, started on the
+ * same JDK as the test. Every process it starts carries a unique tag on its command line, so a test can find any
+ * that outlived the supervisor; {@link #close()} kills the whole tree.
+ */
+public final class SupervisorProcess implements AutoCloseable {
+    private static final Pattern READY = Pattern.compile("ready on (\\S+):(\\d+)");
+
+    public final String tag = "prefork-it-" + UUID.randomUUID();
+    private final Process process;
+    private final List<String> lines = Collections.synchronizedList(new ArrayList<>());
+    private final List<String> stdout = Collections.synchronizedList(new ArrayList<>());
+    private int port = -1;
+
+    private SupervisorProcess(List<String> args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-Dprefork.test.tag=" + tag);
+        cmd.add("-jar");
+        cmd.add(supervisorJar().toString());
+        cmd.addAll(args);
+        // Small, fast-starting worker JVMs: the machine has two cores and the test starts many of them.
+        cmd.add("--worker-jvm-option=-Dprefork.test.tag=" + tag);
+        cmd.add("--worker-jvm-option=-XX:+UseSerialGC");
+        cmd.add("--worker-jvm-option=-XX:TieredStopAtLevel=1");
+        cmd.add("--worker-jvm-option=-Xshare:auto");
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        process = pb.start();
+        pump(process.getInputStream(), "out", true);
+        pump(process.getErrorStream(), "err", false);
+    }
+
+    /** Starts a supervisor with these command-line arguments (the tag and test JVM options are added). */
+    public static SupervisorProcess start(String... args) throws IOException {
+        return new SupervisorProcess(List.of(args));
+    }
+
+    /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */
+    public static SupervisorProcess startExample(int workers, String workerClass, String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(args);
+    }
+
+    public static Path supervisorJar() {
+        Path p = Path.of(System.getProperty("prefork.supervisor.jar", "../supervisor/target/prefork-supervisor.jar"));
+        if (!Files.exists(p)) {
+            throw new IllegalStateException(p + " is missing: run 'mvn verify' from the project root so the supervisor "
+                    + "is packaged before the integration tests");
+        }
+        return p;
+    }
+
+    /** The examples jar plus this module's test classes (misbehaving test workers live there). */
+    public static String examplesClasspath() {
+        return System.getProperty("prefork.examples.jar", "target/prefork-examples.jar") + ":"
+                + System.getProperty("prefork.test.classes", "target/test-classes");
+    }
+
+    private void pump(InputStream in, String name, boolean isStdout) {
+        Thread t = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    lines.add(line);
+                    if (isStdout) {
+                        stdout.add(line);
+                    }
+                    System.out.println("[supervisor " + name + "] " + line);
+                }
+            } catch (IOException ignored) {
+                // The process ended.
+            }
+        }, "it-pump-" + name);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /** Waits for the ready line; returns the bound port. */
+    public int awaitReady(Duration timeout) {
+        port = Poll.value(timeout, "the supervisor's ready line (output so far: " + lines + ")", () -> {
+            if (!process.isAlive() && !hasReadyLine()) {
+                throw new AssertionError("supervisor exited with " + process.exitValue() + " before ready: " + lines);
+            }
+            synchronized (stdout) {
+                for (String l : stdout) {
+                    Matcher m = READY.matcher(l);
+                    if (m.find()) {
+                        return Integer.parseInt(m.group(2));
+                    }
+                }
+            }
+            return null;
+        });
+        return port;
+    }
+
+    private boolean hasReadyLine() {
+        synchronized (stdout) {
+            return stdout.stream().anyMatch(l -> READY.matcher(l).find());
+        }
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** Everything the supervisor (and its workers, which share its stdout/stderr) printed so far. */
+    public List<String> output() {
+        synchronized (lines) {
+            return new ArrayList<>(lines);
+        }
+    }
+
+    public List<String> stdoutLines() {
+        synchronized (stdout) {
+            return new ArrayList<>(stdout);
+        }
+    }
+
+    /** Waits until some output line contains {@code text}. */
+    public void awaitOutput(String text, Duration timeout) {
+        Poll.until(timeout, "output containing '" + text + "'", () -> output().stream().anyMatch(l -> l.contains(text)));
+    }
+
+    /** The supervisor's live worker JVMs (its children). */
+    public Set<Long> workerPids() {
+        return process.toHandle().children().filter(ProcessHandle::isAlive).map(ProcessHandle::pid)
+                .collect(Collectors.toSet());
+    }
+
+    /** Waits until exactly {@code n} workers run and returns their pids. */
+    public Set<Long> awaitWorkers(int n, Duration timeout) {
+        Poll.until(timeout, n + " live workers (have " + workerPids() + ")", () -> workerPids().size() == n);
+        return workerPids();
+    }
+
+    public void signal(int sig) throws NativeException {
+        Native.kill(process.pid(), sig);
+    }
+
+    /** Waits for the supervisor to exit; returns its exit code. */
+    public int awaitExit(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("supervisor still running after " + timeout.toMillis() + " ms; output: " + output());
+        }
+        return process.exitValue();
+    }
+
+    /** Open descriptors of a process, from /proc. */
+    public static long fdCount(long pid) {
+        try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+            return s.count();
+        } catch (IOException e) {
+            throw new AssertionError("cannot list /proc/" + pid + "/fd", e);
+        }
+    }
+
+    /** What each descriptor of a process points to ("socket:[123]", "/dev/null", ...), from /proc. */
+    public static Set<String> fdTargets(long pid, boolean skipStdio) {
+        Set<String> out = new HashSet<>();
+        try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                int fd = Integer.parseInt(p.getFileName().toString());
+                if (skipStdio && fd <= 2) {
+                    continue;
+                }
+                try {
+                    out.add(Files.readSymbolicLink(p).toString());
+                } catch (IOException ignored) {
+                    // Closed between list and readlink.
+                }
+            }
+        } catch (IOException e) {
+            throw new AssertionError("cannot list /proc/" + pid + "/fd", e);
+        }
+        return out;
+    }
+
+    /** Pids of every process on the machine whose command line carries this supervisor's tag. */
+    public Set<Long> taggedProcesses() {
+        return taggedProcesses(tag);
+    }
+
+    public static Set<Long> taggedProcesses(String tag) {
+        Set<Long> out = new HashSet<>();
+        byte[] needle = tag.getBytes(StandardCharsets.UTF_8);
+        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String name = p.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    byte[] cmd = Files.readAllBytes(p.resolve("cmdline"));
+                    if (indexOf(cmd, needle) >= 0) {
+                        out.add(Long.parseLong(name));
+                    }
+                } catch (IOException ignored) {
+                    // The process ended while we looked.
+                }
+            }
+        } catch (IOException e) {
+            throw new AssertionError("cannot list /proc", e);
+        }
+        return out;
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+
+    /** Kills the whole tree (workers first, so none is reparented alive) and waits for it. */
+    @Override
+    public void close() {
+        List<ProcessHandle> tree = process.toHandle().descendants().collect(Collectors.toList());
+        tree.forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (ProcessHandle h : tree) {
+            h.onExit().completeOnTimeout(h, 10, TimeUnit.SECONDS).join();
+        }
+        for (long pid : taggedProcesses()) {
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+}
