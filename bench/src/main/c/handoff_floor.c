@@ -8,8 +8,13 @@
  * ControlChannel uses (16385 data bytes, a control buffer for 253 descriptors); close of every received descriptor.
  * One thread plays both ends, as in the JMH benchmark, so no call ever blocks.
  *
+ * With -w, each received descriptor also gets the system calls that HandoffBenchmark.sendRecvWrapClose adds before
+ * its close (counted with strace on JDK 17 and 25): fcntl(F_GETFL) from ChannelWrapper's setBlocking, and two
+ * getsockname from the JDK's SocketChannelImpl constructor (Net.localAddress asks for the address and the port
+ * separately). That is the floor of the wrap path in system calls, without the JVM's objects.
+ *
  * Build: gcc -O2 -Wall -Wextra -o bench/target/handoff_floor bench/src/main/c/handoff_floor.c
- * Usage: handoff_floor [descriptors-per-message (1..253, default 1)] [descriptors-per-round (default 200000)]
+ * Usage: handoff_floor [-w] [descriptors-per-message (1..253, default 1)] [descriptors-per-round (default 200000)]
  *                      [rounds (default 5)]
  * Prints ns per descriptor for each measured round (after one warm-up round of the same size), their mean and median.
  */
@@ -17,6 +22,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,11 +119,16 @@ static int loopback_connection(int *listener_out, int *client_out)
 
 int main(int argc, char **argv)
 {
+    int wrap_calls = argc > 1 && strcmp(argv[1], "-w") == 0;
+    if (wrap_calls) {
+        argv++;
+        argc--;
+    }
     int per_msg = argc > 1 ? atoi(argv[1]) : 1;
     long per_round = argc > 2 ? atol(argv[2]) : 200000;
     int rounds = argc > 3 ? atoi(argv[3]) : 5;
     if (per_msg < 1 || per_msg > MAX_FDS || per_round < 1 || rounds < 1 || rounds > 1000) {
-        fprintf(stderr, "usage: %s [descriptors-per-message 1..%d] [descriptors-per-round] [rounds 1..1000]\n",
+        fprintf(stderr, "usage: %s [-w] [descriptors-per-message 1..%d] [descriptors-per-round] [rounds 1..1000]\n",
                 argv[0], MAX_FDS);
         return 2;
     }
@@ -175,8 +186,9 @@ int main(int argc, char **argv)
     if (ns == NULL) {
         fail("out of memory");
     }
-    printf("handoff_floor: %d descriptor(s) per message, %zu-byte payload, %ld messages (%ld descriptors) per round, "
-           "1 warm-up round + %d measured\n", per_msg, payload_len, messages, messages * per_msg, rounds);
+    printf("handoff_floor%s: %d descriptor(s) per message, %zu-byte payload, %ld messages (%ld descriptors) per round, "
+           "1 warm-up round + %d measured\n", wrap_calls ? " -w (plus fcntl + 2 getsockname per descriptor)" : "",
+           per_msg, payload_len, messages, messages * per_msg, rounds);
     for (int r = -1; r < rounds; r++) {
         double t0 = now_ns();
         for (long m = 0; m < messages; m++) {
@@ -211,6 +223,20 @@ int main(int argc, char **argv)
                 for (int i = 0; i < n; i++) {
                     int fd;
                     memcpy(&fd, in + i, sizeof fd);
+                    if (wrap_calls) {
+                        struct sockaddr_storage local;
+                        socklen_t local_len = sizeof local;
+                        if (fcntl(fd, F_GETFL) < 0) {
+                            die("fcntl(F_GETFL)");
+                        }
+                        if (getsockname(fd, (struct sockaddr *) &local, &local_len) < 0) {
+                            die("getsockname");
+                        }
+                        local_len = sizeof local;
+                        if (getsockname(fd, (struct sockaddr *) &local, &local_len) < 0) {
+                            die("getsockname");
+                        }
+                    }
                     if (close(fd) < 0) {
                         die("close(received descriptor)");
                     }
@@ -239,8 +265,8 @@ int main(int argc, char **argv)
     }
     qsort(ns, (size_t) rounds, sizeof *ns, cmp_double);
     double median = rounds % 2 ? ns[rounds / 2] : (ns[rounds / 2 - 1] + ns[rounds / 2]) / 2;
-    printf("mean %.1f ns/descriptor, median %.1f, min %.1f, max %.1f (%d descriptor(s) per message)\n",
-           sum / rounds, median, ns[0], ns[rounds - 1], per_msg);
+    printf("mean %.1f ns/descriptor, median %.1f, min %.1f, max %.1f (%d descriptor(s) per message%s)\n",
+           sum / rounds, median, ns[0], ns[rounds - 1], per_msg, wrap_calls ? ", -w" : "");
 
     free(ns);
     close(tcp);

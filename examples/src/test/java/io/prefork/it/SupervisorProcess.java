@@ -36,10 +36,11 @@ public final class SupervisorProcess implements AutoCloseable {
     private final List<String> stdout = Collections.synchronizedList(new ArrayList<>());
     private int port = -1;
 
-    private SupervisorProcess(List<String> args) throws IOException {
+    private SupervisorProcess(List<String> jvmOptions, List<String> args) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dprefork.test.tag=" + tag);
+        cmd.addAll(jvmOptions);
         cmd.add("-jar");
         cmd.add(supervisorJar().toString());
         cmd.addAll(args);
@@ -57,7 +58,16 @@ public final class SupervisorProcess implements AutoCloseable {
 
     /** Starts a supervisor with these command-line arguments (the tag and test JVM options are added). */
     public static SupervisorProcess start(String... args) throws IOException {
-        return new SupervisorProcess(List.of(args));
+        return new SupervisorProcess(List.of(), List.of(args));
+    }
+
+    /** Like {@link #startExample} with JVM options for the supervisor itself (e.g. -Dprefork.channelSendBuffer). */
+    public static SupervisorProcess startExampleWithJvmOptions(List<String> jvmOptions, int workers, String workerClass,
+                                                               String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(jvmOptions, args);
     }
 
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */
@@ -65,7 +75,7 @@ public final class SupervisorProcess implements AutoCloseable {
         List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
                 "--worker-classpath", examplesClasspath(), "--worker", workerClass));
         args.addAll(List.of(extra));
-        return new SupervisorProcess(args);
+        return new SupervisorProcess(List.of(), args);
     }
 
     public static Path supervisorJar() {

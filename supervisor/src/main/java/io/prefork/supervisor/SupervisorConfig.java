@@ -10,7 +10,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 
 /**
  * Everything a {@link Supervisor} needs, validated once by {@link Builder#build()} and immutable after (HikariCP's
@@ -117,8 +116,14 @@ public final class SupervisorConfig {
         } else if (host.contains(":")) {
             throw new ConfigException("--listen", text, "put an IPv6 address in brackets, e.g. [::1]:8080");
         }
+        if (host.isBlank()) {
+            throw new ConfigException("--listen", text, "the host is empty; " + hint);
+        }
         int port;
         try {
+            if (!portText.chars().allMatch(ch -> ch >= '0' && ch <= '9')) {
+                throw new NumberFormatException(portText);
+            }
             port = Integer.parseInt(portText);
         } catch (NumberFormatException e) {
             throw new ConfigException("--listen", text, "the port '" + portText + "' is not a number; " + hint);
@@ -250,7 +255,12 @@ public final class SupervisorConfig {
                 throw new ConfigException("--concurrency", concurrency, "must be 1 to " + MAX_CONCURRENCY
                         + " (connections one worker serves at once)");
             }
-            Objects.requireNonNull(gracefulTimeout, "gracefulTimeout");
+            if (gracefulTimeout == null) {
+                throw new ConfigException("--graceful-timeout", "(missing)", "give a number of seconds");
+            }
+            if (bootTimeout == null) {
+                throw new ConfigException("--boot-timeout", "(missing)", "give a number of seconds");
+            }
             if (gracefulTimeout.isNegative()) {
                 throw new ConfigException("--graceful-timeout", gracefulTimeout.toSeconds(), "must be 0 or more seconds");
             }

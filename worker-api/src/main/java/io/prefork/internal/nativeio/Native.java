@@ -51,6 +51,8 @@ public final class Native {
     public static final int F_SETFL = 4;
     public static final int FD_CLOEXEC = 1;
     public static final int O_NONBLOCK = 0x800;
+    public static final int O_RDONLY = 0;
+    public static final int O_CLOEXEC = 0x80000;
     public static final int EFD_NONBLOCK = 0x800;
     public static final int EFD_CLOEXEC = 0x80000;
     // <errno.h>
@@ -157,6 +159,23 @@ public final class Native {
         if (fd >= 0) {
             LIBC.close(fd);
         }
+    }
+
+    /**
+     * Opens /dev/null as a reserved descriptor slot (see the worker runtime's descriptor sentinel).
+     *
+     * @return the descriptor, owned by the caller, or -1 if the descriptor table is full (EMFILE/ENFILE)
+     */
+    public static int reserveDescriptor() throws NativeException {
+        int fd = LIBC.open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno();
+            if (e == EMFILE || e == ENFILE) {
+                return -1;
+            }
+            throw new NativeException("open(/dev/null)", e);
+        }
+        return fd;
     }
 
     /** Puts a descriptor in blocking or non-blocking mode, with no system call when it already is. */

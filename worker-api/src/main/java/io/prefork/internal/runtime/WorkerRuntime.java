@@ -50,6 +50,8 @@ final class WorkerRuntime {
     private final ChannelWrapper wrapper;
     private final ContextImpl context;
     private final Object sendLock = new Object();
+    /** Notified whenever a handler finishes, so a receive paused on a full descriptor table can retry. */
+    private final Object slotFreed = new Object();
     private final AtomicInteger held = new AtomicInteger();
     private final AtomicBoolean stopCalled = new AtomicBoolean();
     private volatile boolean stopping;
@@ -72,6 +74,9 @@ final class WorkerRuntime {
     /** Boots the worker, then receives until the supervisor closes the channel; returns the exit code. */
     int run(String className) {
         ignoreInterrupts();
+        // Initialise the logging backend now: its first use opens configuration files, which would fail later
+        // if handlers had filled the descriptor table.
+        LOG.isLoggable(Level.INFO);
         try {
             worker = instantiate(className);
             worker.start(context);
@@ -90,11 +95,23 @@ final class WorkerRuntime {
         return receiveLoop();
     }
 
+    /**
+     * Receives until end-of-stream. Around every receive runs the close-dup sentinel: one descriptor slot is kept
+     * reserved and released just before recvmsg, so an arriving descriptor finds a free slot even when handlers have
+     * filled the table; after the receive the slot is reserved again, and if that fails (the table is full) receiving
+     * pauses until a handler finishes and frees one. It is not airtight in a JVM (another thread may take the slot
+     * in between), so a descriptor the kernel drops anyway (MSG_CTRUNC) is reported LOST and the supervisor, which
+     * still holds its copy, sends that connection again.
+     */
     private int receiveLoop() {
+        int reserve = reserveOrWait();
         while (true) {
             int length;
             try {
+                Native.closeQuietly(reserve);
+                reserve = -1;
                 length = channel.receive(false);
+                reserve = reserveOrWait();
             } catch (NativeException e) {
                 LOG.log(Level.ERROR, "prefork worker: receiving from the supervisor failed: " + e.getMessage());
                 stopOnce();
@@ -102,6 +119,7 @@ final class WorkerRuntime {
             }
             if (length == ControlChannel.END_OF_STREAM) {
                 // The supervisor closed our channel or died: no one can send us work or hear our reports.
+                Native.closeQuietly(reserve);
                 stopOnce();
                 return WorkerExit.OK;
             }
@@ -117,6 +135,39 @@ final class WorkerRuntime {
                 stopOnce();
                 return WorkerExit.PROTOCOL_ERROR;
             }
+        }
+    }
+
+    /**
+     * Reserves a descriptor slot, waiting for handlers to free one if the table is full. The frame just received
+     * (if any) is processed only after this returns, so a pause here is a pause in receiving: the supervisor keeps
+     * its copies, and what it sends meanwhile waits in the socket.
+     */
+    private int reserveOrWait() {
+        int fd = tryReserve();
+        while (fd == -1 && !stopping) {
+            // Only a handler finishing frees descriptors here; it notifies slotFreed. The timeout covers slots
+            // freed by anything else (user threads closing files).
+            synchronized (slotFreed) {
+                try {
+                    slotFreed.wait(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return -1;
+                }
+            }
+            fd = tryReserve();
+        }
+        return fd;
+    }
+
+    /** A reserved slot; -1 if the table is full; -2 if /dev/null cannot be opened at all (no sentinel then). */
+    private static int tryReserve() {
+        try {
+            return Native.reserveDescriptor();
+        } catch (NativeException e) {
+            LOG.log(Level.WARNING, "prefork worker: cannot reserve a descriptor slot, receiving without one: " + e.getMessage());
+            return -2;
         }
     }
 
@@ -197,6 +248,9 @@ final class WorkerRuntime {
                 // The descriptor is released even when close reports an error.
             }
             held.decrementAndGet();
+            synchronized (slotFreed) {
+                slotFreed.notifyAll();
+            }
             send(b -> FrameCodec.encodeId(b, FrameType.DONE, c.id));
         }
     }

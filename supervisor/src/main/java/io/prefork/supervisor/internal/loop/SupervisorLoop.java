@@ -60,6 +60,16 @@ public final class SupervisorLoop implements Runnable {
     static final long BACKOFF_MAX_MS = 10_000;
     /** Connections accepted per wakeup before the loop turns to the workers again (fairness). */
     static final int ACCEPT_BATCH = 128;
+    /** How long a worker's channel must stay full before the log says so. */
+    static final long SEND_BLOCKED_WARN_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * SO_SNDBUF for the supervisor's end of each worker channel, in bytes; 0 keeps the kernel default (room for
+     * about 278 single handoffs). A tuning and test knob (system property {@code prefork.channelSendBuffer}):
+     * a small buffer makes a stalled worker hit EAGAIN after a few handoffs.
+     */
+    static final int CHANNEL_SEND_BUFFER = Integer.getInteger("prefork.channelSendBuffer", 0);
+    /** How often one connection may come back from workers that lost it or died before it is given up. */
+    static final int MAX_TRANSIENT_RETURNS = 1000;
 
     enum Phase { STARTING, RUNNING, DRAINING, STOPPING, STOPPED }
 
@@ -338,7 +348,28 @@ public final class SupervisorLoop implements Runnable {
                 return;
             }
             if (!sent) {
-                return; // EAGAIN: the worker is behind; POLLOUT will bring us back
+                // EAGAIN: the worker's socket buffer is full (it is slow or stopped). The rest waits in its outbox
+                // until POLLOUT; the acceptor and the other workers carry on.
+                // A busy worker blocks briefly all the time; only one blocked for a whole second is worth a line.
+                if (w.sendBlockedSince == 0) {
+                    long episode = System.nanoTime();
+                    w.sendBlockedSince = episode;
+                    schedule(SEND_BLOCKED_WARN_NANOS, () -> {
+                        if (w.sendBlockedSince == episode && w.state != WorkerProcess.State.DEAD) {
+                            w.sendBlockedWarned = true;
+                            LOG.warn("{} has not read its channel for {} ms; {} handoff(s) wait in its outbox", w,
+                                    TimeUnit.NANOSECONDS.toMillis(SEND_BLOCKED_WARN_NANOS), w.outbox.size());
+                        }
+                    });
+                }
+                return;
+            }
+            if (w.sendBlockedSince != 0) {
+                w.sendBlockedSince = 0;
+                if (w.sendBlockedWarned) {
+                    w.sendBlockedWarned = false;
+                    LOG.info("{} is reading its channel again", w);
+                }
             }
             for (PendingConnection c : batch) {
                 w.outbox.poll();
@@ -394,10 +425,7 @@ public final class SupervisorLoop implements Runnable {
             case ACCEPTED: {
                 int n = readIdList(buf, length);
                 for (int i = 0; i < n; i++) {
-                    PendingConnection c = w.unacked.remove(idScratch[i]);
-                    if (c == null) {
-                        throw new FrameException("ACCEPTED for connection " + idScratch[i] + ", which was not sent to it");
-                    }
+                    PendingConnection c = takeUnacked(w, idScratch[i], type);
                     // The worker holds its own copy now: close ours at once, or the worker's close sends no FIN.
                     Native.closeQuietly(c.fd);
                     c.fd = -1;
@@ -411,17 +439,13 @@ public final class SupervisorLoop implements Runnable {
                 int n = readIdList(buf, length);
                 List<PendingConnection> back = new ArrayList<>(n);
                 for (int i = 0; i < n; i++) {
-                    PendingConnection c = w.unacked.remove(idScratch[i]);
-                    if (c == null) {
-                        throw new FrameException(type + " for connection " + idScratch[i] + ", which was not sent to it");
-                    }
-                    back.add(c);
+                    back.add(takeUnacked(w, idScratch[i], type));
                 }
                 if (type == FrameType.LOST) {
                     LOG.warn("{} lost {} descriptor(s) in transit (its descriptor table is full?); sending them again",
                             w, n);
                 }
-                requeueFront(back);
+                requeueFront(back, type == FrameType.LOST);
                 break;
             }
             case DONE: {
@@ -442,6 +466,24 @@ public final class SupervisorLoop implements Runnable {
         }
     }
 
+    /**
+     * Removes a connection the worker reported on from its unacked map, checking FIFO order: the worker reports in
+     * the order it received, so the report must name the oldest connection sent to it.
+     */
+    private PendingConnection takeUnacked(WorkerProcess w, long id, FrameType type) throws FrameException {
+        Long oldest = w.unacked.isEmpty() ? null : w.unacked.keySet().iterator().next();
+        PendingConnection c = w.unacked.remove(id);
+        if (c == null) {
+            throw new FrameException(type + " for connection " + id + ", which was not sent to it");
+        }
+        if (oldest != null && oldest != id) {
+            metrics.reordered.inc();
+            LOG.error("handoffs to {} arrived out of order: {} for connection {} while {} was sent earlier",
+                    w, type, id, oldest);
+        }
+        return c;
+    }
+
     /** Decodes an id list into {@link #idScratch}; returns the count. */
     private int readIdList(ByteBuffer buf, int length) throws FrameException {
         idCount = 0;
@@ -449,10 +491,15 @@ public final class SupervisorLoop implements Runnable {
         return idCount;
     }
 
-    /** Puts connections back at the head of the queue, oldest first, so they are served before newer ones. */
-    private void requeueFront(List<PendingConnection> back) {
+    /**
+     * Puts connections back at the head of the queue, oldest first, so they are served before newer ones.
+     *
+     * @param passing true when the worker could not take them for a passing reason (its descriptor table was
+     *     full, it died): such returns are counted against a much higher limit than a worker's explicit REJECTED
+     */
+    private void requeueFront(List<PendingConnection> back, boolean passing) {
         back.sort(Comparator.comparingLong(c -> c.id));
-        int limit = 2 * workers.length + 3;
+        int limit = passing ? MAX_TRANSIENT_RETURNS : 2 * workers.length + 3;
         for (int i = back.size() - 1; i >= 0; i--) {
             PendingConnection c = back.get(i);
             if (phase == Phase.STOPPING || ++c.returns > limit) {
@@ -506,6 +553,13 @@ public final class SupervisorLoop implements Runnable {
             LOG.error("cannot create a channel for worker {}: {}; retrying in 1 s", slot, e.getMessage());
             schedule(TimeUnit.SECONDS.toNanos(1), () -> spawn(slot));
             return;
+        }
+        if (CHANNEL_SEND_BUFFER > 0) {
+            try {
+                Native.setIntOption(pair[0], Native.SOL_SOCKET, Native.SO_SNDBUF, CHANNEL_SEND_BUFFER, "SO_SNDBUF");
+            } catch (NativeException e) {
+                LOG.warn("cannot set the channel send buffer: {}", e.getMessage());
+            }
         }
         String token = HexFormat.of().formatHex(randomBytes());
         WorkerProcess w = new WorkerProcess(slot, nextGeneration++, token, new ControlChannel(pair[0]), pair[1]);
@@ -597,7 +651,7 @@ public final class SupervisorLoop implements Runnable {
             LOG.warn("{} lost: {}; {} connection(s) it had not taken go to other workers, {} it was serving are gone",
                     w, reason, back.size(), diedWith);
         }
-        requeueFront(back);
+        requeueFront(back, true);
         if (w.process != null && w.process.isAlive()) {
             w.process.destroyForcibly();
         }

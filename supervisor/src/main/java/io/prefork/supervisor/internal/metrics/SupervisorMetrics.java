@@ -20,6 +20,8 @@ public final class SupervisorMetrics {
     public final Counter restarts;
     /** Connections given to another worker after a worker rejected, lost or died holding them untaken. */
     public final Counter redispatched;
+    /** Reports from a worker that broke FIFO order (must stay 0; checked on every report). */
+    public final Counter reordered;
     /** Connections closed unserved (stop with connections still queued, or bounced between workers too often). */
     public final Counter dropped;
 
@@ -34,6 +36,7 @@ public final class SupervisorMetrics {
         this.restarts = registry.counter("prefork.worker.restarts");
         this.redispatched = registry.counter("prefork.connections.redispatched");
         this.dropped = registry.counter("prefork.connections.dropped");
+        this.reordered = registry.counter("prefork.handoff.reordered");
         registry.register("prefork.queue.depth", (Gauge<Integer>) () -> queueDepth);
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
         registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);

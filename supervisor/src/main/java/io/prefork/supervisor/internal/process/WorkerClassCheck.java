@@ -44,6 +44,15 @@ public final class WorkerClassCheck {
             if (!Worker.class.isAssignableFrom(c)) {
                 throw new ConfigException("--worker", className, "does not implement " + Worker.class.getName());
             }
+            // The JVM checks only the class's own access flags (not its enclosing class's) when the runtime, in
+            // another package, calls its constructor; an inner (non-static) class has no no-argument constructor.
+            if (!Modifier.isPublic(c.getModifiers())) {
+                throw new ConfigException("--worker", className, "is not public; the worker runtime can only create "
+                        + "public classes");
+            }
+            if (c.getEnclosingClass() != null && !Modifier.isStatic(c.getModifiers())) {
+                throw new ConfigException("--worker", className, "is an inner class; make it static or top-level");
+            }
             if (c.isInterface() || Modifier.isAbstract(c.getModifiers())) {
                 throw new ConfigException("--worker", className, "is abstract; name a concrete class");
             }

@@ -5,9 +5,8 @@ import io.prefork.internal.nativeio.Native;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
 import java.util.ArrayDeque;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.HashSet;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -47,11 +46,20 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     public long readyNanos;
     public long lastHeartbeatNanos;
     public long served;
+    /** When a send to it first hit EAGAIN in the current episode (0 while sends go through); for logging. */
+    public long sendBlockedSince;
+    /** Whether the current blocked episode was logged. */
+    public boolean sendBlockedWarned;
     /** Set if the worker reported BOOT_FAILED. */
     public String bootFailure;
 
     public final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
-    public final Map<Long, PendingConnection> unacked = new HashMap<>();
+    /**
+     * Sent, not yet ACCEPTED, REJECTED or LOST; in send order. The worker reports in the order it received, and
+     * SEQPACKET delivers in the order sent, so every report must name the oldest entry: a report that does not is
+     * a FIFO violation, which the loop logs and counts.
+     */
+    public final LinkedHashMap<Long, PendingConnection> unacked = new LinkedHashMap<>();
     public final Set<Long> held = new HashSet<>();
 
     public WorkerProcess(int slot, long generation, String token, ControlChannel channel, int workerEndFd) {

@@ -1,0 +1,188 @@
+package io.prefork.supervisor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The command line, in-process. Only paths that fail before anything is bound or spawned are exercised here; the
+ * examples module's integration tests run the packaged jar with real worker JVMs.
+ */
+@Timeout(30)
+class MainTest {
+
+    private static final List<String> OPTIONS = List.of("--listen", "--workers", "--worker", "--worker-classpath",
+            "--concurrency", "--graceful-timeout", "--worker-jvm-option", "--worker-setting", "--queue-size",
+            "--backlog", "--boot-timeout");
+
+    @TempDir
+    Path dir;
+
+    private Path jar;
+
+    @BeforeEach
+    void createClasspathEntry() throws IOException {
+        jar = Files.createFile(dir.resolve("worker.jar"));
+    }
+
+    private record Result(int code, String out, String err) {
+        List<String> errLines() {
+            return err.isEmpty() ? List.of() : List.of(err.split("\\R"));
+        }
+
+        /** The one line on stderr, after checking there is exactly one. */
+        String errLine() {
+            assertEquals(1, errLines().size(), "exactly one line on stderr, got:\n" + err);
+            return errLines().get(0);
+        }
+
+        @Override
+        public String toString() {
+            return "exit " + code + "\n--- out:\n" + out + "--- err:\n" + err;
+        }
+    }
+
+    private static Result run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        PrintWriter o = new PrintWriter(out);
+        PrintWriter e = new PrintWriter(err);
+        int code = Main.run(args, o, e);
+        o.flush();
+        e.flush();
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    /**
+     * A command line valid up to the point of starting workers, with {@code overrides} (option, value pairs)
+     * replacing or adding options. Replacing, not appending: picocli rejects a single-valued option given twice.
+     */
+    private String[] validArgs(String... overrides) {
+        Map<String, String> options = new LinkedHashMap<>();
+        options.put("--listen", "127.0.0.1:0");
+        options.put("--workers", "1");
+        options.put("--worker", "com.example.MyWorker");
+        options.put("--worker-classpath", jar.toString());
+        for (int i = 0; i < overrides.length; i += 2) {
+            options.put(overrides[i], overrides[i + 1]);
+        }
+        List<String> args = new ArrayList<>();
+        options.forEach((option, value) -> {
+            args.add(option);
+            args.add(value);
+        });
+        return args.toArray(new String[0]);
+    }
+
+    private static void assertUsageError(Result r, String... mentions) {
+        assertEquals(ExitCodes.USAGE, r.code(), r.toString());
+        String line = r.errLine();
+        assertTrue(line.startsWith("prefork: "), "prefixed with the program name: " + line);
+        for (String m : mentions) {
+            assertTrue(line.contains(m), "mentions '" + m + "': " + line);
+        }
+        assertEquals("", r.out(), "nothing on stdout: " + r);
+    }
+
+    @Test
+    void helpListsEveryOption() {
+        Result r = run("--help");
+        assertEquals(ExitCodes.OK, r.code(), r.toString());
+        for (String option : OPTIONS) {
+            assertTrue(r.out().contains(option + " ") || r.out().contains(option + "="),
+                    "usage shows " + option + ":\n" + r.out());
+        }
+        assertTrue(r.out().contains("Exit codes"), "usage explains the exit codes:\n" + r.out());
+        assertEquals("", r.err(), r.toString());
+    }
+
+    @Test
+    void versionPrintsTheVersion() {
+        Result r = run("--version");
+        assertEquals(ExitCodes.OK, r.code(), r.toString());
+        assertTrue(r.out().startsWith("prefork "), r.toString());
+    }
+
+    @Test
+    void aMissingRequiredOptionIsOneLine() {
+        Result r = run("--listen", "127.0.0.1:0", "--worker-classpath", jar.toString());
+        assertUsageError(r, "--worker", "Missing");
+        assertTrue(!r.errLine().contains("--listen") && !r.errLine().contains("--worker-classpath"),
+                "names only what is missing: " + r.errLine());
+    }
+
+    @Test
+    void noArgumentsNamesEveryMissingOptionOnOneLine() {
+        assertUsageError(run(), "--listen", "--worker", "--worker-classpath");
+    }
+
+    @Test
+    void aNonNumericWorkerCountIsOneLine() {
+        assertUsageError(run(validArgs("--workers", "abc")), "--workers", "abc");
+    }
+
+    @Test
+    void anUnknownOptionIsOneLine() {
+        assertUsageError(run(validArgs("--wrokers", "2")), "--wrokers");
+    }
+
+    @Test
+    void zeroWorkersIsOneLineNamingTheSettingAndValue() {
+        assertUsageError(run(validArgs("--workers", "0")), "--workers 0", "1024");
+    }
+
+    @Test
+    void aMalformedListenIsOneLine() {
+        assertUsageError(run(validArgs("--listen", "127.0.0.1")), "--listen 127.0.0.1");
+    }
+
+    @Test
+    void aMissingClasspathEntryIsOneLine() {
+        Path missing = dir.resolve("missing.jar");
+        assertUsageError(run(validArgs("--worker-classpath", jar + ":" + missing)), "--worker-classpath",
+                missing.toString(), "does not exist");
+    }
+
+    @Test
+    void aZeroBootTimeoutIsOneLine() {
+        assertUsageError(run(validArgs("--boot-timeout", "0")), "--boot-timeout 0");
+    }
+
+    @Test
+    void aNegativeGracefulTimeoutIsOneLine() {
+        assertUsageError(run(validArgs("--graceful-timeout", "-1")), "--graceful-timeout -1");
+    }
+
+    @Test
+    void aJvmOptionWithoutADashIsOneLine() {
+        assertUsageError(run(validArgs("--worker-jvm-option", "Xmx64m")), "--worker-jvm-option", "Xmx64m");
+    }
+
+    /** Goes through Supervisor.start: the class check runs before anything is bound or spawned. */
+    @Test
+    void anUnknownWorkerClassIsOneLine() throws IOException {
+        Path empty = Files.createDirectory(dir.resolve("classes"));
+        assertUsageError(run(validArgs("--worker", "com.example.NoSuchWorker", "--worker-classpath", empty.toString())),
+                "--worker com.example.NoSuchWorker", "not found");
+    }
+
+    @Test
+    void aClassThatIsNotAWorkerIsOneLine() throws IOException {
+        Path empty = Files.createDirectory(dir.resolve("classes"));
+        assertUsageError(run(validArgs("--worker", "java.lang.String", "--worker-classpath", empty.toString())),
+                "--worker java.lang.String", "does not implement io.prefork.worker.Worker");
+    }
+}

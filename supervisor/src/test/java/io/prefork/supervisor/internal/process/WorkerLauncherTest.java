@@ -1,0 +1,121 @@
+package io.prefork.supervisor.internal.process;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.prefork.internal.runtime.WorkerMain;
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The worker command line, built without starting anything. */
+@Timeout(30)
+class WorkerLauncherTest {
+
+    private static final Path JAVA = Path.of("/opt/jdk/bin/java");
+    private static final List<String> RUNTIME_CP = List.of("/opt/prefork/prefork-supervisor.jar", "/opt/prefork/lib");
+    // Relative on purpose: the worker JVM must not depend on the directory it happens to start in.
+    private static final List<Path> WORKER_CP = List.of(Path.of("target/app.jar"), Path.of("lib/dep.jar"),
+            Path.of("/abs/classes"));
+    private static final List<String> USER_OPTIONS = List.of("-Xmx64m", "-Dgreeting=hello world", "-XX:+UseSerialGC");
+
+    private static List<String> command(List<String> jvmOptions) {
+        return new WorkerLauncher(JAVA, RUNTIME_CP, WORKER_CP, jvmOptions, "com.example.MyWorker", 2,
+                Map.of("greeting", "hi")).command();
+    }
+
+    private static int cpIndex(List<String> cmd) {
+        int i = cmd.indexOf("-cp");
+        assertTrue(i > 0, "has -cp: " + cmd);
+        assertEquals(i, cmd.lastIndexOf("-cp"), "one -cp: " + cmd);
+        assertTrue(i + 1 < cmd.size(), "-cp has a value: " + cmd);
+        return i;
+    }
+
+    @Test
+    void startsWithTheGivenJava() {
+        assertEquals(JAVA.toString(), command(USER_OPTIONS).get(0));
+    }
+
+    @Test
+    void opensSunNioChAsOneFlagPair() {
+        List<String> cmd = command(USER_OPTIONS);
+        int i = cmd.indexOf("--add-opens");
+        assertTrue(i > 0, "has --add-opens: " + cmd);
+        assertEquals("java.base/sun.nio.ch=ALL-UNNAMED", cmd.get(i + 1), cmd.toString());
+        assertTrue(i < cpIndex(cmd), "a JVM option, before the classpath and main class: " + cmd);
+    }
+
+    @Test
+    void enablesNativeAccess() {
+        List<String> cmd = command(USER_OPTIONS);
+        int i = cmd.indexOf("--enable-native-access=ALL-UNNAMED");
+        assertTrue(i > 0 && i < cpIndex(cmd), cmd.toString());
+    }
+
+    @Test
+    void passesUserJvmOptionsInOrderAndUnsplit() {
+        List<String> cmd = command(USER_OPTIONS);
+        int at = Collections.indexOfSubList(cmd, USER_OPTIONS);
+        assertTrue(at > 0, "user options, contiguous and in order: " + cmd);
+        assertTrue(at + USER_OPTIONS.size() <= cpIndex(cmd), "before the classpath and main class: " + cmd);
+    }
+
+    @Test
+    void userJvmOptionsComeAfterTheRequiredFlags() {
+        // So a user option can refine, but the runtime's required flags are always present.
+        List<String> cmd = command(USER_OPTIONS);
+        int at = Collections.indexOfSubList(cmd, USER_OPTIONS);
+        assertTrue(cmd.indexOf("--add-opens") < at, cmd.toString());
+        assertTrue(cmd.indexOf("--enable-native-access=ALL-UNNAMED") < at, cmd.toString());
+    }
+
+    @Test
+    void noUserOptionsStillGivesACompleteCommand() {
+        List<String> cmd = command(List.of());
+        assertTrue(cmd.contains("--add-opens"), cmd.toString());
+        assertEquals(WorkerMain.class.getName(), cmd.get(cmd.size() - 1));
+    }
+
+    @Test
+    void classpathIsTheAbsoluteWorkerClasspathThenTheRuntime() {
+        List<String> cmd = command(USER_OPTIONS);
+        List<String> cp = List.of(cmd.get(cpIndex(cmd) + 1).split(File.pathSeparator));
+        assertEquals(WORKER_CP.size() + RUNTIME_CP.size(), cp.size(), cp.toString());
+        for (int i = 0; i < WORKER_CP.size(); i++) {
+            assertTrue(Path.of(cp.get(i)).isAbsolute(), "absolute: " + cp.get(i));
+            assertEquals(WORKER_CP.get(i).toAbsolutePath().toString(), cp.get(i));
+        }
+        assertEquals(RUNTIME_CP, cp.subList(WORKER_CP.size(), cp.size()));
+    }
+
+    @Test
+    void endsWithTheWorkerMainClass() {
+        List<String> cmd = command(USER_OPTIONS);
+        assertEquals("io.prefork.internal.runtime.WorkerMain", cmd.get(cmd.size() - 1));
+        assertEquals(WorkerMain.class.getName(), cmd.get(cmd.size() - 1));
+        assertEquals(cpIndex(cmd) + 2, cmd.size() - 1, "nothing between the classpath and the main class: " + cmd);
+    }
+
+    @Test
+    void ownClasspathIsAbsoluteAndNonEmpty() {
+        List<String> own = WorkerLauncher.ownClasspath();
+        assertFalse(own.isEmpty());
+        for (String entry : own) {
+            assertTrue(Path.of(entry).isAbsolute(), entry);
+        }
+    }
+
+    @Test
+    void currentJavaIsThisJvmsLauncher() {
+        Path java = WorkerLauncher.currentJava();
+        assertTrue(java.startsWith(Path.of(System.getProperty("java.home"))), java.toString());
+        assertTrue(Files.isExecutable(java), java + " is executable");
+    }
+}
