@@ -293,6 +293,21 @@ public class HandoffBenchmark {
         handoffBatch(FrameCodec.MAX_FDS_PER_FRAME, bh);
     }
 
+    /**
+     * What the worker's receive loop adds around every recvmsg for its descriptor-table sentinel: release the
+     * reserved slot, then reserve it again (open /dev/null). Not part of {@link #sendRecvClose}, which calls
+     * ControlChannel directly; add the two to estimate a production receive.
+     */
+    @Benchmark
+    public int sentinelReleaseReserve() throws NativeException {
+        int reserve = Native.reserveDescriptor();
+        if (reserve < 0) {
+            throw new IllegalStateException("descriptor table full: cannot reserve a slot");
+        }
+        Native.closeQuietly(reserve);
+        return reserve;
+    }
+
     // ------------------------------------------------------------------------------------------------ codec only
 
     /** The supervisor's share of one handoff in flush(): one entry, header and count. */

@@ -65,6 +65,14 @@ public final class Supervisor implements AutoCloseable {
      *     when the address cannot be bound
      */
     public static Supervisor start(SupervisorConfig config) throws StartupException {
+        return start(config, SupervisorListener.NONE);
+    }
+
+    /**
+     * Like {@link #start(SupervisorConfig)}, with a listener for lifecycle events (called on the loop thread: it
+     * must not block).
+     */
+    public static Supervisor start(SupervisorConfig config, SupervisorListener listener) throws StartupException {
         try {
             Native.checkPlatform();
         } catch (UnsupportedOperationException e) {
@@ -75,9 +83,9 @@ public final class Supervisor implements AutoCloseable {
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
-        TcpListener listener;
+        TcpListener tcp;
         try {
-            listener = TcpListener.open(config.listen(), config.backlog());
+            tcp = TcpListener.open(config.listen(), config.backlog());
         } catch (NativeException e) {
             throw new StartupException(ExitCodes.LISTEN_FAILED, listenProblem(config.listen(), e), e);
         }
@@ -85,7 +93,7 @@ public final class Supervisor implements AutoCloseable {
         try {
             boot = Bootstrap.Server.open();
         } catch (IOException e) {
-            listener.close();
+            tcp.close();
             throw new StartupException(ExitCodes.INTERNAL, "cannot create the private endpoint workers connect to "
                     + "(in " + System.getProperty("java.io.tmpdir") + "): " + e.getMessage(), e);
         }
@@ -95,13 +103,13 @@ public final class Supervisor implements AutoCloseable {
                 config.workerSettings());
         SupervisorLoop loop;
         try {
-            loop = new SupervisorLoop(config, launcher, listener, boot, new SupervisorMetrics(registry));
+            loop = new SupervisorLoop(config, launcher, tcp, boot, new SupervisorMetrics(registry), listener);
         } catch (NativeException e) {
-            listener.close();
+            tcp.close();
             boot.close();
             throw new StartupException(ExitCodes.INTERNAL, e.getMessage(), e);
         }
-        Supervisor s = new Supervisor(config, listener.boundAddress(), loop, registry, boot);
+        Supervisor s = new Supervisor(config, tcp.boundAddress(), loop, registry, boot);
         Thread loopThread = new Thread(loop, "prefork-loop");
         loopThread.start();
         Thread bootThread = new Thread(s::acceptWorkers, "prefork-bootstrap");
@@ -173,6 +181,29 @@ public final class Supervisor implements AutoCloseable {
     /** Quick stop: workers get SIGTERM now, SIGKILL after a few seconds. */
     public void stopNow() {
         loop.requestStopNow();
+    }
+
+    /**
+     * Rolling reload (SIGHUP): every worker is replaced by a fresh JVM (so new code on the worker classpath takes
+     * effect), one at a time; each replacement is ready before the worker it replaces stops taking connections.
+     */
+    public void reload() {
+        loop.requestReload();
+    }
+
+    /** One more worker (SIGTTIN). */
+    public void addWorker() {
+        loop.requestAddWorker();
+    }
+
+    /** One fewer worker (SIGTTOU): the oldest is drained, then stopped. */
+    public void removeWorker() {
+        loop.requestRemoveWorker();
+    }
+
+    /** A consistent snapshot of the supervisor and its workers. */
+    public CompletableFuture<SupervisorStatus> status() {
+        return loop.status();
     }
 
     /** Waits for termination. */

@@ -31,6 +31,13 @@ public final class SupervisorConfig {
     private final Map<String, String> workerSettings;
     private final int queueSize;
     private final int backlog;
+    private final int maxRequests;
+    private final int maxRequestsJitter;
+    private final Duration timeout;
+    private final Duration heartbeatTimeout;
+    private final InetSocketAddress admin;
+    private final boolean adminAllowRemote;
+    private final boolean jmx;
 
     private SupervisorConfig(Builder b) {
         this.listen = b.listen;
@@ -44,6 +51,13 @@ public final class SupervisorConfig {
         this.workerSettings = Map.copyOf(b.workerSettings);
         this.queueSize = b.queueSize;
         this.backlog = b.backlog;
+        this.maxRequests = b.maxRequests;
+        this.maxRequestsJitter = b.maxRequestsJitter;
+        this.timeout = b.timeout;
+        this.heartbeatTimeout = b.heartbeatTimeout;
+        this.admin = b.admin;
+        this.adminAllowRemote = b.adminAllowRemote;
+        this.jmx = b.jmx;
     }
 
     public static Builder builder() {
@@ -95,29 +109,73 @@ public final class SupervisorConfig {
         return backlog;
     }
 
+    /** Connections after which a worker is replaced (0: never). */
+    public int maxRequests() {
+        return maxRequests;
+    }
+
+    /** A random 0..this is added to {@link #maxRequests()} per worker, so workers do not all recycle at once. */
+    public int maxRequestsJitter() {
+        return maxRequestsJitter;
+    }
+
+    /** A connection held by a worker longer than this gets the worker killed and replaced (zero: never). */
+    public Duration timeout() {
+        return timeout;
+    }
+
+    /** A worker silent (no frame, heartbeats included) for this long is killed and replaced. */
+    public Duration heartbeatTimeout() {
+        return heartbeatTimeout;
+    }
+
+    /** Where the admin HTTP endpoint listens, or null for none. */
+    public InetSocketAddress admin() {
+        return admin;
+    }
+
+    /** Whether {@link #admin()} may be a non-loopback address. */
+    public boolean adminAllowRemote() {
+        return adminAllowRemote;
+    }
+
+    /** Whether the metrics are registered as JMX MBeans. */
+    public boolean jmx() {
+        return jmx;
+    }
+
     /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
      * @throws ConfigException naming {@code --listen} if the text is malformed or the host does not resolve
      */
     public static InetSocketAddress parseListen(String text) {
+        return parseAddress("--listen", text);
+    }
+
+    /**
+     * Parses {@code HOST:PORT} for the named setting.
+     *
+     * @throws ConfigException naming {@code setting}
+     */
+    public static InetSocketAddress parseAddress(String setting, String text) {
         String hint = "expected HOST:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080 (port 0 picks a free port)";
         if (text == null || text.isBlank()) {
-            throw new ConfigException("--listen", "''", hint);
+            throw new ConfigException(setting, "''", hint);
         }
         int colon = text.lastIndexOf(':');
         if (colon <= 0 || colon == text.length() - 1) {
-            throw new ConfigException("--listen", text, hint);
+            throw new ConfigException(setting, text, hint);
         }
         String host = text.substring(0, colon);
         String portText = text.substring(colon + 1);
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
         } else if (host.contains(":")) {
-            throw new ConfigException("--listen", text, "put an IPv6 address in brackets, e.g. [::1]:8080");
+            throw new ConfigException(setting, text, "put an IPv6 address in brackets, e.g. [::1]:8080");
         }
         if (host.isBlank()) {
-            throw new ConfigException("--listen", text, "the host is empty; " + hint);
+            throw new ConfigException(setting, text, "the host is empty; " + hint);
         }
         int port;
         try {
@@ -126,15 +184,15 @@ public final class SupervisorConfig {
             }
             port = Integer.parseInt(portText);
         } catch (NumberFormatException e) {
-            throw new ConfigException("--listen", text, "the port '" + portText + "' is not a number; " + hint);
+            throw new ConfigException(setting, text, "the port '" + portText + "' is not a number; " + hint);
         }
         if (port < 0 || port > 65535) {
-            throw new ConfigException("--listen", text, "the port must be 0 to 65535");
+            throw new ConfigException(setting, text, "the port must be 0 to 65535");
         }
         try {
             return new InetSocketAddress(InetAddress.getByName(host), port);
         } catch (UnknownHostException e) {
-            throw new ConfigException("--listen", text, "the host '" + host + "' does not resolve; use an IP address "
+            throw new ConfigException(setting, text, "the host '" + host + "' does not resolve; use an IP address "
                     + "or a name in /etc/hosts");
         }
     }
@@ -152,8 +210,57 @@ public final class SupervisorConfig {
         private final Map<String, String> workerSettings = new LinkedHashMap<>();
         private int queueSize = 1024;
         private int backlog = 1024;
+        private int maxRequests;
+        private int maxRequestsJitter;
+        private Duration timeout = Duration.ZERO;
+        private Duration heartbeatTimeout = Duration.ofSeconds(30);
+        private InetSocketAddress admin;
+        private boolean adminAllowRemote;
+        private boolean jmx = true;
 
         private Builder() {
+        }
+
+        public Builder maxRequests(int n) {
+            this.maxRequests = n;
+            return this;
+        }
+
+        public Builder maxRequestsJitter(int n) {
+            this.maxRequestsJitter = n;
+            return this;
+        }
+
+        public Builder timeout(Duration d) {
+            this.timeout = d;
+            return this;
+        }
+
+        public Builder heartbeatTimeout(Duration d) {
+            this.heartbeatTimeout = d;
+            return this;
+        }
+
+        /** The admin endpoint's address, or null for none. */
+        public Builder admin(InetSocketAddress address) {
+            this.admin = address;
+            return this;
+        }
+
+        /** {@code HOST:PORT}, as on the command line ({@code --admin}). */
+        public Builder admin(String hostPort) {
+            this.admin = parseAddress("--admin", hostPort);
+            return this;
+        }
+
+        public Builder adminAllowRemote(boolean allow) {
+            this.adminAllowRemote = allow;
+            return this;
+        }
+
+        public Builder jmx(boolean enabled) {
+            this.jmx = enabled;
+            return this;
         }
 
         public Builder listen(InetSocketAddress address) {
@@ -282,6 +389,25 @@ public final class SupervisorConfig {
                     throw new ConfigException("--worker-jvm-option", o, "the worker classpath is set with "
                             + "--worker-classpath");
                 }
+            }
+            if (maxRequests < 0) {
+                throw new ConfigException("--max-requests", maxRequests, "must be 0 (never recycle) or more");
+            }
+            if (maxRequestsJitter < 0) {
+                throw new ConfigException("--max-requests-jitter", maxRequestsJitter, "must be 0 or more");
+            }
+            if (timeout == null || timeout.isNegative()) {
+                throw new ConfigException("--timeout", timeout == null ? "(missing)" : timeout.toSeconds(),
+                        "must be 0 (no limit) or more seconds");
+            }
+            if (heartbeatTimeout == null || heartbeatTimeout.compareTo(Duration.ofSeconds(2)) < 0) {
+                throw new ConfigException("--heartbeat-timeout", heartbeatTimeout == null ? "(missing)"
+                        : heartbeatTimeout.toSeconds(), "must be at least 2 seconds (workers send a heartbeat every second)");
+            }
+            if (admin != null && !adminAllowRemote && !admin.getAddress().isLoopbackAddress()) {
+                throw new ConfigException("--admin", admin.getAddress().getHostAddress() + ":" + admin.getPort(),
+                        "is not a loopback address; the admin endpoint has no authentication, so it listens on "
+                                + "loopback unless you add --admin-allow-remote");
             }
             return new SupervisorConfig(this);
         }

@@ -28,7 +28,21 @@ public final class LeastBusyPolicy {
      * @return the chosen slot, or -1 if every worker is unavailable or full
      */
     public int pick(Candidate[] workers, int concurrency) {
-        int n = workers.length;
+        return pick(java.util.Arrays.asList(workers), concurrency);
+    }
+
+    /**
+     * Picks a worker.
+     *
+     * @param workers     the pool; null entries are skipped
+     * @param concurrency the most connections one worker may hold
+     * @return the chosen index in {@code workers}, or -1 if every worker is unavailable or full
+     */
+    public int pick(java.util.List<? extends Candidate> workers, int concurrency) {
+        int n = workers.size();
+        if (n == 0) {
+            return -1;
+        }
         int best = -1;
         int bestLoad = Integer.MAX_VALUE;
         for (int k = 1; k <= n; k++) {
@@ -36,7 +50,7 @@ public final class LeastBusyPolicy {
             if (i < 0) {
                 i += n;
             }
-            Candidate w = workers[i];
+            Candidate w = workers.get(i);
             if (w == null || !w.available()) {
                 continue;
             }

@@ -13,6 +13,9 @@ import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
 import io.prefork.supervisor.ExitCodes;
 import io.prefork.supervisor.SupervisorConfig;
+import io.prefork.supervisor.SupervisorListener;
+import io.prefork.supervisor.SupervisorStatus;
+import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.Termination;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
@@ -26,8 +29,12 @@ import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.time.Instant;
+import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -54,22 +61,26 @@ public final class SupervisorLoop implements Runnable {
 
     /** After SIGTERM, how long a worker gets to exit before SIGKILL. */
     static final long KILL_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** After SIGQUIT (thread dump), how long before a stuck worker is killed. */
+    static final long DUMP_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
     /** A worker that dies sooner than this after starting counts as a crash for respawn backoff. */
     static final long STABLE_AFTER_NANOS = TimeUnit.SECONDS.toNanos(10);
     static final long BACKOFF_MIN_MS = 100;
     static final long BACKOFF_MAX_MS = 10_000;
+    /** How often heartbeats and --timeout are checked. */
+    static final long WATCHDOG_PERIOD_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** Connections accepted per wakeup before the loop turns to the workers again (fairness). */
     static final int ACCEPT_BATCH = 128;
     /** How long a worker's channel must stay full before the log says so. */
     static final long SEND_BLOCKED_WARN_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** How often one connection may come back from workers that lost it or died before it is given up. */
+    static final int MAX_TRANSIENT_RETURNS = 1000;
     /**
      * SO_SNDBUF for the supervisor's end of each worker channel, in bytes; 0 keeps the kernel default (room for
      * about 278 single handoffs). A tuning and test knob (system property {@code prefork.channelSendBuffer}):
      * a small buffer makes a stalled worker hit EAGAIN after a few handoffs.
      */
     static final int CHANNEL_SEND_BUFFER = Integer.getInteger("prefork.channelSendBuffer", 0);
-    /** How often one connection may come back from workers that lost it or died before it is given up. */
-    static final int MAX_TRANSIENT_RETURNS = 1000;
 
     enum Phase { STARTING, RUNNING, DRAINING, STOPPING, STOPPED }
 
@@ -78,17 +89,28 @@ public final class SupervisorLoop implements Runnable {
     private final TcpListener listener;
     private final Bootstrap.Server bootServer;
     private final SupervisorMetrics metrics;
+    private final SupervisorListener events;
     private final Wakeup wakeup;
     private final Poller poller = new Poller(16);
     private final LeastBusyPolicy policy = new LeastBusyPolicy();
-    private final ConcurrentLinkedQueue<Runnable> events = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final PriorityQueue<Timer> timers = new PriorityQueue<>(Comparator.comparingLong((Timer t) -> t.due)
             .thenComparingLong(t -> t.seq));
     private final SecureRandom random = new SecureRandom();
     private final int myUid = Native.uid();
+    private final Instant startedAt = Instant.now();
 
-    private final WorkerProcess[] workers;
-    private final int[] crashes;
+    /** Every worker process not yet reaped: serving, starting, draining, stopping. */
+    private final List<WorkerProcess> workers = new ArrayList<>();
+    /** Slots with a spawn scheduled (respawn backoff), so capacity is not requested twice. */
+    private final List<Integer> pendingSpawns = new ArrayList<>();
+    /** Consecutive early deaths per slot, for the respawn backoff. */
+    private final Map<Integer, Integer> crashes = new HashMap<>();
+    /** HUP: workers still to be replaced, one at a time. */
+    private final ArrayDeque<WorkerProcess> reloadQueue = new ArrayDeque<>();
+    private WorkerProcess reloading;
+    private int target;
+
     private final ArrayDeque<PendingConnection> queue = new ArrayDeque<>();
     private final List<WorkerProcess> polled = new ArrayList<>();
     private final long[] idScratch = new long[FrameCodec.MAX_IDS_PER_FRAME];
@@ -101,7 +123,7 @@ public final class SupervisorLoop implements Runnable {
     private boolean listenerOpen = true;
     private long acceptPausedUntil;
     private long nextConnectionId = 1;
-    private long nextGeneration = 1;
+    private long nextWorkerId = 1;
     private long timerSeq;
     private Termination termination = new Termination(ExitCodes.OK, null);
 
@@ -109,31 +131,60 @@ public final class SupervisorLoop implements Runnable {
     public final CompletableFuture<Termination> terminated = new CompletableFuture<>();
 
     public SupervisorLoop(SupervisorConfig config, WorkerLauncher launcher, TcpListener listener,
-                          Bootstrap.Server bootServer, SupervisorMetrics metrics) throws NativeException {
+                          Bootstrap.Server bootServer, SupervisorMetrics metrics, SupervisorListener events)
+            throws NativeException {
         this.config = config;
         this.launcher = launcher;
         this.listener = listener;
         this.bootServer = bootServer;
         this.metrics = metrics;
+        this.events = events;
         this.wakeup = new Wakeup();
-        this.workers = new WorkerProcess[config.workers()];
-        this.crashes = new int[config.workers()];
+        this.target = config.workers();
     }
+
+    // ------------------------------------------------------------------------------------------------ API (any thread)
 
     /** Runs {@code task} on the loop thread soon. Safe from any thread, including signal handlers. */
     public void post(Runnable task) {
-        events.add(task);
+        tasks.add(task);
         wakeup.signal();
     }
 
     /** Graceful stop: stop accepting, finish what is in flight up to the graceful timeout, stop workers. */
     public void requestStop() {
-        post(() -> stop(true, null));
+        post(() -> stop(true));
     }
 
     /** Quick stop: stop workers now (TERM, then KILL). */
     public void requestStopNow() {
-        post(() -> stop(false, null));
+        post(() -> stop(false));
+    }
+
+    /** Rolling reload: replace every worker with a fresh JVM, one at a time, without a capacity dip. */
+    public void requestReload() {
+        post(this::reload);
+    }
+
+    /** One more worker. */
+    public void requestAddWorker() {
+        post(() -> scale(+1));
+    }
+
+    /** One fewer worker: the oldest is drained and stopped. */
+    public void requestRemoveWorker() {
+        post(() -> scale(-1));
+    }
+
+    /** A consistent snapshot, taken on the loop thread. */
+    public CompletableFuture<SupervisorStatus> status() {
+        CompletableFuture<SupervisorStatus> f = new CompletableFuture<>();
+        if (terminated.isDone()) {
+            f.complete(snapshot());
+        } else {
+            post(() -> f.complete(snapshot()));
+        }
+        return f;
     }
 
     /** A worker connected back to the bootstrap endpoint (posted by the bootstrap thread). */
@@ -145,11 +196,11 @@ public final class SupervisorLoop implements Runnable {
     public void run() {
         try {
             LOG.info("listening on {}; starting {} worker(s) of {} (concurrency {})",
-                    TcpListener.format(listener.boundAddress()), workers.length, config.workerClass(),
-                    config.concurrency());
-            for (int slot = 0; slot < workers.length; slot++) {
-                spawn(slot);
+                    TcpListener.format(listener.boundAddress()), target, config.workerClass(), config.concurrency());
+            for (int i = 0; i < target; i++) {
+                spawn(i, null);
             }
+            schedule(WATCHDOG_PERIOD_NANOS, this::watchdog);
             while (phase != Phase.STOPPED) {
                 iterate();
             }
@@ -159,8 +210,10 @@ public final class SupervisorLoop implements Runnable {
             killAll();
         } finally {
             closeEverything();
+            phase = Phase.STOPPED;
             ready.completeExceptionally(new IllegalStateException(termination.reason() != null
                     ? termination.reason() : "stopped before ready"));
+            notifyListener(() -> events.onTerminated(termination));
             terminated.complete(termination);
         }
     }
@@ -177,7 +230,7 @@ public final class SupervisorLoop implements Runnable {
         }
         polled.clear();
         for (WorkerProcess w : workers) {
-            if (w != null && hasChannel(w)) {
+            if (w.hasChannel()) {
                 short ev = (short) (Native.POLLIN | (w.outbox.isEmpty() ? 0 : Native.POLLOUT));
                 poller.add(w.channel.fd(), ev);
                 polled.add(w);
@@ -188,14 +241,12 @@ public final class SupervisorLoop implements Runnable {
         if ((poller.readyOps(0) & Native.POLLIN) != 0) {
             wakeup.drain();
         }
-        runEvents();
+        runTasks();
+        int firstWorkerSlot = listenSlot >= 0 ? 2 : 1;
         for (int i = 0; i < polled.size(); i++) {
             WorkerProcess w = polled.get(i);
-            short ops = poller.readyOps(1 + (listenSlot >= 0 ? 1 : 0) + i);
-            if (ops == 0 || !hasChannel(w)) {
-                continue;
-            }
-            if ((ops & (Native.POLLIN | Native.POLLHUP | Native.POLLERR)) != 0) {
+            short ops = poller.readyOps(firstWorkerSlot + i);
+            if (ops != 0 && w.hasChannel() && (ops & (Native.POLLIN | Native.POLLHUP | Native.POLLERR)) != 0) {
                 receiveFrom(w);
             }
         }
@@ -204,8 +255,9 @@ public final class SupervisorLoop implements Runnable {
         }
         runDueTimers();
         dispatch();
-        for (WorkerProcess w : workers) {
-            if (w != null && !w.outbox.isEmpty()) {
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (!w.outbox.isEmpty()) {
                 flush(w);
             }
         }
@@ -214,11 +266,6 @@ public final class SupervisorLoop implements Runnable {
             terminateWorkers();
         }
         publishMetrics();
-    }
-
-    private static boolean hasChannel(WorkerProcess w) {
-        return w.state == WorkerProcess.State.BOOTING || w.state == WorkerProcess.State.READY
-                || w.state == WorkerProcess.State.STOPPING;
     }
 
     private int pollTimeoutMs() {
@@ -230,9 +277,9 @@ public final class SupervisorLoop implements Runnable {
         return (int) Math.max(0, Math.min(ms + 1, Integer.MAX_VALUE));
     }
 
-    private void runEvents() {
+    private void runTasks() {
         Runnable r;
-        while ((r = events.poll()) != null) {
+        while ((r = tasks.poll()) != null) {
             r.run();
         }
     }
@@ -257,6 +304,14 @@ public final class SupervisorLoop implements Runnable {
             this.due = due;
             this.seq = seq;
             this.action = action;
+        }
+    }
+
+    private void notifyListener(Runnable call) {
+        try {
+            call.run();
+        } catch (RuntimeException e) {
+            LOG.warn("a SupervisorListener threw; ignoring it", e);
         }
     }
 
@@ -297,8 +352,9 @@ public final class SupervisorLoop implements Runnable {
 
     private int freeCapacity() {
         int free = 0;
-        for (WorkerProcess w : workers) {
-            if (w != null && w.available()) {
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (w.available()) {
                 free += Math.max(0, config.concurrency() - w.inFlight());
             }
         }
@@ -309,11 +365,17 @@ public final class SupervisorLoop implements Runnable {
 
     private void dispatch() {
         while (!queue.isEmpty()) {
-            int slot = policy.pick(workers, config.concurrency());
-            if (slot < 0) {
+            int i = policy.pick(workers, config.concurrency());
+            if (i < 0) {
                 return;
             }
-            workers[slot].outbox.add(queue.poll());
+            WorkerProcess w = workers.get(i);
+            w.outbox.add(queue.poll());
+            if (++w.assigned >= w.requestLimit && !w.retiring) {
+                LOG.info("{} reached --max-requests ({} connections); starting its replacement", w, w.assigned);
+                w.stopReason = "max-requests";
+                retire(w);
+            }
         }
     }
 
@@ -323,7 +385,7 @@ public final class SupervisorLoop implements Runnable {
      * slow worker.
      */
     private void flush(WorkerProcess w) {
-        if (w.state != WorkerProcess.State.READY && w.state != WorkerProcess.State.STOPPING) {
+        if (!w.hasChannel() || w.state == WorkerProcess.State.BOOTING) {
             return;
         }
         ByteBuffer buf = w.channel.sendBuffer();
@@ -349,8 +411,8 @@ public final class SupervisorLoop implements Runnable {
             }
             if (!sent) {
                 // EAGAIN: the worker's socket buffer is full (it is slow or stopped). The rest waits in its outbox
-                // until POLLOUT; the acceptor and the other workers carry on.
-                // A busy worker blocks briefly all the time; only one blocked for a whole second is worth a line.
+                // until POLLOUT; the acceptor and the other workers carry on. A busy worker blocks briefly all the
+                // time; only one blocked for a whole second is worth a line.
                 if (w.sendBlockedSince == 0) {
                     long episode = System.nanoTime();
                     w.sendBlockedSince = episode;
@@ -381,7 +443,7 @@ public final class SupervisorLoop implements Runnable {
     // ------------------------------------------------------------------------------------------------ reports
 
     private void receiveFrom(WorkerProcess w) {
-        for (int i = 0; i < 64 && hasChannel(w); i++) {
+        for (int i = 0; i < 64 && w.hasChannel(); i++) {
             int length;
             try {
                 length = w.channel.receive(true);
@@ -413,7 +475,7 @@ public final class SupervisorLoop implements Runnable {
     private void onFrame(WorkerProcess w, ByteBuffer buf, int length) throws FrameException {
         FrameType type = FrameCodec.readHeader(buf, length, true);
         long now = System.nanoTime();
-        w.lastHeartbeatNanos = now;
+        w.lastFrameNanos = now;
         switch (type) {
             case READY:
                 FrameCodec.readReady(buf, length);
@@ -429,7 +491,7 @@ public final class SupervisorLoop implements Runnable {
                     // The worker holds its own copy now: close ours at once, or the worker's close sends no FIN.
                     Native.closeQuietly(c.fd);
                     c.fd = -1;
-                    w.held.add(c.id);
+                    w.held.put(c.id, now);
                     metrics.handoff.update(now - c.acceptedNanos, TimeUnit.NANOSECONDS);
                 }
                 break;
@@ -451,10 +513,13 @@ public final class SupervisorLoop implements Runnable {
             case DONE: {
                 int n = readIdList(buf, length);
                 for (int i = 0; i < n; i++) {
-                    if (!w.held.remove(idScratch[i])) {
+                    if (w.held.remove(idScratch[i]) == null) {
                         throw new FrameException("DONE for connection " + idScratch[i] + ", which it did not hold");
                     }
                     w.served++;
+                }
+                if (w.state == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
+                    stopWorker(w, w.stopReason);
                 }
                 break;
             }
@@ -499,7 +564,7 @@ public final class SupervisorLoop implements Runnable {
      */
     private void requeueFront(List<PendingConnection> back, boolean passing) {
         back.sort(Comparator.comparingLong(c -> c.id));
-        int limit = passing ? MAX_TRANSIENT_RETURNS : 2 * workers.length + 3;
+        int limit = passing ? MAX_TRANSIENT_RETURNS : 2 * Math.max(1, target) + 3;
         for (int i = back.size() - 1; i >= 0; i--) {
             PendingConnection c = back.get(i);
             if (phase == Phase.STOPPING || ++c.returns > limit) {
@@ -529,29 +594,51 @@ public final class SupervisorLoop implements Runnable {
         w.state = WorkerProcess.State.READY;
         w.readyNanos = System.nanoTime();
         LOG.info("{} ready in {} ms", w, TimeUnit.NANOSECONDS.toMillis(w.readyNanos - w.spawnedNanos));
-        if (phase == Phase.STARTING) {
-            for (WorkerProcess o : workers) {
-                if (o == null || o.state != WorkerProcess.State.READY) {
-                    return;
-                }
+        WorkerStatus st = w.status(w.readyNanos);
+        notifyListener(() -> events.onWorkerReady(st));
+        WorkerProcess old = w.replaces;
+        if (old != null) {
+            // The replacement serves now; only then does the old worker stop taking connections.
+            w.replaces = null;
+            drain(old, old.stopReason != null ? old.stopReason : "replaced");
+            if (old == reloading) {
+                reloading = null;
+                reloadNext();
             }
+        }
+        if (phase == Phase.STARTING && !workers.isEmpty()
+                && workers.stream().filter(WorkerProcess::isPrimary).allMatch(x -> x.state == WorkerProcess.State.READY)
+                && primaryCount() >= target) {
             phase = Phase.RUNNING;
+            LOG.info("ready: {} worker(s) serving on {}", target, TcpListener.format(listener.boundAddress()));
+            notifyListener(() -> events.onReady(listener.boundAddress()));
             ready.complete(listener.boundAddress());
         }
     }
 
     // ------------------------------------------------------------------------------------------------ workers
 
-    private void spawn(int slot) {
-        if (phase.compareTo(Phase.DRAINING) > 0) {
+    private int primaryCount() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            if (w.isPrimary()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Starts a worker for slot {@code index}; if {@code replaces} is given, the new one will take over from it. */
+    private void spawn(int index, WorkerProcess replaces) {
+        if (phase.compareTo(Phase.DRAINING) >= 0) {
             return;
         }
         int[] pair;
         try {
             pair = Native.seqpacketPair();
         } catch (NativeException e) {
-            LOG.error("cannot create a channel for worker {}: {}; retrying in 1 s", slot, e.getMessage());
-            schedule(TimeUnit.SECONDS.toNanos(1), () -> spawn(slot));
+            LOG.error("cannot create a channel for worker {}: {}; retrying in 1 s", index, e.getMessage());
+            scheduleSpawn(index, TimeUnit.SECONDS.toMillis(1));
             return;
         }
         if (CHANNEL_SEND_BUFFER > 0) {
@@ -562,9 +649,11 @@ public final class SupervisorLoop implements Runnable {
             }
         }
         String token = HexFormat.of().formatHex(randomBytes());
-        WorkerProcess w = new WorkerProcess(slot, nextGeneration++, token, new ControlChannel(pair[0]), pair[1]);
+        long limit = config.maxRequests() == 0 ? Long.MAX_VALUE
+                : config.maxRequests() + (config.maxRequestsJitter() == 0 ? 0 : random.nextInt(config.maxRequestsJitter() + 1));
+        WorkerProcess w = new WorkerProcess(nextWorkerId++, index, token, new ControlChannel(pair[0]), pair[1], limit);
         try {
-            w.process = launcher.start(slot, bootServer.path(), token);
+            w.process = launcher.start(index, bootServer.path(), token);
         } catch (IOException e) {
             w.channel.close();
             w.closeWorkerEnd();
@@ -573,21 +662,167 @@ public final class SupervisorLoop implements Runnable {
                 fail(ExitCodes.BOOT_FAILED, why);
             } else {
                 LOG.error("{}; retrying in 1 s", why);
-                schedule(TimeUnit.SECONDS.toNanos(1), () -> spawn(slot));
+                if (replaces == null) {
+                    scheduleSpawn(index, TimeUnit.SECONDS.toMillis(1));
+                } else {
+                    replaces.retiring = false;
+                }
             }
             return;
         }
-        workers[slot] = w;
+        WorkerLauncher.pumpOutput(w.process, index);
+        w.replaces = replaces;
+        workers.add(w);
         w.process.onExit().thenAccept(p -> post(() -> onExit(w, p.exitValue())));
         schedule(config.bootTimeout().toNanos(), () -> {
-            if (workers[slot] == w && w.state.compareTo(WorkerProcess.State.READY) < 0) {
+            if (w.state.compareTo(WorkerProcess.State.READY) < 0) {
                 LOG.error("{} did not become ready within {} s (--boot-timeout); killing it", w,
                         config.bootTimeout().toSeconds());
                 w.bootFailure = "did not become ready within " + config.bootTimeout().toSeconds() + " s (--boot-timeout)";
                 lost(w, "boot timeout");
             }
         });
-        LOG.debug("spawned {} (generation {})", w, w.generation);
+        LOG.debug("spawned {} (id {})", w, w.id);
+    }
+
+    private void scheduleSpawn(int index, long delayMs) {
+        pendingSpawns.add(index);
+        schedule(TimeUnit.MILLISECONDS.toNanos(delayMs), () -> {
+            pendingSpawns.remove(Integer.valueOf(index));
+            if (primaryCount() + pendingSpawns.size() < target && !slotTaken(index)) {
+                spawn(index, null);
+            }
+        });
+    }
+
+    private boolean slotTaken(int index) {
+        for (WorkerProcess w : workers) {
+            if (w.isPrimary() && w.index == index) {
+                return true;
+            }
+        }
+        return pendingSpawns.contains(index);
+    }
+
+    /** Starts workers until there are {@code target} primaries (serving or starting), lowest free slots first. */
+    private void ensureCapacity() {
+        if (phase.compareTo(Phase.DRAINING) >= 0) {
+            return;
+        }
+        int have = primaryCount() + pendingSpawns.size();
+        for (int index = 0; have < target; index++) {
+            if (!slotTaken(index)) {
+                int c = crashes.getOrDefault(index, 0);
+                long delayMs = c == 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Math.min(20, c - 1));
+                if (delayMs > 0) {
+                    LOG.warn("worker {} died {} time(s) soon after start; starting its replacement in {} ms",
+                            index, c, delayMs);
+                }
+                scheduleSpawn(index, delayMs);
+                have++;
+            }
+        }
+    }
+
+    /**
+     * Replaces a worker without a capacity dip: starts a new JVM in its slot; the old one keeps serving until the
+     * new one is ready, then drains (takes no new connections, finishes what it has) and stops.
+     */
+    private void retire(WorkerProcess w) {
+        if (w.retiring || w.state != WorkerProcess.State.READY || phase.compareTo(Phase.DRAINING) >= 0) {
+            return;
+        }
+        w.retiring = true;
+        spawn(w.index, w);
+    }
+
+    /** Takes no new connections; stops the worker once it has finished the ones it has. */
+    private void drain(WorkerProcess w, String why) {
+        if (w.state.compareTo(WorkerProcess.State.DRAINING) >= 0) {
+            return;
+        }
+        w.state = WorkerProcess.State.DRAINING;
+        w.stopReason = why;
+        // Connections still in its outbox have not been sent: give them to the others.
+        List<PendingConnection> back = new ArrayList<>(w.outbox);
+        w.outbox.clear();
+        requeueFront(back, true);
+        if (w.inFlight() == 0) {
+            stopWorker(w, why);
+        }
+    }
+
+    /** SIGTERM now, SIGKILL if it has not exited after the kill timeout. */
+    private void stopWorker(WorkerProcess w, String why) {
+        if (w.state.compareTo(WorkerProcess.State.STOPPING) >= 0) {
+            return;
+        }
+        w.state = WorkerProcess.State.STOPPING;
+        LOG.info("stopping {} ({})", w, why);
+        if (w.process != null) {
+            w.process.destroy();
+        }
+        schedule(KILL_TIMEOUT_NANOS, () -> {
+            if (w.process != null && w.process.isAlive()) {
+                LOG.warn("{} did not exit {} s after SIGTERM; sending SIGKILL", w,
+                        TimeUnit.NANOSECONDS.toSeconds(KILL_TIMEOUT_NANOS));
+                w.process.destroyForcibly();
+            }
+        });
+    }
+
+    /**
+     * A stuck worker: ask its JVM for a thread dump (SIGQUIT: HotSpot prints every thread's stack to stdout, which
+     * the output pump copies into our log), then kill it. Its replacement starts at once.
+     */
+    private void killStuck(WorkerProcess w, String why) {
+        LOG.error("{} {}; dumping its threads into the log and killing it", w, why);
+        w.state = WorkerProcess.State.STOPPING;
+        w.stopReason = why;
+        List<PendingConnection> back = new ArrayList<>(w.outbox);
+        w.outbox.clear();
+        requeueFront(back, true);
+        try {
+            Native.kill(w.pid(), Native.SIGQUIT);
+        } catch (NativeException e) {
+            LOG.warn("cannot ask {} for a thread dump: {}", w, e.getMessage());
+        }
+        schedule(DUMP_GRACE_NANOS, () -> {
+            if (w.process.isAlive()) {
+                w.process.destroyForcibly();
+            }
+        });
+        ensureCapacity();
+    }
+
+    /** Every second: workers silent past --heartbeat-timeout, connections held past --timeout. */
+    private void watchdog() {
+        if (phase == Phase.STOPPED) {
+            return;
+        }
+        long now = System.nanoTime();
+        long heartbeat = config.heartbeatTimeout().toNanos();
+        long timeout = config.timeout().toNanos();
+        for (WorkerProcess w : new ArrayList<>(workers)) {
+            if (w.state != WorkerProcess.State.READY && w.state != WorkerProcess.State.DRAINING) {
+                continue;
+            }
+            long silent = now - (w.lastFrameNanos != 0 ? w.lastFrameNanos : w.readyNanos);
+            if (silent > heartbeat) {
+                killStuck(w, "sent no heartbeat for " + TimeUnit.NANOSECONDS.toMillis(silent) + " ms (--heartbeat-timeout "
+                        + config.heartbeatTimeout().toSeconds() + " s)");
+                continue;
+            }
+            if (timeout > 0 && !w.held.isEmpty()) {
+                Map.Entry<Long, Long> oldest = w.held.entrySet().iterator().next();
+                long age = now - oldest.getValue();
+                if (age > timeout) {
+                    killStuck(w, "has held connection " + oldest.getKey() + " for " + TimeUnit.NANOSECONDS.toMillis(age)
+                            + " ms (--timeout " + config.timeout().toSeconds() + " s)");
+                }
+            }
+        }
+        schedule(WATCHDOG_PERIOD_NANOS, this::watchdog);
     }
 
     private byte[] randomBytes() {
@@ -600,7 +835,7 @@ public final class SupervisorLoop implements Runnable {
         try {
             WorkerProcess match = null;
             for (WorkerProcess w : workers) {
-                if (w != null && w.state == WorkerProcess.State.SPAWNED && w.token.equals(arrival.token)) {
+                if (w.state == WorkerProcess.State.SPAWNED && w.token.equals(arrival.token)) {
                     match = w;
                 }
             }
@@ -655,58 +890,137 @@ public final class SupervisorLoop implements Runnable {
         if (w.process != null && w.process.isAlive()) {
             w.process.destroyForcibly();
         }
+        WorkerProcess replacement = replacementOf(w);
+        if (replacement != null) {
+            replacement.replaces = null; // nothing left to take over from
+        }
+        // Capacity is restored when the process is reaped (onExit), which also decides whether this was a boot
+        // failure that must stop the supervisor rather than be replaced.
+    }
+
+    private WorkerProcess replacementOf(WorkerProcess old) {
+        for (WorkerProcess w : workers) {
+            if (w.replaces == old) {
+                return w;
+            }
+        }
+        return null;
     }
 
     private void onExit(WorkerProcess w, int code) {
         boolean wasReady = w.readyNanos != 0;
+        boolean expected = w.state == WorkerProcess.State.STOPPING;
         lost(w, WorkerExit.describe(code));
-        if (workers[w.slot] == w) {
-            workers[w.slot] = null;
-        }
+        workers.remove(w);
+        WorkerStatus st = w.status(System.nanoTime());
+        notifyListener(() -> events.onWorkerExit(st, code));
         if (phase == Phase.STOPPING) {
             LOG.info("{} {}", w, WorkerExit.describe(code));
-            if (allGone()) {
+            if (workers.isEmpty()) {
                 phase = Phase.STOPPED;
             }
             return;
         }
         if (w.bootFailure != null || code == WorkerExit.BOOT_FAILED || (phase == Phase.STARTING && !wasReady)) {
-            // First line only: the worker printed its full stack trace to the shared stderr already.
+            // First line only: the worker printed its full stack trace into the log already.
             String detail = w.bootFailure != null ? w.bootFailure.lines().findFirst().orElse("")
                     : WorkerExit.describe(code) + " before it was ready (its output above says why)";
-            fail(ExitCodes.BOOT_FAILED, "worker " + w.slot + " failed to boot: " + detail);
+            fail(ExitCodes.BOOT_FAILED, "worker " + w.index + " failed to boot: " + detail);
             return;
         }
-        long lived = System.nanoTime() - w.spawnedNanos;
-        crashes[w.slot] = lived < STABLE_AFTER_NANOS ? crashes[w.slot] + 1 : 0;
-        long delayMs = crashes[w.slot] == 0 ? 0
-                : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Math.min(20, crashes[w.slot] - 1));
-        LOG.warn("{} {}; starting a replacement{}", w, WorkerExit.describe(code),
-                delayMs > 0 ? " in " + delayMs + " ms (it died " + crashes[w.slot] + " time(s) soon after start)" : "");
-        metrics.restarts.inc();
-        int slot = w.slot;
-        schedule(TimeUnit.MILLISECONDS.toNanos(delayMs), () -> {
-            if (workers[slot] == null) {
-                spawn(slot);
-            }
-        });
-    }
-
-    private boolean allGone() {
-        for (WorkerProcess w : workers) {
-            if (w != null) {
-                return false;
+        if (w.replaces != null) {
+            // A replacement died before it was ready: the old worker keeps serving; try again later.
+            WorkerProcess old = w.replaces;
+            old.retiring = false;
+            LOG.warn("{}, the replacement for {}, {}; {} keeps serving", w, old, WorkerExit.describe(code), old);
+            if (old == reloading) {
+                schedule(TimeUnit.SECONDS.toNanos(1), () -> {
+                    if (old == reloading) {
+                        retire(old);
+                    }
+                });
             }
         }
-        return true;
+        if (expected) {
+            LOG.info("{} {}", w, WorkerExit.describe(code));
+        } else {
+            // A worker that ran stably resets its slot's backoff; one that died soon after start doubles it.
+            long lived = System.nanoTime() - w.spawnedNanos;
+            crashes.put(w.index, lived < STABLE_AFTER_NANOS ? crashes.getOrDefault(w.index, 0) + 1 : 0);
+            LOG.warn("{} {}; starting a replacement", w, WorkerExit.describe(code));
+            metrics.restarts.inc();
+        }
+        ensureCapacity();
+    }
+
+    // ------------------------------------------------------------------------------------------------ reload, scale
+
+    private void reload() {
+        if (phase != Phase.RUNNING) {
+            LOG.warn("reload (SIGHUP) ignored while {}", phase.name().toLowerCase(java.util.Locale.ROOT));
+            return;
+        }
+        reloadQueue.clear();
+        for (WorkerProcess w : workers) {
+            if (w.state == WorkerProcess.State.READY && !w.retiring) {
+                reloadQueue.add(w);
+            }
+        }
+        LOG.info("reloading: replacing {} worker(s) one at a time", reloadQueue.size());
+        if (reloading == null) {
+            reloadNext();
+        }
+    }
+
+    private void reloadNext() {
+        while (!reloadQueue.isEmpty()) {
+            WorkerProcess w = reloadQueue.poll();
+            if (w.state == WorkerProcess.State.READY && !w.retiring) {
+                reloading = w;
+                w.stopReason = "reload";
+                retire(w);
+                return;
+            }
+        }
+        LOG.info("reload finished");
+    }
+
+    private void scale(int delta) {
+        if (phase != Phase.RUNNING) {
+            LOG.warn("{} ignored while {}", delta > 0 ? "TTIN" : "TTOU", phase.name().toLowerCase(java.util.Locale.ROOT));
+            return;
+        }
+        if (delta > 0) {
+            if (target >= SupervisorConfig.MAX_WORKERS) {
+                LOG.warn("TTIN ignored: already {} workers, the maximum", target);
+                return;
+            }
+            target++;
+            LOG.info("TTIN: {} worker(s) now", target);
+            ensureCapacity();
+            return;
+        }
+        if (target <= 1) {
+            LOG.warn("TTOU ignored: at least one worker must run");
+            return;
+        }
+        target--;
+        WorkerProcess oldest = null;
+        for (WorkerProcess w : workers) {
+            if (w.isPrimary() && (oldest == null || w.spawnedNanos < oldest.spawnedNanos)) {
+                oldest = w;
+            }
+        }
+        LOG.info("TTOU: {} worker(s) now; draining the oldest, {}", target, oldest);
+        if (oldest != null) {
+            drain(oldest, "TTOU");
+        }
     }
 
     private int totalInFlight() {
         int n = 0;
         for (WorkerProcess w : workers) {
-            if (w != null) {
-                n += w.inFlight();
-            }
+            n += w.inFlight();
         }
         return n;
     }
@@ -718,10 +1032,10 @@ public final class SupervisorLoop implements Runnable {
             termination = new Termination(exitCode, reason);
         }
         LOG.error("{}; stopping", reason);
-        stop(false, reason);
+        stop(false);
     }
 
-    private void stop(boolean graceful, String reason) {
+    private void stop(boolean graceful) {
         if (phase == Phase.STOPPED) {
             return;
         }
@@ -736,6 +1050,7 @@ public final class SupervisorLoop implements Runnable {
             return;
         }
         phase = Phase.DRAINING;
+        reloadQueue.clear();
         // Connections whose handshake the kernel completed are in the backlog: take them before closing the
         // listener, or closing it would reset them.
         try {
@@ -758,22 +1073,20 @@ public final class SupervisorLoop implements Runnable {
     /** SIGTERM to every worker, SIGKILL to those still alive after the kill timeout; the loop ends when all are reaped. */
     private void terminateWorkers() {
         phase = Phase.STOPPING;
+        reloadQueue.clear();
         closeListener();
         while (!queue.isEmpty()) {
             drop(queue.poll());
         }
-        for (WorkerProcess w : workers) {
-            if (w == null) {
-                continue;
-            }
-            if (w.state == WorkerProcess.State.READY || w.state == WorkerProcess.State.BOOTING) {
+        for (WorkerProcess w : new ArrayList<>(workers)) {
+            if (w.state.compareTo(WorkerProcess.State.STOPPING) < 0) {
                 w.state = WorkerProcess.State.STOPPING;
             }
             if (w.process != null) {
                 w.process.destroy();
             }
         }
-        if (allGone()) {
+        if (workers.isEmpty()) {
             phase = Phase.STOPPED;
             return;
         }
@@ -782,7 +1095,7 @@ public final class SupervisorLoop implements Runnable {
 
     private void killAll() {
         for (WorkerProcess w : workers) {
-            if (w != null && w.process != null && w.process.isAlive()) {
+            if (w.process != null && w.process.isAlive()) {
                 LOG.warn("{} did not exit after SIGTERM; sending SIGKILL", w);
                 w.process.destroyForcibly();
             }
@@ -804,9 +1117,6 @@ public final class SupervisorLoop implements Runnable {
             drop(queue.poll());
         }
         for (WorkerProcess w : workers) {
-            if (w == null) {
-                continue;
-            }
             for (PendingConnection c : w.unacked.values()) {
                 drop(c);
             }
@@ -828,13 +1138,28 @@ public final class SupervisorLoop implements Runnable {
         publishMetrics();
     }
 
+    // ------------------------------------------------------------------------------------------------ observing
+
     private void publishMetrics() {
         int ready = 0;
         for (WorkerProcess w : workers) {
-            if (w != null && w.state == WorkerProcess.State.READY) {
+            if (w.state == WorkerProcess.State.READY) {
                 ready++;
             }
         }
-        metrics.publish(queue.size(), ready, totalInFlight());
+        metrics.publish(queue.size(), ready, totalInFlight(), workers.size());
+    }
+
+    private SupervisorStatus snapshot() {
+        long now = System.nanoTime();
+        List<WorkerStatus> ws = new ArrayList<>(workers.size());
+        List<WorkerProcess> sorted = new ArrayList<>(workers);
+        sorted.sort(Comparator.comparingInt((WorkerProcess w) -> w.index).thenComparingLong(w -> w.id));
+        for (WorkerProcess w : sorted) {
+            ws.add(w.status(now));
+        }
+        return new SupervisorStatus(phase.name().toLowerCase(java.util.Locale.ROOT), listener.boundAddress(),
+                queue.size(), metrics.accepted.getCount(), metrics.restarts.getCount(), target, startedAt,
+                List.copyOf(ws));
     }
 }

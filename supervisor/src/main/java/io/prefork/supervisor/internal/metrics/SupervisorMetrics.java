@@ -28,6 +28,7 @@ public final class SupervisorMetrics {
     private volatile int queueDepth;
     private volatile int workersReady;
     private volatile int inFlight;
+    private volatile int workers;
 
     public SupervisorMetrics(MetricRegistry registry) {
         this.registry = registry;
@@ -40,13 +41,24 @@ public final class SupervisorMetrics {
         registry.register("prefork.queue.depth", (Gauge<Integer>) () -> queueDepth);
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
         registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);
+        registry.register("prefork.workers", (Gauge<Integer>) () -> workers);
     }
 
     /** Called by the loop once per iteration. */
-    public void publish(int queueDepth, int workersReady, int inFlight) {
+    public void publish(int queueDepth, int workersReady, int inFlight, int workers) {
         this.queueDepth = queueDepth;
         this.workersReady = workersReady;
         this.inFlight = inFlight;
+        this.workers = workers;
+    }
+
+    /** Worker processes alive (serving, starting, draining or stopping). */
+    public int workers() {
+        return workers;
+    }
+
+    public int inFlight() {
+        return inFlight;
     }
 
     public int queueDepth() {

@@ -3,14 +3,19 @@ package io.prefork.supervisor.internal.process;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerExit;
 import io.prefork.internal.runtime.WorkerMain;
+import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Builds and starts worker JVMs.
@@ -19,9 +24,12 @@ import java.util.Properties;
  * worker can never inherit the listening socket, another worker's channel, or any other descriptor the supervisor
  * (or a library inside it) opened without close-on-exec. The worker gets its channel end through
  * {@link io.prefork.internal.nativeio.Bootstrap} instead. Standard input is /dev/null (a pipe would be one more
- * descriptor held in the supervisor per worker); standard output and error are the supervisor's own.
+ * descriptor held in the supervisor per worker); standard output and error go through a
+ * pipe into the supervisor's log.
  */
 public final class WorkerLauncher {
+    private static final Logger WORKER_LOG = LoggerFactory.getLogger("prefork.worker");
+
     private final Path java;
     private final List<String> runtimeClasspath;
     private final List<Path> workerClasspath;
@@ -92,9 +100,31 @@ public final class WorkerLauncher {
         env.put(WorkerExit.ENV_CONCURRENCY, Integer.toString(concurrency));
         env.put(WorkerExit.ENV_SETTINGS, settings);
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
-        pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+        // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
+        pb.redirectErrorStream(true);
         return pb.start();
+    }
+
+    /**
+     * Copies a worker's output (stdout and stderr merged, thread dumps included) into the supervisor's log, one
+     * log line per output line, prefixed with the worker's index and pid. One daemon thread per worker; it ends
+     * when the worker's end of the pipe closes, i.e. when the worker exits.
+     */
+    public static void pumpOutput(Process process, int index) {
+        String prefix = "[worker " + index + " pid " + process.pid() + "] ";
+        Thread t = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                    StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    WORKER_LOG.info(prefix + line);
+                }
+            } catch (IOException e) {
+                // The pipe broke: the worker is gone.
+            }
+        }, "prefork-output-" + process.pid());
+        t.setDaemon(true);
+        t.start();
     }
 
     private static String encodeSettings(Map<String, String> settings) {

@@ -2,12 +2,12 @@ package io.prefork.supervisor.internal.process;
 
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
+import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
-import java.util.HashSet;
-import java.util.Set;
 
 /**
  * One worker JVM as the supervisor sees it: its process, its end of the control channel, and the connections on
@@ -18,7 +18,7 @@ import java.util.Set;
  * connections go back to the supervisor's queue; held ones die with the worker.
  */
 public final class WorkerProcess implements LeastBusyPolicy.Candidate {
-    /** Lifecycle of one worker process. */
+    /** Lifecycle of one worker process. Order matters: states compare by ordinal. */
     public enum State {
         /** Process started; it has not connected back for its channel yet. */
         SPAWNED,
@@ -26,15 +26,18 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         BOOTING,
         /** Serving. */
         READY,
-        /** Told to stop (or its channel failed); takes no new connections. */
+        /** Takes no new connections; stops once those it has are done (recycled, reloaded or removed). */
+        DRAINING,
+        /** Told to exit (SIGTERM), or being killed; takes nothing. */
         STOPPING,
         /** Its channel is closed; waiting for the process to be reaped. */
         DEAD
     }
 
-    public final int slot;
-    /** Increases with every process started, across slots: a log-friendly unique worker id. */
-    public final long generation;
+    /** Unique for the supervisor's life; increases with every process started. */
+    public final long id;
+    /** The slot, stable across replacements: WorkerContext.index(). */
+    public final int index;
     public final String token;
     public final long spawnedNanos;
     public Process process;
@@ -44,14 +47,24 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     /** The worker's end, owned here until it is sent to the worker in the bootstrap handshake; then -1. */
     public int workerEndFd;
     public long readyNanos;
-    public long lastHeartbeatNanos;
+    public long lastFrameNanos;
+    /** Connections sent to it, for --max-requests. */
+    public long assigned;
+    /** After this many assigned connections it is recycled (Long.MAX_VALUE: never). */
+    public final long requestLimit;
     public long served;
+    /** Set if the worker reported BOOT_FAILED. */
+    public String bootFailure;
+    /** True once a replacement was started for it; it keeps serving until that replacement is ready. */
+    public boolean retiring;
+    /** The worker this one replaces (until this one is ready), or null. */
+    public WorkerProcess replaces;
+    /** Why it is being stopped, for the log. */
+    public String stopReason;
     /** When a send to it first hit EAGAIN in the current episode (0 while sends go through); for logging. */
     public long sendBlockedSince;
     /** Whether the current blocked episode was logged. */
     public boolean sendBlockedWarned;
-    /** Set if the worker reported BOOT_FAILED. */
-    public String bootFailure;
 
     public final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
     /**
@@ -60,14 +73,16 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
      * a FIFO violation, which the loop logs and counts.
      */
     public final LinkedHashMap<Long, PendingConnection> unacked = new LinkedHashMap<>();
-    public final Set<Long> held = new HashSet<>();
+    /** Taken by the worker and not yet done: connection id -> System.nanoTime() when taken (for --timeout). */
+    public final LinkedHashMap<Long, Long> held = new LinkedHashMap<>();
 
-    public WorkerProcess(int slot, long generation, String token, ControlChannel channel, int workerEndFd) {
-        this.slot = slot;
-        this.generation = generation;
+    public WorkerProcess(long id, int index, String token, ControlChannel channel, int workerEndFd, long requestLimit) {
+        this.id = id;
+        this.index = index;
         this.token = token;
         this.channel = channel;
         this.workerEndFd = workerEndFd;
+        this.requestLimit = requestLimit;
         this.spawnedNanos = System.nanoTime();
     }
 
@@ -85,6 +100,19 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         return outbox.size() + unacked.size() + held.size();
     }
 
+    /** True while its channel is open and worth polling. */
+    public boolean hasChannel() {
+        return state == State.BOOTING || state == State.READY || state == State.DRAINING || state == State.STOPPING;
+    }
+
+    /**
+     * True if this worker fills its slot in the pool: starting or serving and not being replaced. The loop keeps
+     * as many primaries as the target worker count.
+     */
+    public boolean isPrimary() {
+        return state.compareTo(State.READY) <= 0 && !retiring;
+    }
+
     /** Closes the worker's end if it was never handed over (spawn failed, or the worker never connected back). */
     public void closeWorkerEnd() {
         if (workerEndFd >= 0) {
@@ -93,8 +121,25 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         }
     }
 
+    public WorkerStatus status(long now) {
+        String s;
+        switch (state) {
+            case SPAWNED:
+            case BOOTING:
+                s = "starting";
+                break;
+            case READY:
+                s = retiring ? "ready (replacement starting)" : "ready";
+                break;
+            default:
+                s = state.name().toLowerCase(java.util.Locale.ROOT);
+        }
+        return new WorkerStatus(id, index, pid(), s, inFlight(), served, Duration.ofNanos(now - spawnedNanos),
+                lastFrameNanos == 0 ? null : Duration.ofNanos(now - lastFrameNanos));
+    }
+
     @Override
     public String toString() {
-        return "worker " + slot + " (pid " + pid() + ")";
+        return "worker " + index + " (pid " + pid() + ")";
     }
 }

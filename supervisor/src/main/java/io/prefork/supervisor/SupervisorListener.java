@@ -1,0 +1,30 @@
+package io.prefork.supervisor;
+
+import java.net.InetSocketAddress;
+
+/**
+ * Lifecycle events of an embedded {@link Supervisor}. Every method is called on the supervisor's loop thread, in
+ * order: it must return quickly and must not block (hand long work to your own executor), or the supervisor stops
+ * accepting and dispatching while it runs. An exception thrown here is logged and otherwise ignored.
+ */
+public interface SupervisorListener {
+    /** Every initial worker is ready; the supervisor serves on {@code address}. */
+    default void onReady(InetSocketAddress address) {
+    }
+
+    /** A worker (initial, replacement, or added) became ready. */
+    default void onWorkerReady(WorkerStatus worker) {
+    }
+
+    /** A worker process exited and was reaped; {@code exitCode} as from {@code Process.exitValue()}. */
+    default void onWorkerExit(WorkerStatus worker, int exitCode) {
+    }
+
+    /** The supervisor stopped; every worker has been reaped. */
+    default void onTerminated(Termination termination) {
+    }
+
+    /** A listener that does nothing. */
+    SupervisorListener NONE = new SupervisorListener() {
+    };
+}
