@@ -295,12 +295,12 @@ public class HandoffBenchmark {
 
     /**
      * What the worker's receive loop adds around every recvmsg for its descriptor-table sentinel: release the
-     * reserved slot, then reserve it again (open /dev/null). Not part of {@link #sendRecvClose}, which calls
+     * reserved slot, then reserve it again (a dup of the channel descriptor). Not part of {@link #sendRecvClose}, which calls
      * ControlChannel directly; add the two to estimate a production receive.
      */
     @Benchmark
     public int sentinelReleaseReserve() throws NativeException {
-        int reserve = Native.reserveDescriptor();
+        int reserve = Native.reserveDescriptor(worker.fd());
         if (reserve < 0) {
             throw new IllegalStateException("descriptor table full: cannot reserve a slot");
         }

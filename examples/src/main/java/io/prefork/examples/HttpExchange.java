@@ -66,6 +66,8 @@ final class HttpExchange {
     private boolean open = true;
 
     // The current request, as far as responding to it is concerned.
+    private int targetFrom;
+    private int targetTo;
     private boolean http10;
     private boolean headRequest;
     private boolean keepAlive;
@@ -280,6 +282,19 @@ final class HttpExchange {
         keepAlive = http10 ? keepAliveToken && !close : !close;
     }
 
+    /** True if the current request's target is exactly {@code path} (ASCII); compares in place, no allocation. */
+    boolean targetIs(String path) {
+        if (targetTo - targetFrom != path.length()) {
+            return false;
+        }
+        for (int i = 0; i < path.length(); i++) {
+            if (buf[targetFrom + i] != path.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** {@code method SP target SP HTTP/1.x}, strictly: anything else is a 400. */
     private void parseRequestLine(int from, int to) throws ProtocolError {
         int sp1 = indexOf((byte) ' ', from, to);
@@ -290,6 +305,8 @@ final class HttpExchange {
         }
         headRequest = sp1 - from == 4 && buf[from] == 'H' && buf[from + 1] == 'E' && buf[from + 2] == 'A'
                 && buf[from + 3] == 'D';
+        targetFrom = sp1 + 1;
+        targetTo = sp2;
         http10 = buf[to - 1] == '0';
     }
 

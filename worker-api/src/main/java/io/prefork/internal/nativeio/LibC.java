@@ -41,8 +41,6 @@ public interface LibC {
 
     @ssize_t long write(int fd, Pointer buf, @size_t long count);
 
-    int open(String path, int flags);
-
     int close(int fd);
 
     int shutdown(int fd, int how);

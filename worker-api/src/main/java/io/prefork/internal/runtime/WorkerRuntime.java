@@ -162,9 +162,9 @@ final class WorkerRuntime {
     }
 
     /** A reserved slot; -1 if the table is full; -2 if /dev/null cannot be opened at all (no sentinel then). */
-    private static int tryReserve() {
+    private int tryReserve() {
         try {
-            return Native.reserveDescriptor();
+            return Native.reserveDescriptor(channel.fd());
         } catch (NativeException e) {
             LOG.log(Level.WARNING, "prefork worker: cannot reserve a descriptor slot, receiving without one: " + e.getMessage());
             return -2;

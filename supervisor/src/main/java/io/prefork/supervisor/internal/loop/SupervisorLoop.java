@@ -250,7 +250,8 @@ public final class SupervisorLoop implements Runnable {
                 receiveFrom(w);
             }
         }
-        if (listenSlot >= 0 && (poller.readyOps(listenSlot) & Native.POLLIN) != 0) {
+        // A task above may have closed the listener (a stop): its descriptor number may already be reused.
+        if (listenSlot >= 0 && listenerOpen && (poller.readyOps(listenSlot) & Native.POLLIN) != 0) {
             acceptBatch(ACCEPT_BATCH);
         }
         runDueTimers();
@@ -492,6 +493,7 @@ public final class SupervisorLoop implements Runnable {
                     Native.closeQuietly(c.fd);
                     c.fd = -1;
                     w.held.put(c.id, now);
+                    w.taken++;
                     metrics.handoff.update(now - c.acceptedNanos, TimeUnit.NANOSECONDS);
                 }
                 break;
@@ -944,9 +946,12 @@ public final class SupervisorLoop implements Runnable {
         if (expected) {
             LOG.info("{} {}", w, WorkerExit.describe(code));
         } else {
-            // A worker that ran stably resets its slot's backoff; one that died soon after start doubles it.
+            // A worker that died soon after start without serving anything is a crash loop in the making (bad
+            // config, a dependency down): each death doubles its slot's respawn delay. One that ran for a while or
+            // served connections resets it, so workers killed in ordinary operation are replaced at once.
             long lived = System.nanoTime() - w.spawnedNanos;
-            crashes.put(w.index, lived < STABLE_AFTER_NANOS ? crashes.getOrDefault(w.index, 0) + 1 : 0);
+            boolean early = lived < STABLE_AFTER_NANOS && w.taken == 0;
+            crashes.put(w.index, early ? crashes.getOrDefault(w.index, 0) + 1 : 0);
             LOG.warn("{} {}; starting a replacement", w, WorkerExit.describe(code));
             metrics.restarts.inc();
         }

@@ -1,9 +1,12 @@
 package io.prefork.supervisor.internal.metrics;
 
 import com.codahale.metrics.Counter;
+import com.codahale.metrics.ExponentiallyDecayingReservoir;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.Meter;
 import com.codahale.metrics.MetricRegistry;
+import com.codahale.metrics.Reservoir;
+import com.codahale.metrics.Snapshot;
 import com.codahale.metrics.Timer;
 
 /**
@@ -16,6 +19,13 @@ public final class SupervisorMetrics {
     public final Meter accepted;
     /** Accept to the worker's ACCEPTED report: the handoff latency. */
     public final Timer handoff;
+    /**
+     * The sum of every latency recorded in {@link #handoff}, in nanoseconds ({@code prefork.handoff.nanos}). A
+     * Dropwizard timer keeps a count and a decaying sample but no total, and Prometheus' summary needs one
+     * ({@code prefork_handoff_seconds_sum}). The timer's reservoir adds each value here as it is recorded, so the
+     * loop still records a handoff once, with {@code handoff.update}.
+     */
+    public final Counter handoffNanos;
     /** Workers started to replace one that died. */
     public final Counter restarts;
     /** Connections given to another worker after a worker rejected, lost or died holding them untaken. */
@@ -33,7 +43,26 @@ public final class SupervisorMetrics {
     public SupervisorMetrics(MetricRegistry registry) {
         this.registry = registry;
         this.accepted = registry.meter("prefork.connections.accepted");
-        this.handoff = registry.timer("prefork.handoff");
+        Counter handoffSum = registry.counter("prefork.handoff.nanos");
+        this.handoffNanos = handoffSum;
+        Reservoir sample = new ExponentiallyDecayingReservoir(); // the reservoir registry.timer(name) would use
+        this.handoff = registry.timer("prefork.handoff", () -> new Timer(new Reservoir() {
+            @Override
+            public int size() {
+                return sample.size();
+            }
+
+            @Override
+            public void update(long nanos) {
+                handoffSum.inc(nanos);
+                sample.update(nanos);
+            }
+
+            @Override
+            public Snapshot getSnapshot() {
+                return sample.getSnapshot();
+            }
+        }));
         this.restarts = registry.counter("prefork.worker.restarts");
         this.redispatched = registry.counter("prefork.connections.redispatched");
         this.dropped = registry.counter("prefork.connections.dropped");

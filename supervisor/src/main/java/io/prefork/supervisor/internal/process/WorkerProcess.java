@@ -53,6 +53,8 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     /** After this many assigned connections it is recycled (Long.MAX_VALUE: never). */
     public final long requestLimit;
     public long served;
+    /** Connections it took (ACCEPTED); a worker that took none before dying counts as a crash for backoff. */
+    public long taken;
     /** Set if the worker reported BOOT_FAILED. */
     public String bootFailure;
     /** True once a replacement was started for it; it keeps serving until that replacement is ready. */

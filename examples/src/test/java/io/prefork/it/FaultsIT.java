@@ -1,0 +1,153 @@
+package io.prefork.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.prefork.internal.nativeio.Native;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** What the supervisor survives: worker deaths under load, a stop under load, garbage on a channel, leaks. */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class FaultsIT {
+    static final Duration READY = Duration.ofSeconds(45);
+
+    /**
+     * SIGKILL to a worker again and again under load. A request may fail only if the killed worker had already
+     * taken it (at most --concurrency per kill); everything queued for it or in transit is served by others; the
+     * pool returns to full strength and the supervisor's descriptors to their baseline.
+     */
+    @Test
+    void workersKilledAgainAndAgainUnderLoad() throws Exception {
+        int kills = 8;
+        try (SupervisorProcess s = SupervisorProcess.startExample(3, "io.prefork.examples.SlowBlockingWorker",
+                "--worker-setting", "delayMs=20")) {
+            int port = s.awaitReady(READY);
+            s.awaitWorkers(3, READY);
+            HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
+            long baseline = SupervisorProcess.fdCount(s.pid());
+            try (Load load = new Load(port, 6, 1_000_000)) {
+                for (int k = 0; k < kills; k++) {
+                    int served = load.ok();
+                    Poll.until(READY, "progress before kill " + k, () -> load.ok() > served + 30);
+                    Set<Long> live = s.awaitWorkers(3, READY);
+                    Native.kill(live.iterator().next(), Native.SIGKILL);
+                }
+                int served = load.ok();
+                Poll.until(READY, "progress after the last kill", () -> load.ok() > served + 30);
+                load.stop();
+                List<String> failures = load.failures();
+                // Concurrency 1: each killed worker held at most one taken connection.
+                assertTrue(failures.size() <= kills, failures.size() + " failures for " + kills + " kills: " + failures);
+                assertTrue(load.ok() > 200, "served " + load.ok());
+            }
+            s.awaitWorkers(3, READY);
+            Poll.until(READY, "supervisor descriptors back to " + baseline + " (now " + SupervisorProcess.fdCount(s.pid())
+                    + ")", () -> SupervisorProcess.fdCount(s.pid()) == baseline);
+        }
+    }
+
+    /**
+     * SIGTERM under load: the supervisor accepts what is already in its backlog before closing the listener, so
+     * no connection whose handshake completed is reset; clients that come later are refused (nothing listens).
+     */
+    @Test
+    void sigtermUnderLoadResetsNoEstablishedConnection() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.examples.HelloHttpWorker")) {
+            int port = s.awaitReady(READY);
+            try (Load load = new Load(port, 8, 1_000_000)) {
+                Poll.until(READY, "load flowing", () -> load.ok() > 200);
+                s.signal(Native.SIGTERM);
+                assertEquals(0, s.awaitExit(Duration.ofSeconds(30)));
+                load.stop();
+                List<String> bad = new ArrayList<>();
+                for (String f : load.failures()) {
+                    if (!f.contains(ConnectException.class.getName())) {
+                        bad.add(f);
+                    }
+                }
+                assertEquals(List.of(), bad, "only refused connections may fail; none reset or cut short");
+            }
+        }
+    }
+
+    /** Garbage, an unknown frame type, an oversized length: each gets its worker killed and replaced. */
+    @Test
+    void aWorkerThatWritesGarbageIsKilledAndReplaced() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.it.workers.GarbageWorker")) {
+            int port = s.awaitReady(READY);
+            for (String kind : List.of("magic", "type", "length")) {
+                Set<Long> before = s.awaitWorkers(2, READY);
+                HttpClient.Response r = HttpClient.get("127.0.0.1", port, "/garbage/" + kind, Duration.ofSeconds(10));
+                long culprit = Long.parseLong(r.header("x-prefork-worker"));
+                Poll.until(READY, "worker " + culprit + " replaced after '" + kind + "'", () -> {
+                    Set<Long> now = s.workerPids();
+                    return now.size() == 2 && !now.contains(culprit) && now.containsAll(
+                            before.stream().filter(p -> p != culprit).toList());
+                });
+                // Still serving, from both workers eventually.
+                for (int i = 0; i < 4; i++) {
+                    assertEquals(200, HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10)).status());
+                }
+            }
+            s.awaitOutput("bad magic", READY);
+            s.awaitOutput("unknown frame type 0x7f", READY);
+            s.awaitOutput("header says the body is", READY);
+            assertTrue(s.isAlive());
+        }
+    }
+
+    /** Tens of thousands of connections and dozens of worker deaths: no growth in descriptors, threads, children. */
+    @Test
+    void noLeaksAfterManyConnectionsAndWorkerDeaths() throws Exception {
+        int connections = 20_000;
+        int deaths = 24;
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.examples.HelloHttpWorker",
+                "--concurrency", "4")) {
+            int port = s.awaitReady(READY);
+            s.awaitWorkers(2, READY);
+            HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
+            long fds = SupervisorProcess.fdCount(s.pid());
+            long threads = threadCount(s.pid());
+            try (Load load = new Load(port, 8, connections / 8)) {
+                for (int k = 0; k < deaths; k++) {
+                    Set<Long> live = s.awaitWorkers(2, READY);
+                    long victim = live.iterator().next();
+                    Native.kill(victim, Native.SIGKILL);
+                    Poll.until(READY, "worker " + victim + " replaced", () -> {
+                        Set<Long> now = s.workerPids();
+                        return now.size() == 2 && !now.contains(victim);
+                    });
+                }
+                Poll.until(Duration.ofSeconds(120), connections + " connections", () ->
+                        load.ok() + load.failures().size() >= connections);
+                load.stop();
+                assertTrue(load.failures().size() <= deaths * 4, load.failures().size() + " failures");
+            }
+            s.awaitWorkers(2, READY);
+            Poll.until(READY, "descriptors back to " + fds + " (now " + SupervisorProcess.fdCount(s.pid()) + ")",
+                    () -> SupervisorProcess.fdCount(s.pid()) == fds);
+            Poll.until(READY, "threads back to " + threads + " (now " + threadCount(s.pid()) + ")",
+                    () -> threadCount(s.pid()) <= threads);
+            assertEquals(2, s.workerPids().size(), "children");
+        }
+    }
+
+    static long threadCount(long pid) {
+        try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            return s.count();
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
