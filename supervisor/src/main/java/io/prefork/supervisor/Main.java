@@ -3,89 +3,44 @@ package io.prefork.supervisor;
 import io.prefork.internal.nativeio.Signals;
 import io.prefork.internal.nativeio.TcpListener;
 import java.io.PrintWriter;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.Callable;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParseResult;
 
 /**
- * The command line: parses options with picocli, builds a {@link SupervisorConfig}, starts a {@link Supervisor},
- * prints the ready line, maps SIGTERM and SIGINT to a graceful stop, and exits with the supervisor's code.
- * Everything else lives in {@link Supervisor}; this class only translates.
+ * The command line: declares its options from the settings table ({@link Settings#ALL}), builds a
+ * {@link SupervisorConfig}, starts a {@link Supervisor}, prints the ready line, maps signals to the supervisor's
+ * verbs, and exits with the supervisor's code. Everything else lives in {@link Supervisor}; this class only
+ * translates.
+ *
+ * <p>picocli parses into plain strings (or lists of them, for a repeatable setting, and booleans for flags); each
+ * {@link Setting} turns its strings into typed values on the builder, and {@link SupervisorConfig.Builder#build()}
+ * validates. So a bad value, whether it does not parse or is out of range, is one {@link ConfigException} line.
  */
-@Command(name = "prefork", mixinStandardHelpOptions = true, version = "prefork 0.1.0",
-        sortOptions = false, usageHelpAutoWidth = true,
-        description = {"Accepts TCP connections and hands each one, as a file descriptor, to the least busy of N "
-                + "worker JVMs running your io.prefork.worker.Worker.", ""},
-        footer = {"", "Signals: TERM or INT = graceful stop (finish connections up to --graceful-timeout, then stop "
-                + "workers); a second one stops at once.",
-                "Exit codes: 0 stopped normally, 1 internal error, 2 bad command line or settings, "
-                        + "3 a worker failed to boot, 4 cannot listen."})
-public final class Main implements Callable<Integer> {
+public final class Main {
+    static final String VERSION = "prefork 0.1.0";
 
-    @Option(names = "--listen", required = true, paramLabel = "HOST:PORT",
-            description = "Address to listen on; port 0 picks a free port. IPv6 in brackets: [::1]:8080.")
-    String listen;
-
-    @Option(names = "--workers", paramLabel = "N", description = "Worker processes to run (default: number of CPUs, "
-            + "${DEFAULT-VALUE} here).", defaultValue = "${sys:prefork.defaultWorkers:-2}")
-    int workers;
-
-    @Option(names = "--worker", required = true, paramLabel = "CLASS",
-            description = "Class implementing io.prefork.worker.Worker.")
-    String workerClass;
-
-    @Option(names = "--worker-classpath", required = true, paramLabel = "PATH", split = ":",
-            description = "Jars or directories holding the worker class and its dependencies, separated by ':'.")
-    List<Path> workerClasspath = new ArrayList<>();
-
-    @Option(names = "--concurrency", paramLabel = "K", defaultValue = "1",
-            description = "Connections one worker serves at once (default ${DEFAULT-VALUE}: one at a time, the classic "
-                    + "prefork model for code that is not thread-safe).")
-    int concurrency;
-
-    @Option(names = "--graceful-timeout", paramLabel = "SECONDS", defaultValue = "30",
-            description = "On stop, how long in-flight connections may take to finish before workers are stopped "
-                    + "(default ${DEFAULT-VALUE}).")
-    long gracefulTimeoutSeconds;
-
-    @Option(names = "--boot-timeout", paramLabel = "SECONDS", defaultValue = "60",
-            description = "How long a worker JVM may take to become ready (default ${DEFAULT-VALUE}).")
-    long bootTimeoutSeconds;
-
-    @Option(names = "--queue-size", paramLabel = "N", defaultValue = "1024",
-            description = "Connections that may wait in the supervisor while every worker is busy; beyond that the "
-                    + "supervisor stops accepting and the kernel backlog holds them (default ${DEFAULT-VALUE}).")
-    int queueSize;
-
-    @Option(names = "--backlog", paramLabel = "N", defaultValue = "1024",
-            description = "The listening socket's kernel backlog (default ${DEFAULT-VALUE}).")
-    int backlog;
-
-    @Option(names = "--worker-jvm-option", paramLabel = "OPTION",
-            description = "An option for each worker JVM, e.g. --worker-jvm-option=-Xmx256m (repeatable).")
-    List<String> workerJvmOptions = new ArrayList<>();
-
-    @Option(names = "--worker-setting", paramLabel = "KEY=VALUE",
-            description = "A setting passed to every worker's WorkerContext.settings() (repeatable).")
-    Map<String, String> workerSettings = new LinkedHashMap<>();
+    /** Signals and what each one does; the footer of {@code --help} says the same. */
+    static final List<String> FOOTER = List.of("",
+            "Signals: TERM = graceful stop (connections in flight finish, up to --graceful-timeout, then workers stop; "
+                    + "a second TERM stops them at once). INT = quick stop (workers get TERM now, KILL 5 s later). "
+                    + "HUP = reload (every worker replaced by a fresh JVM, one at a time). TTIN / TTOU = one worker "
+                    + "more / fewer. QUIT cannot be handled: the JVM reserves it for thread dumps, so it prints the "
+                    + "supervisor's threads and does not stop it.",
+            "Exit codes: 0 stopped normally, 1 internal error, 2 bad command line or settings, "
+                    + "3 a worker failed to boot, 4 cannot listen.");
 
     private final PrintWriter out;
     private final PrintWriter err;
 
-    Main(PrintWriter out, PrintWriter err) {
+    private Main(PrintWriter out, PrintWriter err) {
         this.out = out;
         this.err = err;
     }
 
     public static void main(String[] args) {
-        System.setProperty("prefork.defaultWorkers", Integer.toString(Runtime.getRuntime().availableProcessors()));
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
         System.exit(run(args, out, err));
@@ -93,13 +48,24 @@ public final class Main implements Callable<Integer> {
 
     /** Parses and runs; returns the exit code. Separate from {@link #main} so tests can call it in-process. */
     static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(new Main(out, err));
+        CommandLine cl = new CommandLine(commandSpec());
         cl.setOut(out);
         cl.setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
             // One line naming the problem, not a page of usage: the usage is one --help away.
             err.println("prefork: " + ex.getMessage() + " (see --help)");
             return ExitCodes.USAGE;
+        });
+        cl.setExecutionStrategy(parsed -> {
+            Integer helpExit = CommandLine.executeHelpRequest(parsed);
+            if (helpExit != null) {
+                return helpExit;
+            }
+            try {
+                return new Main(out, err).execute(parsed);
+            } catch (RuntimeException e) {
+                throw new CommandLine.ExecutionException(cl, "prefork failed", e);
+            }
         });
         cl.setExecutionExceptionHandler((ex, c, parsed) -> {
             err.println("prefork: internal error: " + ex);
@@ -109,35 +75,83 @@ public final class Main implements Callable<Integer> {
         return cl.execute(args);
     }
 
-    /** Builds the validated configuration from the parsed options. */
-    SupervisorConfig config() {
-        return SupervisorConfig.builder()
-                .listen(listen)
-                .workers(workers)
-                .workerClass(workerClass)
-                .workerClasspath(workerClasspath)
-                .concurrency(concurrency)
-                .gracefulTimeout(seconds("--graceful-timeout", gracefulTimeoutSeconds, true))
-                .bootTimeout(seconds("--boot-timeout", bootTimeoutSeconds, false))
-                .queueSize(queueSize)
-                .backlog(backlog)
-                .workerJvmOptions(workerJvmOptions)
-                .workerSettings(workerSettings)
-                .build();
-    }
-
-    private static Duration seconds(String option, long value, boolean zeroAllowed) {
-        if (value < 0 || (!zeroAllowed && value == 0)) {
-            throw new ConfigException(option, value, zeroAllowed ? "must be 0 or more seconds" : "must be more than 0 seconds");
+    /** The command's options, one per row of the settings table, plus {@code --help} and {@code --version}. */
+    static CommandSpec commandSpec() {
+        CommandSpec spec = CommandSpec.create()
+                .name("prefork")
+                .version(VERSION);
+        StringBuilder synopsis = new StringBuilder("prefork");
+        for (Setting s : Settings.ALL) {
+            if (s.required()) {
+                synopsis.append(' ').append(s.usage());
+            }
         }
-        return Duration.ofSeconds(value);
+        spec.usageMessage()
+                .autoWidth(true)
+                .customSynopsis(synopsis.append(" [OPTIONS]").toString())
+                .sortOptions(false)
+                .description("Accepts TCP connections and hands each one, as a file descriptor, to the least busy "
+                        + "of N worker JVMs running your io.prefork.worker.Worker.", "")
+                .footer(FOOTER.toArray(new String[0]));
+        for (Setting s : Settings.ALL) {
+            spec.addOption(optionSpec(s));
+        }
+        // After the settings, so that --help and --version come last in the list, as in the README.
+        spec.mixinStandardHelpOptions(true);
+        return spec;
     }
 
-    @Override
-    public Integer call() throws InterruptedException {
+    private static OptionSpec optionSpec(Setting s) {
+        OptionSpec.Builder o = OptionSpec.builder(s.name()).required(s.required()).description(helpText(s));
+        if (s.flag()) {
+            o.arity("0").type(boolean.class);
+        } else if (s.repeatable()) {
+            o.paramLabel(s.label()).arity("1").type(List.class).auxiliaryTypes(String.class);
+        } else {
+            o.paramLabel(s.label()).arity("1").type(String.class);
+        }
+        return o.build();
+    }
+
+    /** The description as {@code --help} shows it: no Markdown backticks, then the default and "Repeatable.". */
+    static String helpText(Setting s) {
+        String text = s.description().replace("`", "");
+        if (s.defaultText() != null) {
+            text += " Default: " + s.defaultText() + ".";
+        }
+        if (s.repeatable()) {
+            text += " Repeatable.";
+        }
+        // picocli expands ${...} in descriptions and formats them with String.format (for %n): escape both.
+        return text.replace("%", "%%").replace("${", "$${");
+    }
+
+    /** Applies every setting given on the command line to a fresh builder, then validates. */
+    static SupervisorConfig config(ParseResult parsed) {
+        SupervisorConfig.Builder b = SupervisorConfig.builder();
+        for (Setting s : Settings.ALL) {
+            OptionSpec option = parsed.matchedOption(s.name());
+            if (option == null) {
+                continue; // not given: the builder's default
+            }
+            List<String> values;
+            if (s.flag()) {
+                values = List.of();
+            } else if (s.repeatable()) {
+                values = option.getValue();
+            } else {
+                String value = option.getValue();
+                values = List.of(value);
+            }
+            s.apply(b, values);
+        }
+        return b.build();
+    }
+
+    private int execute(ParseResult parsed) {
         SupervisorConfig config;
         try {
-            config = config();
+            config = config(parsed);
         } catch (ConfigException e) {
             err.println("prefork: " + e.getMessage());
             return ExitCodes.USAGE;
@@ -149,9 +163,16 @@ public final class Main implements Callable<Integer> {
             err.println("prefork: " + e.getMessage());
             return e.exitCode();
         }
-        Signals.handle("TERM", supervisor::stop);
-        Signals.handle("INT", supervisor::stop);
-        // Any other way out of this JVM (SIGHUP's default, System.exit from a library) still takes the workers down.
+        // The handlers only post to the supervisor's loop (each of these methods returns at once). A process that
+        // starts with SIGINT ignored (a background job of a non-interactive shell) keeps it ignored: HotSpot does not
+        // install a handler for a signal ignored at startup, and says nothing, so there INT does not stop us.
+        handle("TERM", supervisor::stop);
+        handle("INT", supervisor::stopNow);
+        handle("HUP", supervisor::reload);
+        handle("TTIN", supervisor::addWorker);
+        handle("TTOU", supervisor::removeWorker);
+        // Any other way out of this JVM (an unhandled signal, System.exit from a library) still takes the workers
+        // down.
         Thread hook = new Thread(() -> {
             if (!supervisor.terminated().isDone()) {
                 supervisor.stopNow();
@@ -171,5 +192,12 @@ public final class Main implements Callable<Integer> {
             err.println("prefork: " + t.reason());
         }
         return t.exitCode();
+    }
+
+    private void handle(String signal, Runnable action) {
+        if (!Signals.handle(signal, action)) {
+            err.println("prefork: warning: this JVM does not let the supervisor handle SIG" + signal
+                    + " (started with -Xrs?); it keeps its default action");
+        }
     }
 }

@@ -24,9 +24,11 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(30)
 class MainTest {
 
+    /** Spelled out, not taken from the table: an option that disappears from the table should fail here. */
     private static final List<String> OPTIONS = List.of("--listen", "--workers", "--worker", "--worker-classpath",
             "--concurrency", "--graceful-timeout", "--worker-jvm-option", "--worker-setting", "--queue-size",
-            "--backlog", "--boot-timeout");
+            "--backlog", "--boot-timeout", "--max-requests", "--max-requests-jitter", "--timeout",
+            "--heartbeat-timeout", "--admin", "--admin-allow-remote", "--no-jmx");
 
     @TempDir
     Path dir;
@@ -64,6 +66,13 @@ class MainTest {
         o.flush();
         e.flush();
         return new Result(code, out.toString(), err.toString());
+    }
+
+    /** {@link #validArgs} followed by {@code flags}. */
+    private String[] validArgsAndFlags(List<String> flags, String... overrides) {
+        List<String> args = new ArrayList<>(List.of(validArgs(overrides)));
+        args.addAll(flags);
+        return args.toArray(new String[0]);
     }
 
     /**
@@ -105,7 +114,16 @@ class MainTest {
             assertTrue(r.out().contains(option + " ") || r.out().contains(option + "="),
                     "usage shows " + option + ":\n" + r.out());
         }
+        for (Setting s : Settings.ALL) {
+            String shown = s.flag() ? s.name() + " " : s.name() + "=" + s.label();
+            assertTrue(r.out().contains(shown), "usage shows " + shown + ":\n" + r.out());
+        }
         assertTrue(r.out().contains("Exit codes"), "usage explains the exit codes:\n" + r.out());
+        for (String signal : List.of("TERM", "INT", "HUP", "TTIN", "TTOU", "QUIT")) {
+            assertTrue(r.out().contains(signal + " "), "usage explains SIG" + signal + ":\n" + r.out());
+        }
+        assertTrue(r.out().contains("Default: 30."), "usage shows defaults:\n" + r.out());
+        assertTrue(r.out().contains("Repeatable."), "usage says what is repeatable:\n" + r.out());
         assertEquals("", r.err(), r.toString());
     }
 
@@ -131,7 +149,56 @@ class MainTest {
 
     @Test
     void aNonNumericWorkerCountIsOneLine() {
-        assertUsageError(run(validArgs("--workers", "abc")), "--workers", "abc");
+        assertUsageError(run(validArgs("--workers", "abc")), "--workers abc: not a whole number");
+    }
+
+    @Test
+    void aNonNumericTimeoutIsOneLine() {
+        assertUsageError(run(validArgs("--timeout", "5s")), "--timeout 5s: not a whole number of seconds");
+    }
+
+    @Test
+    void aSingleValuedOptionGivenTwiceIsOneLine() {
+        assertUsageError(run(validArgsAndFlags(List.of("--workers", "2"))), "--workers");
+    }
+
+    @Test
+    void aFlagWithAValueIsOneLine() {
+        assertUsageError(run(validArgsAndFlags(List.of("--no-jmx=false"))), "--no-jmx");
+    }
+
+    @Test
+    void aNegativeMaxRequestsIsOneLine() {
+        assertUsageError(run(validArgs("--max-requests", "-1")), "--max-requests -1");
+    }
+
+    @Test
+    void aOneSecondHeartbeatTimeoutIsOneLine() {
+        assertUsageError(run(validArgs("--heartbeat-timeout", "1")), "--heartbeat-timeout 1", "at least 2");
+    }
+
+    @Test
+    void aWorkerSettingWithoutAnEqualsSignIsOneLine() {
+        assertUsageError(run(validArgs("--worker-setting", "greeting")), "--worker-setting greeting", "KEY=VALUE");
+    }
+
+    @Test
+    void aRemoteAdminAddressWithoutTheFlagIsOneLine() {
+        assertUsageError(run(validArgs("--admin", "10.1.2.3:9000")), "--admin 10.1.2.3:9000",
+                "--admin-allow-remote");
+    }
+
+    /**
+     * With the flag the settings are valid: the run gets as far as Supervisor.start, whose worker class check (which
+     * runs before anything is bound or spawned) is the first thing to fail.
+     */
+    @Test
+    void aRemoteAdminAddressWithTheFlagIsAccepted() throws IOException {
+        Path empty = Files.createDirectory(dir.resolve("classes"));
+        assertUsageError(run(validArgsAndFlags(List.of("--admin-allow-remote", "--no-jmx"), "--admin", "10.1.2.3:9000",
+                "--worker", "com.example.NoSuchWorker", "--worker-classpath", empty.toString(), "--max-requests",
+                "100", "--max-requests-jitter", "10", "--timeout", "0", "--heartbeat-timeout", "2")),
+                "--worker com.example.NoSuchWorker", "not found");
     }
 
     @Test

@@ -237,6 +237,69 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void rejectsANegativeMaxRequests() {
+        ConfigException e = rejects(valid().maxRequests(-1), "--max-requests", "-1");
+        assertTrue(e.getMessage().contains("0 (never recycle)"), e.getMessage());
+    }
+
+    @Test
+    void acceptsZeroMaxRequestsAsNever() {
+        assertEquals(0, valid().maxRequests(0).build().maxRequests());
+    }
+
+    @Test
+    void rejectsANegativeMaxRequestsJitter() {
+        rejects(valid().maxRequestsJitter(-1), "--max-requests-jitter", "-1");
+    }
+
+    @Test
+    void rejectsANegativeTimeout() {
+        rejects(valid().timeout(Duration.ofSeconds(-1)), "--timeout", "-1");
+    }
+
+    @Test
+    void rejectsAMissingTimeout() {
+        rejects(valid().timeout(null), "--timeout", "(missing)");
+    }
+
+    @Test
+    void rejectsAOneSecondHeartbeatTimeout() {
+        ConfigException e = rejects(valid().heartbeatTimeout(Duration.ofSeconds(1)), "--heartbeat-timeout", "1");
+        assertTrue(e.getMessage().contains("at least 2 seconds"), e.getMessage());
+    }
+
+    @Test
+    void acceptsATwoSecondHeartbeatTimeout() {
+        assertEquals(Duration.ofSeconds(2), valid().heartbeatTimeout(Duration.ofSeconds(2)).build().heartbeatTimeout());
+    }
+
+    @Test
+    void rejectsARemoteAdminAddressWithoutAllowRemote() {
+        ConfigException e = rejects(valid().admin("10.1.2.3:9000"), "--admin", "10.1.2.3:9000");
+        assertTrue(e.getMessage().contains("--admin-allow-remote"), "says how to allow it: " + e.getMessage());
+        rejects(valid().admin("0.0.0.0:9000"), "--admin", "0.0.0.0:9000");
+    }
+
+    @Test
+    void acceptsARemoteAdminAddressWithAllowRemote() {
+        SupervisorConfig c = valid().admin("10.1.2.3:9000").adminAllowRemote(true).build();
+        assertEquals(new InetSocketAddress("10.1.2.3", 9000), c.admin());
+        assertTrue(c.adminAllowRemote());
+    }
+
+    @Test
+    void acceptsALoopbackAdminAddress() {
+        assertEquals(9000, valid().admin("127.0.0.1:9000").build().admin().getPort());
+        assertTrue(valid().admin("[::1]:9000").build().admin().getAddress().isLoopbackAddress());
+    }
+
+    @Test
+    void aMalformedAdminAddressNamesAdmin() {
+        ConfigException e = assertThrows(ConfigException.class, () -> valid().admin("127.0.0.1"));
+        assertEquals("--admin", e.setting());
+    }
+
+    @Test
     void roundTripsEveryValue() {
         InetSocketAddress listen = new InetSocketAddress(InetAddress.getLoopbackAddress(), 8080);
         Map<String, String> settings = new LinkedHashMap<>();
@@ -254,6 +317,13 @@ class SupervisorConfigTest {
                 .workerSettings(settings)
                 .queueSize(13)
                 .backlog(17)
+                .maxRequests(1000)
+                .maxRequestsJitter(50)
+                .timeout(Duration.ofSeconds(120))
+                .heartbeatTimeout(Duration.ofSeconds(5))
+                .admin("127.0.0.1:9000")
+                .adminAllowRemote(true)
+                .jmx(false)
                 .build();
 
         assertEquals(listen, c.listen());
@@ -267,6 +337,13 @@ class SupervisorConfigTest {
         assertEquals(Map.of("greeting", "hi", "delayMs", "5"), c.workerSettings());
         assertEquals(13, c.queueSize());
         assertEquals(17, c.backlog());
+        assertEquals(1000, c.maxRequests());
+        assertEquals(50, c.maxRequestsJitter());
+        assertEquals(Duration.ofSeconds(120), c.timeout());
+        assertEquals(Duration.ofSeconds(5), c.heartbeatTimeout());
+        assertEquals(new InetSocketAddress("127.0.0.1", 9000), c.admin());
+        assertTrue(c.adminAllowRemote());
+        assertFalse(c.jmx());
     }
 
     @Test
@@ -279,6 +356,13 @@ class SupervisorConfigTest {
         assertEquals(1024, c.backlog());
         assertEquals(List.of(), c.workerJvmOptions());
         assertEquals(Map.of(), c.workerSettings());
+        assertEquals(0, c.maxRequests(), "never recycle");
+        assertEquals(0, c.maxRequestsJitter());
+        assertEquals(Duration.ZERO, c.timeout(), "no limit");
+        assertEquals(Duration.ofSeconds(30), c.heartbeatTimeout());
+        assertEquals(null, c.admin(), "no admin endpoint");
+        assertFalse(c.adminAllowRemote());
+        assertTrue(c.jmx());
         assertEquals(Math.max(1, Runtime.getRuntime().availableProcessors()),
                 SupervisorConfig.builder().listen("127.0.0.1:0").workerClass("com.example.MyWorker")
                         .workerClasspath(List.of(jar)).build().workers());

@@ -29,8 +29,8 @@ public final class TcpListener implements Closeable {
     private final Pointer acceptAddrLen = Native.allocate(4);
     private final Pointer nameAddr = Native.allocate(SOCKADDR_IN6_BYTES);
     private final Pointer nameAddrLen = Native.allocate(4);
-    private byte[] lastPeer;
     private boolean closed;
+    private boolean acceptedAny;
 
     private TcpListener(int fd, int family, InetSocketAddress requested) throws NativeException {
         this.fd = fd;
@@ -90,7 +90,7 @@ public final class TcpListener implements Closeable {
             acceptAddrLen.putInt(0, SOCKADDR_IN6_BYTES);
             int c = Native.LIBC.accept4(fd, acceptAddr, acceptAddrLen, Native.SOCK_CLOEXEC);
             if (c >= 0) {
-                lastPeer = toWire(acceptAddr);
+                acceptedAny = true;
                 return c;
             }
             int e = Native.errno();
@@ -103,9 +103,34 @@ public final class TcpListener implements Closeable {
         }
     }
 
-    /** The peer address of the last accepted connection, in wire form (see FrameCodec). */
+    /** The peer address of the last accepted connection, in wire form (see FrameCodec), or null; allocates. */
     public byte[] lastPeerAddress() {
-        return lastPeer;
+        if (!acceptedAny) {
+            return null;
+        }
+        byte[] out = new byte[19];
+        return java.util.Arrays.copyOf(out, copyLastPeerAddress(out));
+    }
+
+    /** Copies the last accepted connection's peer address, in wire form, into {@code dst}; returns its length. */
+    public int copyLastPeerAddress(byte[] dst) {
+        return toWire(acceptAddr, dst);
+    }
+
+    /**
+     * Copies an accepted connection's local address, in wire form, into {@code dst} (see
+     * {@link #localAddressOf}); returns its length. Allocates nothing.
+     */
+    public int copyLocalAddress(int acceptedFd, byte[] dst) throws NativeException {
+        if (!wildcard) {
+            System.arraycopy(boundWire, 0, dst, 0, boundWire.length);
+            return boundWire.length;
+        }
+        nameAddrLen.putInt(0, SOCKADDR_IN6_BYTES);
+        if (Native.LIBC.getsockname(acceptedFd, nameAddr, nameAddrLen) < 0) {
+            throw new NativeException("getsockname(fd=" + acceptedFd + ")", Native.errno());
+        }
+        return toWire(nameAddr, dst);
     }
 
     /**
@@ -152,14 +177,19 @@ public final class TcpListener implements Closeable {
     }
 
     private static byte[] toWire(Pointer sa) {
+        byte[] out = new byte[19];
+        return java.util.Arrays.copyOf(out, toWire(sa, out));
+    }
+
+    /** A sockaddr_in/in6 in wire form (family 4|6, port, address) into {@code out}; returns the length. */
+    private static int toWire(Pointer sa, byte[] out) {
         int family = sa.getShort(0);
         boolean v4 = family == Native.AF_INET;
-        byte[] out = new byte[v4 ? 7 : 19];
         out[0] = (byte) (v4 ? 4 : 6);
         out[1] = sa.getByte(2);
         out[2] = sa.getByte(3);
         sa.get(v4 ? 4 : 8, out, 3, v4 ? 4 : 16);
-        return out;
+        return v4 ? 7 : 19;
     }
 
     private static InetSocketAddress toInet(byte[] wire) {

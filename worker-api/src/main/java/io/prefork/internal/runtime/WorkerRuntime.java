@@ -19,7 +19,8 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
 import java.util.Map;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -87,8 +88,12 @@ final class WorkerRuntime {
             return WorkerExit.BOOT_FAILED;
         }
         AtomicInteger n = new AtomicInteger();
+        // The supervisor never has more than `concurrency` connections in flight here, so a bounded array queue
+        // of that size never fills (a connection waits in it only between a handler's DONE and its next take) and,
+        // unlike a linked queue, allocates nothing per connection.
         handlers = new ThreadPoolExecutor(context.concurrency, context.concurrency, 0, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> daemon(r, "prefork-handler-" + n.incrementAndGet()));
+                new ArrayBlockingQueue<>(context.concurrency), r -> daemon(r, "prefork-handler-" + n.incrementAndGet()));
+        handlers.prestartAllCoreThreads();
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
         daemon(this::heartbeats, "prefork-heartbeat").start();
         send(buf -> FrameCodec.encodeReady(buf, context.pid));
@@ -206,7 +211,9 @@ final class WorkerRuntime {
             try {
                 InetSocketAddress peer = reader.peerAddress();
                 SocketChannel ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
-                acceptedConnections[accepted] = new ConnectionImpl(id, ch, peer, reader.localAddress(),
+                // The JDK read the local address (getsockname) when it built the channel: reuse that, no copy.
+                InetSocketAddress local = (InetSocketAddress) ch.getLocalAddress();
+                acceptedConnections[accepted] = new ConnectionImpl(this, id, ch, peer, local,
                         reader.acceptedEpochMicros());
                 acceptedIds[accepted++] = id;
             } catch (IOException | RuntimeException e) {
@@ -217,22 +224,29 @@ final class WorkerRuntime {
         if (accepted > 0) {
             held.addAndGet(accepted);
             final int a = accepted;
-            send(b -> FrameCodec.encodeIds(b, FrameType.ACCEPTED, acceptedIds, a));
+            sendIds(FrameType.ACCEPTED, acceptedIds, a);
             for (int i = 0; i < accepted; i++) {
                 ConnectionImpl c = acceptedConnections[i];
                 acceptedConnections[i] = null;
-                handlers.execute(() -> serve(c));
+                try {
+                    handlers.execute(c);
+                } catch (RejectedExecutionException e) {
+                    // Only while stopping (the pool is shut down), or if the supervisor broke its concurrency
+                    // promise: the connection was already ACCEPTED, so close it and report it done.
+                    LOG.log(Level.WARNING, "prefork worker: no handler thread for connection " + c.id + ": " + e);
+                    finish(c);
+                }
             }
         }
         if (rejected > 0) {
             final int r = rejected;
-            send(b -> FrameCodec.encodeIds(b, FrameType.REJECTED, rejectedIds, r));
+            sendIds(FrameType.REJECTED, rejectedIds, r);
         }
         if (lost > 0) {
             final int l = lost;
             LOG.log(Level.WARNING, "prefork worker: " + l + " descriptor(s) dropped by the kernel (descriptor table full?);"
                     + " the supervisor will send those connections elsewhere");
-            send(b -> FrameCodec.encodeIds(b, FrameType.LOST, lostIds, l));
+            sendIds(FrameType.LOST, lostIds, l);
         }
     }
 
@@ -242,17 +256,22 @@ final class WorkerRuntime {
         } catch (Throwable t) {
             LOG.log(Level.WARNING, "prefork worker: handler failed on connection " + c.id, t);
         } finally {
-            try {
-                c.channel.close();
-            } catch (IOException ignored) {
-                // The descriptor is released even when close reports an error.
-            }
-            held.decrementAndGet();
-            synchronized (slotFreed) {
-                slotFreed.notifyAll();
-            }
-            send(b -> FrameCodec.encodeId(b, FrameType.DONE, c.id));
+            finish(c);
         }
+    }
+
+    /** Closes the connection (if the handler did not), frees its slot and reports it DONE. */
+    private void finish(ConnectionImpl c) {
+        try {
+            c.channel.close();
+        } catch (IOException ignored) {
+            // The descriptor is released even when close reports an error.
+        }
+        held.decrementAndGet();
+        synchronized (slotFreed) {
+            slotFreed.notifyAll();
+        }
+        sendId(FrameType.DONE, c.id);
     }
 
     private void heartbeats() {
@@ -270,18 +289,39 @@ final class WorkerRuntime {
         int encode(ByteBuffer dst);
     }
 
+    /** Sends an id-list frame; no lambda, so nothing is allocated per report. */
+    private void sendIds(FrameType type, long[] ids, int count) {
+        synchronized (sendLock) {
+            if (!channel.isClosed()) {
+                transmit(FrameCodec.encodeIds(channel.sendBuffer(), type, ids, count));
+            }
+        }
+    }
+
+    private void sendId(FrameType type, long id) {
+        synchronized (sendLock) {
+            if (!channel.isClosed()) {
+                transmit(FrameCodec.encodeId(channel.sendBuffer(), type, id));
+            }
+        }
+    }
+
+    /** Sends the first {@code length} bytes of the send buffer; caller holds {@link #sendLock}. */
+    private void transmit(int length) {
+        try {
+            channel.send(length, null, 0, false);
+        } catch (NativeException e) {
+            LOG.log(Level.DEBUG, "prefork worker: send to supervisor failed: " + e.getMessage());
+        }
+    }
+
     /** Encodes and sends one frame. A failure means the supervisor is gone; the receive loop will see it and exit. */
     private void send(Encoder encoder) {
         synchronized (sendLock) {
             if (channel.isClosed()) {
                 return;
             }
-            int len = encoder.encode(channel.sendBuffer());
-            try {
-                channel.send(len, null, 0, false);
-            } catch (NativeException e) {
-                LOG.log(Level.DEBUG, "prefork worker: send to supervisor failed: " + e.getMessage());
-            }
+            transmit(encoder.encode(channel.sendBuffer()));
         }
     }
 
@@ -386,20 +426,28 @@ final class WorkerRuntime {
         }
     }
 
-    private static final class ConnectionImpl implements Connection {
+    /** A connection as the user's handler sees it; also the task that serves it (no wrapper per connection). */
+    private static final class ConnectionImpl implements Connection, Runnable {
+        final WorkerRuntime runtime;
         final long id;
         final SocketChannel channel;
         final InetSocketAddress remote;
         final InetSocketAddress local;
         final long acceptedEpochMicros;
 
-        ConnectionImpl(long id, SocketChannel channel, InetSocketAddress remote, InetSocketAddress local,
-                       long acceptedEpochMicros) {
+        ConnectionImpl(WorkerRuntime runtime, long id, SocketChannel channel, InetSocketAddress remote,
+                       InetSocketAddress local, long acceptedEpochMicros) {
+            this.runtime = runtime;
             this.id = id;
             this.channel = channel;
             this.remote = remote;
             this.local = local;
             this.acceptedEpochMicros = acceptedEpochMicros;
+        }
+
+        @Override
+        public void run() {
+            runtime.serve(this);
         }
 
         @Override

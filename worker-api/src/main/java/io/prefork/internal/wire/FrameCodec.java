@@ -152,6 +152,16 @@ public final class FrameCodec {
         return offset + 16 + peerAddress.length + localAddress.length;
     }
 
+    /** As {@link #putHandoffEntry(ByteBuffer, int, long, long, byte[], byte[])}, with addresses in array prefixes. */
+    public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
+                                      byte[] peer, int peerLength, byte[] local, int localLength) {
+        dst.putLong(offset, id);
+        dst.putLong(offset + 8, acceptedEpochMicros);
+        dst.put(offset + 16, peer, 0, peerLength);
+        dst.put(offset + 16 + peerLength, local, 0, localLength);
+        return offset + 16 + peerLength + localLength;
+    }
+
     /**
      * Writes the header and count of a HANDOFF frame whose entries end at {@code end}.
      *

@@ -5,32 +5,66 @@ package io.prefork.supervisor.internal.dispatch;
  * socket ({@link #fd}) until a worker reports it ACCEPTED; while it is owned here, the connection survives the
  * death of any worker it was sent to and can be sent again.
  *
+ * <p>Objects are recycled through a {@link Pool} once their descriptor is closed, and addresses are kept in fixed
+ * arrays in wire form, so accepting and handing off a connection allocates nothing in the steady state.
+ *
  * <p>Owned by the supervisor loop thread only; not thread-safe.
  */
 public final class PendingConnection {
-    public final long id;
+    /** The longest address in wire form: family, port, 16 bytes of IPv6. */
+    public static final int MAX_ADDRESS_BYTES = 19;
+
+    public long id;
     /** The supervisor's copy of the socket; -1 once closed. */
-    public int fd;
+    public int fd = -1;
     /** System.nanoTime() at accept, for the handoff latency timer. */
-    public final long acceptedNanos;
-    public final long acceptedEpochMicros;
-    /** Peer and local addresses in wire form (see FrameCodec). */
-    public final byte[] peer;
-    public final byte[] local;
+    public long acceptedNanos;
+    public long acceptedEpochMicros;
+    /** Peer and local addresses in wire form (see FrameCodec), valid up to their lengths. */
+    public final byte[] peer = new byte[MAX_ADDRESS_BYTES];
+    public int peerLength;
+    public final byte[] local = new byte[MAX_ADDRESS_BYTES];
+    public int localLength;
     /** How many times a worker has handed this connection back (rejected, lost); bounded to avoid a loop. */
     public int returns;
-
-    public PendingConnection(long id, int fd, long acceptedNanos, long acceptedEpochMicros, byte[] peer, byte[] local) {
-        this.id = id;
-        this.fd = fd;
-        this.acceptedNanos = acceptedNanos;
-        this.acceptedEpochMicros = acceptedEpochMicros;
-        this.peer = peer;
-        this.local = local;
-    }
 
     @Override
     public String toString() {
         return "connection " + id;
+    }
+
+    /**
+     * Recycles PendingConnection objects. A connection goes back only after its descriptor is closed and nothing
+     * refers to it any more (taken by a worker, or dropped).
+     */
+    public static final class Pool {
+        private final java.util.ArrayDeque<PendingConnection> free = new java.util.ArrayDeque<>();
+        private final int max;
+
+        public Pool(int max) {
+            this.max = max;
+        }
+
+        public PendingConnection take(long id, int fd, long acceptedNanos, long acceptedEpochMicros) {
+            PendingConnection c = free.poll();
+            if (c == null) {
+                c = new PendingConnection();
+            }
+            c.id = id;
+            c.fd = fd;
+            c.acceptedNanos = acceptedNanos;
+            c.acceptedEpochMicros = acceptedEpochMicros;
+            c.returns = 0;
+            return c;
+        }
+
+        public void release(PendingConnection c) {
+            if (c.fd >= 0) {
+                throw new IllegalStateException(c + " released with its descriptor still open");
+            }
+            if (free.size() < max) {
+                free.push(c);
+            }
+        }
     }
 }

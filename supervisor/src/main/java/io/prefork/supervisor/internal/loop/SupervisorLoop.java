@@ -112,6 +112,7 @@ public final class SupervisorLoop implements Runnable {
     private int target;
 
     private final ArrayDeque<PendingConnection> queue = new ArrayDeque<>();
+    private final PendingConnection.Pool pool = new PendingConnection.Pool(4096);
     private final List<WorkerProcess> polled = new ArrayList<>();
     private final long[] idScratch = new long[FrameCodec.MAX_IDS_PER_FRAME];
     private final int[] fdScratch = new int[FrameCodec.MAX_FDS_PER_FRAME];
@@ -336,17 +337,19 @@ public final class SupervisorLoop implements Runnable {
             if (fd < 0) {
                 return;
             }
-            long now = System.nanoTime();
-            byte[] local;
+            PendingConnection c = pool.take(nextConnectionId, fd, System.nanoTime(), System.currentTimeMillis() * 1000);
+            c.peerLength = listener.copyLastPeerAddress(c.peer);
             try {
-                local = listener.localAddressOf(fd);
+                c.localLength = listener.copyLocalAddress(fd, c.local);
             } catch (NativeException e) {
                 // The client reset the connection before we looked at it: nothing to serve.
                 Native.closeQuietly(fd);
+                c.fd = -1;
+                pool.release(c);
                 continue;
             }
-            long micros = System.currentTimeMillis() * 1000;
-            queue.add(new PendingConnection(nextConnectionId++, fd, now, micros, listener.lastPeerAddress(), local));
+            nextConnectionId++;
+            queue.add(c);
             metrics.accepted.mark();
         }
     }
@@ -398,7 +401,8 @@ public final class SupervisorLoop implements Runnable {
                         || offset + FrameCodec.MAX_HANDOFF_ENTRY_BYTES > FrameCodec.MAX_FRAME_BYTES) {
                     break;
                 }
-                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.local);
+                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength,
+                        c.local, c.localLength);
                 fdScratch[batch.size()] = c.fd;
                 batch.add(c);
             }
@@ -436,7 +440,7 @@ public final class SupervisorLoop implements Runnable {
             }
             for (PendingConnection c : batch) {
                 w.outbox.poll();
-                w.unacked.put(c.id, c);
+                w.unacked.add(c);
             }
         }
     }
@@ -495,6 +499,7 @@ public final class SupervisorLoop implements Runnable {
                     w.held.put(c.id, now);
                     w.taken++;
                     metrics.handoff.update(now - c.acceptedNanos, TimeUnit.NANOSECONDS);
+                    pool.release(c);
                 }
                 break;
             }
@@ -515,7 +520,7 @@ public final class SupervisorLoop implements Runnable {
             case DONE: {
                 int n = readIdList(buf, length);
                 for (int i = 0; i < n; i++) {
-                    if (w.held.remove(idScratch[i]) == null) {
+                    if (!w.held.remove(idScratch[i])) {
                         throw new FrameException("DONE for connection " + idScratch[i] + ", which it did not hold");
                     }
                     w.served++;
@@ -538,17 +543,22 @@ public final class SupervisorLoop implements Runnable {
      * the order it received, so the report must name the oldest connection sent to it.
      */
     private PendingConnection takeUnacked(WorkerProcess w, long id, FrameType type) throws FrameException {
-        Long oldest = w.unacked.isEmpty() ? null : w.unacked.keySet().iterator().next();
-        PendingConnection c = w.unacked.remove(id);
-        if (c == null) {
-            throw new FrameException(type + " for connection " + id + ", which was not sent to it");
+        PendingConnection head = w.unacked.peekFirst();
+        if (head != null && head.id == id) {
+            return w.unacked.pollFirst();
         }
-        if (oldest != null && oldest != id) {
-            metrics.reordered.inc();
-            LOG.error("handoffs to {} arrived out of order: {} for connection {} while {} was sent earlier",
-                    w, type, id, oldest);
+        // Not the oldest: a FIFO violation (or a report for something never sent). Find it to keep going.
+        for (java.util.Iterator<PendingConnection> it = w.unacked.iterator(); it.hasNext(); ) {
+            PendingConnection c = it.next();
+            if (c.id == id) {
+                it.remove();
+                metrics.reordered.inc();
+                LOG.error("handoffs to {} arrived out of order: {} for connection {} while {} was sent earlier",
+                        w, type, id, head.id);
+                return c;
+            }
         }
-        return c;
+        throw new FrameException(type + " for connection " + id + ", which was not sent to it");
     }
 
     /** Decodes an id list into {@link #idScratch}; returns the count. */
@@ -587,6 +597,7 @@ public final class SupervisorLoop implements Runnable {
             c.fd = -1;
         }
         metrics.dropped.inc();
+        pool.release(c);
     }
 
     private void onReady(WorkerProcess w) {
@@ -760,6 +771,7 @@ public final class SupervisorLoop implements Runnable {
             return;
         }
         w.state = WorkerProcess.State.STOPPING;
+        w.stopRequested = true;
         LOG.info("stopping {} ({})", w, why);
         if (w.process != null) {
             w.process.destroy();
@@ -816,10 +828,10 @@ public final class SupervisorLoop implements Runnable {
                 continue;
             }
             if (timeout > 0 && !w.held.isEmpty()) {
-                Map.Entry<Long, Long> oldest = w.held.entrySet().iterator().next();
-                long age = now - oldest.getValue();
+                long[] oldest = w.held.minByValue();
+                long age = now - oldest[1];
                 if (age > timeout) {
-                    killStuck(w, "has held connection " + oldest.getKey() + " for " + TimeUnit.NANOSECONDS.toMillis(age)
+                    killStuck(w, "has held connection " + oldest[0] + " for " + TimeUnit.NANOSECONDS.toMillis(age)
                             + " ms (--timeout " + config.timeout().toSeconds() + " s)");
                 }
             }
@@ -874,11 +886,11 @@ public final class SupervisorLoop implements Runnable {
         if (w.state == WorkerProcess.State.DEAD) {
             return;
         }
-        boolean expected = w.state == WorkerProcess.State.STOPPING;
+        boolean expected = w.stopRequested;
         w.state = WorkerProcess.State.DEAD;
         w.channel.close();
         w.closeWorkerEnd();
-        List<PendingConnection> back = new ArrayList<>(w.unacked.values());
+        List<PendingConnection> back = new ArrayList<>(w.unacked);
         back.addAll(w.outbox);
         w.unacked.clear();
         w.outbox.clear();
@@ -911,7 +923,7 @@ public final class SupervisorLoop implements Runnable {
 
     private void onExit(WorkerProcess w, int code) {
         boolean wasReady = w.readyNanos != 0;
-        boolean expected = w.state == WorkerProcess.State.STOPPING;
+        boolean expected = w.stopRequested;
         lost(w, WorkerExit.describe(code));
         workers.remove(w);
         WorkerStatus st = w.status(System.nanoTime());
@@ -1087,6 +1099,7 @@ public final class SupervisorLoop implements Runnable {
             if (w.state.compareTo(WorkerProcess.State.STOPPING) < 0) {
                 w.state = WorkerProcess.State.STOPPING;
             }
+            w.stopRequested = true;
             if (w.process != null) {
                 w.process.destroy();
             }
@@ -1122,7 +1135,7 @@ public final class SupervisorLoop implements Runnable {
             drop(queue.poll());
         }
         for (WorkerProcess w : workers) {
-            for (PendingConnection c : w.unacked.values()) {
+            for (PendingConnection c : w.unacked) {
                 drop(c);
             }
             for (PendingConnection c : w.outbox) {

@@ -4,10 +4,10 @@ import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
+import io.prefork.supervisor.internal.dispatch.LongLongMap;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.LinkedHashMap;
 
 /**
  * One worker JVM as the supervisor sees it: its process, its end of the control channel, and the connections on
@@ -18,6 +18,9 @@ import java.util.LinkedHashMap;
  * connections go back to the supervisor's queue; held ones die with the worker.
  */
 public final class WorkerProcess implements LeastBusyPolicy.Candidate {
+    /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
+    public boolean stopRequested;
+
     /** Lifecycle of one worker process. Order matters: states compare by ordinal. */
     public enum State {
         /** Process started; it has not connected back for its channel yet. */
@@ -71,12 +74,12 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     public final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
     /**
      * Sent, not yet ACCEPTED, REJECTED or LOST; in send order. The worker reports in the order it received, and
-     * SEQPACKET delivers in the order sent, so every report must name the oldest entry: a report that does not is
-     * a FIFO violation, which the loop logs and counts.
+     * SEQPACKET delivers in the order sent, so every report must name the head of this queue: a report that does
+     * not is a FIFO violation, which the loop logs and counts. A queue, not a map: no per-connection allocation.
      */
-    public final LinkedHashMap<Long, PendingConnection> unacked = new LinkedHashMap<>();
+    public final ArrayDeque<PendingConnection> unacked = new ArrayDeque<>();
     /** Taken by the worker and not yet done: connection id -> System.nanoTime() when taken (for --timeout). */
-    public final LinkedHashMap<Long, Long> held = new LinkedHashMap<>();
+    public final LongLongMap held = new LongLongMap(16);
 
     public WorkerProcess(long id, int index, String token, ControlChannel channel, int workerEndFd, long requestLimit) {
         this.id = id;

@@ -1,0 +1,192 @@
+package io.prefork.supervisor;
+
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.function.Function;
+import java.util.function.ObjIntConsumer;
+
+/**
+ * The settings table: every supervisor setting, once, in the order {@code --help} and the README list them. The
+ * command line ({@link Main}) declares its options from it, and {@link #markdownTable()} renders the README's options
+ * reference from it (a test fails when the README's copy is stale). To add a setting: a builder method in
+ * {@link SupervisorConfig} (with its check in {@code build()}), a row here, then paste the rendered table into the
+ * README, as the failing test prints it.
+ *
+ * <p>The rows only parse text; every range and every rule across settings is {@link SupervisorConfig.Builder#build()}'s.
+ */
+public final class Settings {
+    private Settings() {
+    }
+
+    /** Every setting, in display order. */
+    public static final List<Setting> ALL = List.of(
+            Setting.required("--listen", "HOST:PORT",
+                    "Address to listen on. Port 0 picks a free port (the ready line shows it). IPv6 in brackets: "
+                            + "`[::1]:8080`.",
+                    SupervisorConfig.Builder::listen, SupervisorConfig::listen),
+            Setting.required("--worker", "CLASS",
+                    "Class implementing `io.prefork.worker.Worker`, with a public no-argument constructor.",
+                    SupervisorConfig.Builder::workerClass, SupervisorConfig::workerClass),
+            Setting.required("--worker-classpath", "PATH",
+                    "Jars or directories with the worker class and its dependencies, separated by `:`.",
+                    (b, text) -> b.workerClasspath(classpath("--worker-classpath", text)),
+                    SupervisorConfig::workerClasspath),
+            number("--workers", "N", "number of CPUs",
+                    "Worker processes to run (1 to " + SupervisorConfig.MAX_WORKERS + ").",
+                    SupervisorConfig.Builder::workers, SupervisorConfig::workers),
+            number("--concurrency", "K", "1",
+                    "Connections one worker serves at once (its handler threads). 1 is classic prefork: handlers "
+                            + "need not be thread-safe.",
+                    SupervisorConfig.Builder::concurrency, SupervisorConfig::concurrency),
+            seconds("--graceful-timeout", "30",
+                    "On stop, how long connections in flight may take to finish before workers are stopped.",
+                    SupervisorConfig.Builder::gracefulTimeout, SupervisorConfig::gracefulTimeout),
+            seconds("--boot-timeout", "60",
+                    "How long a worker JVM may take to become ready before it is killed.",
+                    SupervisorConfig.Builder::bootTimeout, SupervisorConfig::bootTimeout),
+            number("--queue-size", "N", "1024",
+                    "Connections that may wait in the supervisor while every worker is full; beyond that the "
+                            + "supervisor stops accepting and the kernel backlog holds them.",
+                    SupervisorConfig.Builder::queueSize, SupervisorConfig::queueSize),
+            number("--backlog", "N", "1024",
+                    "The listening socket's kernel backlog.",
+                    SupervisorConfig.Builder::backlog, SupervisorConfig::backlog),
+            number("--max-requests", "N", "0",
+                    "Connections a worker serves before it is replaced by a fresh JVM, to bound the damage of leaks; "
+                            + "0 = never.",
+                    SupervisorConfig.Builder::maxRequests, SupervisorConfig::maxRequests),
+            number("--max-requests-jitter", "J", "0",
+                    "A random 0 to J added to `--max-requests` for each worker, so workers are not all replaced at "
+                            + "once.",
+                    SupervisorConfig.Builder::maxRequestsJitter, SupervisorConfig::maxRequestsJitter),
+            seconds("--timeout", "0",
+                    "A worker that holds one connection longer than this has its threads dumped into the log, is "
+                            + "killed and is replaced; 0 = no limit.",
+                    SupervisorConfig.Builder::timeout, SupervisorConfig::timeout),
+            seconds("--heartbeat-timeout", "30",
+                    "A worker that sends nothing for this long (it sends a heartbeat every second) is killed and "
+                            + "replaced. At least 2.",
+                    SupervisorConfig.Builder::heartbeatTimeout, SupervisorConfig::heartbeatTimeout),
+            Setting.repeatable("--worker-jvm-option", "OPTION",
+                    "An option for each worker JVM, e.g. `--worker-jvm-option=-Xmx256m`.",
+                    SupervisorConfig.Builder::workerJvmOptions, SupervisorConfig::workerJvmOptions),
+            Setting.repeatable("--worker-setting", "KEY=VALUE",
+                    "A setting every worker sees in `WorkerContext.settings()`.",
+                    (b, texts) -> b.workerSettings(keyValues("--worker-setting", texts)),
+                    SupervisorConfig::workerSettings),
+            Setting.value("--admin", "HOST:PORT", "none",
+                    "Address of the admin HTTP endpoint. It has no authentication, so it must be a loopback "
+                            + "address unless `--admin-allow-remote` is given.",
+                    SupervisorConfig.Builder::admin, SupervisorConfig::admin),
+            Setting.flag("--admin-allow-remote",
+                    "Allow `--admin` on an address other hosts can reach; only on a network you trust.",
+                    b -> b.adminAllowRemote(true), SupervisorConfig::adminAllowRemote),
+            Setting.flag("--no-jmx",
+                    "Do not register the metrics as JMX MBeans (by default they are).",
+                    b -> b.jmx(false), SupervisorConfig::jmx));
+
+    /** The setting named {@code name} ({@code --workers}), or null. */
+    public static Setting named(String name) {
+        for (Setting s : ALL) {
+            if (s.name().equals(name)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The README's options reference: a Markdown table (option, default, meaning) of every setting, then
+     * {@code --help} and {@code --version}, one row per line, each line ending in a newline.
+     */
+    public static String markdownTable() {
+        StringBuilder md = new StringBuilder("| option | default | meaning |\n|---|---|---|\n");
+        for (Setting s : ALL) {
+            String def = s.required() ? "(required)" : s.defaultText() == null ? "" : s.defaultText();
+            String meaning = s.description() + (s.repeatable() ? " Repeatable." : "");
+            md.append("| `").append(s.usage()).append("` |").append(def.isEmpty() ? "" : " " + cell(def)).append(" | ")
+                    .append(cell(meaning)).append(" |\n");
+        }
+        md.append("| `--help`, `--version` | | Print the usage help (these settings), or the version, and exit. |\n");
+        return md.toString();
+    }
+
+    private static String cell(String text) {
+        return text.replace("|", "\\|");
+    }
+
+    // ---- The row shapes that parse, and the parsers. Each error names the option and the value. ----
+
+    private static Setting number(String name, String label, String defaultText, String description,
+                                  ObjIntConsumer<SupervisorConfig.Builder> set, Function<SupervisorConfig, Object> get) {
+        return Setting.value(name, label, defaultText, description,
+                (b, text) -> set.accept(b, wholeNumber(name, label, text)), get);
+    }
+
+    private static Setting seconds(String name, String defaultText, String description,
+                                   BiConsumer<SupervisorConfig.Builder, Duration> set,
+                                   Function<SupervisorConfig, Object> get) {
+        return Setting.value(name, "SECONDS", defaultText, description,
+                (b, text) -> set.accept(b, Duration.ofSeconds(wholeNumber(name, "SECONDS", text))), get);
+    }
+
+    /**
+     * Digits with an optional sign, as an int. The sign is allowed so that {@code --workers -2} reaches the
+     * builder's range check, whose message says what the range is.
+     */
+    static int wholeNumber(String setting, String label, String text) {
+        String t = text.strip();
+        if (!t.matches("[+-]?[0-9]+")) {
+            String what = label.equals("SECONDS") ? "a whole number of seconds" : "a whole number";
+            throw new ConfigException(setting, shown(text), "not " + what + "; write " + label
+                    + " in digits, e.g. " + setting + " " + (label.equals("SECONDS") ? "30" : "4"));
+        }
+        try {
+            return Integer.parseInt(t);
+        } catch (NumberFormatException tooLong) {
+            throw new ConfigException(setting, text, "out of range (at most " + Integer.MAX_VALUE + ")");
+        }
+    }
+
+    /** The value as the error shows it: quoted only when it would otherwise be invisible. */
+    private static String shown(String text) {
+        return text.isBlank() ? "'" + text + "'" : text;
+    }
+
+    /** {@code a.jar:b/classes}: entries separated by {@code :}, none empty. */
+    static List<Path> classpath(String setting, String text) {
+        List<Path> entries = new ArrayList<>();
+        for (String entry : text.split(":", -1)) {
+            if (entry.isBlank()) {
+                throw new ConfigException(setting, shown(text), "has an empty entry; give jars or directories "
+                        + "separated by a single ':'");
+            }
+            try {
+                entries.add(Path.of(entry));
+            } catch (InvalidPathException e) {
+                throw new ConfigException(setting, entry, "is not a valid path: " + e.getReason());
+            }
+        }
+        return entries;
+    }
+
+    /** {@code KEY=VALUE} pairs, in order; a later key replaces an earlier one. The value may be empty or hold '='. */
+    static Map<String, String> keyValues(String setting, List<String> texts) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (String text : texts) {
+            int eq = text.indexOf('=');
+            if (eq <= 0) {
+                throw new ConfigException(setting, shown(text), "expected KEY=VALUE, e.g. " + setting
+                        + " greeting=hi");
+            }
+            map.put(text.substring(0, eq), text.substring(eq + 1));
+        }
+        return map;
+    }
+}
