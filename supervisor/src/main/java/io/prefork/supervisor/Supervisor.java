@@ -1,10 +1,12 @@
 package io.prefork.supervisor;
 
 import com.codahale.metrics.MetricRegistry;
+import com.codahale.metrics.jmx.JmxReporter;
 import io.prefork.internal.nativeio.Bootstrap;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.admin.AdminServer;
 import io.prefork.supervisor.internal.loop.SupervisorLoop;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
@@ -12,6 +14,7 @@ import io.prefork.supervisor.internal.process.WorkerLauncher;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -36,33 +39,50 @@ import org.slf4j.LoggerFactory;
  * }                                          // close() = graceful stop, then wait
  * }</pre>
  *
- * <p>Threads: {@code prefork-loop} owns all state; {@code prefork-bootstrap} hands new workers their channel. Both
- * end when the supervisor terminates, after every worker has been reaped.
+ * <p>Threads: {@code prefork-loop} owns all state; {@code prefork-bootstrap} hands new workers their channel; with
+ * {@code --admin}, the JDK HTTP server's dispatcher and two {@code prefork-admin-N} threads serve the admin endpoint.
+ * All end when the supervisor terminates, after every worker has been reaped; {@link #terminated()} completes only
+ * once the admin endpoint and the JMX MBeans are gone too.
  */
 public final class Supervisor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
+
+    /** The JMX domain of the metrics' MBeans ({@code prefork:name=prefork.workers,type=gauges} and so on). */
+    public static final String JMX_DOMAIN = "prefork";
+    /** After a failed start, how long to wait for the loop to stop the workers it already started. */
+    private static final Duration ABORT_WAIT = Duration.ofSeconds(30);
 
     private final SupervisorConfig config;
     private final InetSocketAddress listenAddress;
     private final SupervisorLoop loop;
     private final MetricRegistry registry;
-    private final Bootstrap.Server bootServer;
+    private final AdminServer admin;
+    private final JmxReporter jmx;
+    /** The loop's termination, completed only after {@link #stopAdmin()} has run. */
+    private final CompletableFuture<Termination> terminated;
 
     private Supervisor(SupervisorConfig config, InetSocketAddress listenAddress, SupervisorLoop loop,
-                       MetricRegistry registry, Bootstrap.Server bootServer) {
+                       MetricRegistry registry, AdminServer admin, JmxReporter jmx) {
         this.config = config;
         this.listenAddress = listenAddress;
         this.loop = loop;
         this.registry = registry;
-        this.bootServer = bootServer;
+        this.admin = admin;
+        this.jmx = jmx;
+        // Runs on the loop thread as it ends (or here, if it already has). A derived future, not a plain callback on
+        // loop.terminated: whoever waits for termination (close(), Main) must find the admin port closed and the
+        // MBeans unregistered, not race with their removal.
+        this.terminated = loop.terminated.whenComplete((t, e) -> stopAdmin());
     }
 
     /**
-     * Checks the worker class, binds the listening socket and starts the workers. Returns once listening; use
-     * {@link #ready()} to wait for the workers.
+     * Checks the worker class, binds the listening socket, starts the workers, registers the JMX MBeans
+     * ({@link SupervisorConfig#jmx()}) and binds the admin endpoint ({@link SupervisorConfig#admin()}). Returns once
+     * listening; use {@link #ready()} to wait for the workers.
      *
      * @throws StartupException with {@link ExitCodes#USAGE} for a bad worker class, {@link ExitCodes#LISTEN_FAILED}
-     *     when the address cannot be bound
+     *     when the listen or admin address cannot be bound (after a failed admin bind, the workers already started
+     *     have been stopped and every socket closed)
      */
     public static Supervisor start(SupervisorConfig config) throws StartupException {
         return start(config, SupervisorListener.NONE);
@@ -109,16 +129,75 @@ public final class Supervisor implements AutoCloseable {
             boot.close();
             throw new StartupException(ExitCodes.INTERNAL, e.getMessage(), e);
         }
-        Supervisor s = new Supervisor(config, tcp.boundAddress(), loop, registry, boot);
+        // The admin endpoint and JMX come up before any worker is started, so a bad --admin costs nothing to undo:
+        // no process to stop, only descriptors to close.
+        JmxReporter jmx = null;
+        AdminServer admin = null;
+        try {
+            if (config.jmx()) {
+                jmx = JmxReporter.forRegistry(registry).inDomain(JMX_DOMAIN).build();
+                jmx.start();
+            }
+            if (config.admin() != null) {
+                admin = AdminServer.start(config.admin(), loop::status, registry);
+            }
+        } catch (IOException | RuntimeException e) {
+            if (jmx != null) {
+                jmx.stop();
+            }
+            loop.discard();
+            tcp.close();
+            boot.close();
+            if (e instanceof IOException) {
+                throw new StartupException(ExitCodes.LISTEN_FAILED, adminProblem(config.admin(), (IOException) e), e);
+            }
+            throw new StartupException(ExitCodes.INTERNAL, "cannot start the admin endpoint or the JMX MBeans: " + e, e);
+        }
+        // From here on the loop owns tcp and boot (it closes both as it ends).
         Thread loopThread = new Thread(loop, "prefork-loop");
         loopThread.start();
-        Thread bootThread = new Thread(s::acceptWorkers, "prefork-bootstrap");
+        Thread bootThread = new Thread(() -> acceptWorkers(boot, loop), "prefork-bootstrap");
         bootThread.setDaemon(true);
         bootThread.start();
-        return s;
+        return new Supervisor(config, tcp.boundAddress(), loop, registry, admin, jmx);
     }
 
-    private void acceptWorkers() {
+    /** Stops the admin endpoint and unregisters the MBeans; runs once, when the loop has terminated. */
+    private void stopAdmin() {
+        try {
+            if (admin != null) {
+                admin.close();
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("stopping the admin endpoint failed", e);
+        }
+        try {
+            if (jmx != null) {
+                jmx.stop();
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("unregistering the JMX MBeans failed", e);
+        }
+    }
+
+    private static String adminProblem(InetSocketAddress admin, IOException e) {
+        String where = "--admin " + TcpListener.format(admin);
+        String m = String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT);
+        if (m.contains("already in use")) {
+            return where + ": address already in use; stop the process using that port or choose another port";
+        }
+        if (m.contains("cannot assign requested address")) {
+            return where + ": not an address of this machine; use 127.0.0.1 (or, with --admin-allow-remote, one of "
+                    + "this machine's addresses)";
+        }
+        if (m.contains("permission denied")) {
+            return where + ": permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE, choose a "
+                    + "higher port";
+        }
+        return where + ": cannot listen (" + e.getMessage() + "); choose another address or port";
+    }
+
+    private static void acceptWorkers(Bootstrap.Server bootServer, SupervisorLoop loop) {
         while (true) {
             Bootstrap.Arrival a;
             try {
@@ -154,6 +233,14 @@ public final class Supervisor implements AutoCloseable {
         return listenAddress;
     }
 
+    /**
+     * The address the admin endpoint ({@code --admin}) is bound to, with the real port when 0 was configured; null
+     * when there is none. It stops answering when the supervisor terminates.
+     */
+    public InetSocketAddress adminAddress() {
+        return admin == null ? null : admin.address();
+    }
+
     public SupervisorConfig config() {
         return config;
     }
@@ -163,9 +250,11 @@ public final class Supervisor implements AutoCloseable {
         return loop.ready;
     }
 
-    /** Completes once the supervisor has stopped and reaped every worker. */
+    /**
+     * Completes once the supervisor has stopped and reaped every worker, and its admin endpoint and MBeans are gone.
+     */
     public CompletableFuture<Termination> terminated() {
-        return loop.terminated;
+        return terminated;
     }
 
     /** The Dropwizard registry: connections accepted, handoff latency, restarts, queue depth. */
@@ -209,7 +298,7 @@ public final class Supervisor implements AutoCloseable {
     /** Waits for termination. */
     public Termination awaitTermination(Duration timeout) throws TimeoutException, InterruptedException {
         try {
-            return loop.terminated.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            return terminated.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause());
         }

@@ -22,8 +22,11 @@ public final class Wakeup implements Closeable {
         return fd;
     }
 
-    /** Wakes the poller. Thread-safe; never blocks (a full counter already means "wake"). */
-    public void signal() {
+    /**
+     * Wakes the poller. Thread-safe; never blocks (a full counter already means "wake"). Synchronized with
+     * {@link #close()}: a write racing a close could otherwise land on whatever file reused the descriptor number.
+     */
+    public synchronized void signal() {
         if (!closed) {
             Native.LIBC.write(fd, one, 8);
         }
@@ -35,7 +38,7 @@ public final class Wakeup implements Closeable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (!closed) {
             closed = true;
             Native.closeQuietly(fd);

@@ -188,6 +188,11 @@ public final class SupervisorLoop implements Runnable {
         return f;
     }
 
+    /** Releases what the constructor acquired, for a loop that will never {@link #run}. */
+    public void discard() {
+        wakeup.close();
+    }
+
     /** A worker connected back to the bootstrap endpoint (posted by the bootstrap thread). */
     public void arrived(Bootstrap.Arrival arrival) {
         post(() -> onArrival(arrival));
@@ -195,6 +200,7 @@ public final class SupervisorLoop implements Runnable {
 
     @Override
     public void run() {
+        metrics.loopThreadStarted();
         try {
             LOG.info("listening on {}; starting {} worker(s) of {} (concurrency {})",
                     TcpListener.format(listener.boundAddress()), target, config.workerClass(), config.concurrency());

@@ -1,13 +1,15 @@
 package io.prefork.supervisor.internal.metrics;
 
 import com.codahale.metrics.Counter;
-import com.codahale.metrics.ExponentiallyDecayingReservoir;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.Meter;
 import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.Reservoir;
+import com.codahale.metrics.SlidingTimeWindowArrayReservoir;
 import com.codahale.metrics.Snapshot;
 import com.codahale.metrics.Timer;
+import java.lang.management.ManagementFactory;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The supervisor's Dropwizard metrics. Counters and timers are updated by the loop thread; gauges read values the
@@ -45,7 +47,9 @@ public final class SupervisorMetrics {
         this.accepted = registry.meter("prefork.connections.accepted");
         Counter handoffSum = registry.counter("prefork.handoff.nanos");
         this.handoffNanos = handoffSum;
-        Reservoir sample = new ExponentiallyDecayingReservoir(); // the reservoir registry.timer(name) would use
+        // The last minute of handoffs. Not the default ExponentiallyDecayingReservoir: it allocates a skip-list node
+        // and a sample object on every update, on the loop thread's hot path; this one stores longs in chunks.
+        Reservoir sample = new SlidingTimeWindowArrayReservoir(1, TimeUnit.MINUTES);
         this.handoff = registry.timer("prefork.handoff", () -> new Timer(new Reservoir() {
             @Override
             public int size() {
@@ -71,6 +75,26 @@ public final class SupervisorMetrics {
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
         registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);
         registry.register("prefork.workers", (Gauge<Integer>) () -> workers);
+        registry.register("prefork.loop.allocated.bytes", (Gauge<Long>) this::loopAllocatedBytes);
+    }
+
+    private volatile long loopThreadId = -1;
+
+    /** Called once by the loop thread, so {@link #loopAllocatedBytes()} can watch it. */
+    public void loopThreadStarted() {
+        loopThreadId = Thread.currentThread().getId();
+    }
+
+    /**
+     * Bytes the loop thread has allocated since it started (HotSpot's per-thread allocation counter), or -1 where
+     * the JVM does not say. Divided by connections accepted, it shows what the hot path allocates end to end.
+     */
+    public long loopAllocatedBytes() {
+        long id = loopThreadId;
+        if (id < 0 || !(ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean)) {
+            return -1;
+        }
+        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getThreadAllocatedBytes(id);
     }
 
     /** Called by the loop once per iteration. */

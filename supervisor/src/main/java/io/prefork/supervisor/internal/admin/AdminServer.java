@@ -1,0 +1,200 @@
+package io.prefork.supervisor.internal.admin;
+
+import com.codahale.metrics.MetricRegistry;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.prefork.supervisor.SupervisorStatus;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The supervisor's admin HTTP endpoint ({@code --admin}): {@code GET /} (an HTML status page), {@code GET /status}
+ * (JSON) and {@code GET /metrics} (Prometheus text). Served by the JDK's own {@link HttpServer} from the supervisor
+ * process, so it answers while every worker is busy, and adds no dependency.
+ *
+ * <p>Threads: the server's dispatcher thread accepts and parses; requests run on a fixed pool of
+ * {@value #THREADS} daemon threads ({@code prefork-admin-N}). Handlers never touch the loop's state: a status
+ * request posts a snapshot request to the loop ({@code Supervisor.status()}) and waits for it at most
+ * {@link #STATUS_WAIT_MS} ms, answering 503 if the loop does not answer in time. {@code /metrics} reads only the
+ * Dropwizard registry, so it answers even then.
+ *
+ * <p>No authentication: the configuration keeps the address on loopback unless {@code --admin-allow-remote}. The
+ * JDK server has no per-request read deadline, so a client that opens a request and never finishes it holds one of
+ * the two threads; that is acceptable for a loopback endpoint, and another reason not to expose it.
+ */
+public final class AdminServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger("prefork");
+
+    static final int THREADS = 2;
+    /** How long a request waits for the loop's snapshot before answering 503. */
+    static final long STATUS_WAIT_MS = 2000;
+    /** Pending connections the kernel holds for the admin socket; a few scrapers and a browser at most. */
+    private static final int BACKLOG = 16;
+
+    private final HttpServer server;
+    /** Read once, while bound, so it still answers after {@link #close()}. */
+    private final InetSocketAddress address;
+    private final ExecutorService executor;
+    private final Supplier<CompletableFuture<SupervisorStatus>> status;
+    private final MetricRegistry registry;
+    private final long supervisorPid = ProcessHandle.current().pid();
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private AdminServer(HttpServer server, ExecutorService executor,
+                        Supplier<CompletableFuture<SupervisorStatus>> status, MetricRegistry registry) {
+        this.server = server;
+        this.address = server.getAddress();
+        this.executor = executor;
+        this.status = status;
+        this.registry = registry;
+    }
+
+    /**
+     * Binds {@code address} and starts serving.
+     *
+     * @param status   asks the loop for a snapshot (returns at once; the future completes on the loop thread)
+     * @param registry the supervisor's metrics
+     * @throws IOException if the address cannot be bound ({@link java.net.BindException}: in use, not local,
+     *                     permission denied); nothing is left open then
+     */
+    public static AdminServer start(InetSocketAddress address, Supplier<CompletableFuture<SupervisorStatus>> status,
+                                    MetricRegistry registry) throws IOException {
+        HttpServer server = HttpServer.create(address, BACKLOG); // binds now
+        AtomicInteger n = new AtomicInteger();
+        ExecutorService executor = Executors.newFixedThreadPool(THREADS, r -> {
+            Thread t = new Thread(r, "prefork-admin-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        AdminServer admin = new AdminServer(server, executor, status, registry);
+        try {
+            server.setExecutor(executor);
+            server.createContext("/", admin::handle);
+            server.start();
+        } catch (RuntimeException e) {
+            admin.close();
+            throw e;
+        }
+        return admin;
+    }
+
+    /** The bound address, with the real port when 0 was asked for. */
+    public InetSocketAddress address() {
+        return address;
+    }
+
+    /**
+     * Stops serving: closes the listening socket and every open connection, waits for the dispatcher thread, and
+     * ends the pool (interrupting a request still waiting for the loop). Idempotent; any thread.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        // 0: do not wait for exchanges in progress; the supervisor has stopped, there is nothing left to report.
+        server.stop(0);
+        executor.shutdownNow();
+        try {
+            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
+                LOG.warn("admin endpoint: a request thread did not end within 5 s of stopping");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ requests
+
+    private void handle(HttpExchange ex) {
+        try {
+            String path = Objects.requireNonNullElse(ex.getRequestURI().getRawPath(), ""); // null: an opaque URI
+            if (!path.equals("/") && !path.equals("/status") && !path.equals("/metrics")) {
+                text(ex, 404, "not found: " + path + "; try /, /status or /metrics\n");
+                return;
+            }
+            if (!ex.getRequestMethod().equals("GET")) {
+                ex.getResponseHeaders().set("Allow", "GET");
+                text(ex, 405, "method " + ex.getRequestMethod() + " not allowed; " + path + " answers GET only\n");
+                return;
+            }
+            if (path.equals("/metrics")) {
+                send(ex, 200, PrometheusText.CONTENT_TYPE,
+                        PrometheusText.render(registry).getBytes(StandardCharsets.UTF_8));
+                return;
+            }
+            SupervisorStatus s = snapshot(ex);
+            if (s == null) {
+                return; // 503 already sent
+            }
+            if (path.equals("/status")) {
+                send(ex, 200, StatusJson.CONTENT_TYPE, StatusJson.render(s, supervisorPid));
+            } else {
+                send(ex, 200, StatusPage.CONTENT_TYPE,
+                        StatusPage.render(s, supervisorPid, Instant.now()).getBytes(StandardCharsets.UTF_8));
+            }
+        } catch (IOException e) {
+            // The client went away mid-response: nothing to tell it.
+        } catch (RuntimeException e) {
+            LOG.warn("admin endpoint: {} {} failed", ex.getRequestMethod(), ex.getRequestURI(), e);
+            try {
+                text(ex, 500, "internal error: " + e + "\n");
+            } catch (IOException | RuntimeException ignored) {
+                // Headers may already be out; closing the exchange below ends the response.
+            }
+        } finally {
+            ex.close();
+        }
+    }
+
+    /** The loop's snapshot, or null after answering 503 because it did not come in time. */
+    private SupervisorStatus snapshot(HttpExchange ex) throws IOException {
+        CompletableFuture<SupervisorStatus> f = status.get();
+        try {
+            return f.get(STATUS_WAIT_MS, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            unavailable(ex, "the supervisor loop did not answer within " + STATUS_WAIT_MS + " ms (it is overloaded, "
+                    + "stuck or stopping); /metrics does not need the loop and may still answer");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            unavailable(ex, "the admin endpoint is stopping");
+        } catch (ExecutionException e) {
+            unavailable(ex, "taking the snapshot failed: " + e.getCause());
+        }
+        return null;
+    }
+
+    private static void unavailable(HttpExchange ex, String why) throws IOException {
+        ex.getResponseHeaders().set("Retry-After", "2");
+        text(ex, 503, "status unavailable: " + why + "\n");
+    }
+
+    private static void text(HttpExchange ex, int code, String body) throws IOException {
+        send(ex, code, "text/plain; charset=utf-8", body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void send(HttpExchange ex, int code, String contentType, byte[] body) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", contentType);
+        ex.getResponseHeaders().set("Cache-Control", "no-store");
+        ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
+        ex.sendResponseHeaders(code, body.length); // every body here is non-empty, so this is its exact length
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(body);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package io.prefork.supervisor.internal.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.codahale.metrics.MetricRegistry;
+import io.prefork.supervisor.SupervisorStatus;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The server alone, with the loop faked by a status source: the paths that need no worker JVM. */
+@Timeout(30)
+class AdminServerTest {
+    static final Duration IO = Duration.ofSeconds(10);
+    final HttpClient http = HttpClient.newBuilder().connectTimeout(IO).build();
+    static final InetSocketAddress ANY_LOOPBACK_PORT = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+
+    HttpResponse<String> get(AdminServer s, String path) throws IOException, InterruptedException {
+        URI uri = URI.create("http://127.0.0.1:" + s.address().getPort() + path);
+        return http.send(HttpRequest.newBuilder(uri).timeout(IO).GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void answers503WhenTheLoopDoesNotAnswerButMetricsStillWork() throws Exception {
+        MetricRegistry registry = new MetricRegistry();
+        registry.counter("prefork.worker.restarts").inc();
+        // A loop that never answers: the future is never completed.
+        try (AdminServer s = AdminServer.start(ANY_LOOPBACK_PORT, CompletableFuture<SupervisorStatus>::new, registry)) {
+            long t0 = System.nanoTime();
+            HttpResponse<String> r = get(s, "/status");
+            long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertEquals(503, r.statusCode(), r.body());
+            assertTrue(r.body().startsWith("status unavailable: the supervisor loop did not answer within 2000 ms"),
+                    r.body());
+            assertTrue(waitedMs >= AdminServer.STATUS_WAIT_MS - 50 && waitedMs < 8000, "waited " + waitedMs);
+            assertEquals(503, get(s, "/").statusCode());
+            HttpResponse<String> m = get(s, "/metrics");
+            assertEquals(200, m.statusCode());
+            assertTrue(m.body().contains("\nprefork_worker_restarts_total 1\n"), m.body());
+        }
+    }
+
+    @Test
+    void closeReleasesThePortAndTheThreadsAndIsIdempotent() throws Exception {
+        AdminServer s = AdminServer.start(ANY_LOOPBACK_PORT, CompletableFuture<SupervisorStatus>::new,
+                new MetricRegistry());
+        InetSocketAddress a = s.address();
+        assertEquals(200, get(s, "/metrics").statusCode());
+        s.close();
+        s.close();
+        assertEquals(a, s.address());
+        assertThrows(ConnectException.class, () -> {
+            try (Socket socket = new Socket()) {
+                socket.connect(a, (int) IO.toMillis());
+            }
+        });
+        assertEquals(List.of(), Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive)
+                .map(Thread::getName).filter(n -> n.startsWith("prefork-admin") || n.equals("HTTP-Dispatcher"))
+                .collect(Collectors.toList()));
+    }
+
+    @Test
+    void bindFailureLeavesNothingOpen() throws Exception {
+        try (AdminServer first = AdminServer.start(ANY_LOOPBACK_PORT, CompletableFuture<SupervisorStatus>::new,
+                new MetricRegistry())) {
+            assertThrows(BindException.class, () -> AdminServer.start(first.address(),
+                    CompletableFuture<SupervisorStatus>::new, new MetricRegistry()));
+            assertEquals(200, get(first, "/metrics").statusCode());
+        }
+    }
+}
