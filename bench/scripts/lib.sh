@@ -161,3 +161,46 @@ bench_wait_quiet() {
         fi
     done
 }
+
+# Copies the jars a benchmark runs into $1 and sets SUPERVISOR_JAR, EXAMPLES_JAR and BENCH_JAR to the copies, so a
+# build running at the same time (which rewrites target/*.jar in place) cannot change classes under a running JVM,
+# and so class-data-sharing archives, which record the jars' paths, sizes and times, stay valid for the whole run.
+# Prints one line naming the commit and the jars' checksums, for the record.
+bench_snapshot_jars() {
+    local dest=$1 root=$2 f
+    mkdir -p "$dest"
+    for f in "$root/supervisor/target/prefork-supervisor.jar" "$root/examples/target/prefork-examples.jar" \
+             "$root/bench/target/benchmarks.jar"; do
+        [[ -f $f ]] || bench_die "$f is missing; build first: cd $root && mvn -B -q -DskipTests package"
+        cp -p "$f" "$dest/"
+    done
+    SUPERVISOR_JAR=$dest/prefork-supervisor.jar
+    EXAMPLES_JAR=$dest/prefork-examples.jar
+    BENCH_JAR=$dest/benchmarks.jar
+    local commit dirty=""
+    # Read-only git: no optional locks, so not even the index's stat cache is written.
+    commit=$(GIT_OPTIONAL_LOCKS=0 git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [[ -n $(GIT_OPTIONAL_LOCKS=0 git -C "$root" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+        dirty=" (with uncommitted changes)"
+    fi
+    echo "build: commit $commit$dirty; sha256 $(cd "$dest" && sha256sum prefork-supervisor.jar prefork-examples.jar \
+        benchmarks.jar | awk '{ printf "%s %s  ", $2, substr($1, 1, 12) }')"
+}
+
+# Context switches (voluntary + involuntary) of all live threads of process $1 so far.
+bench_ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
+}
+
+# One line per live thread of process $1: "tid<TAB>thread name<TAB>utime+stime ticks".
+bench_thread_ticks() {
+    local f rest name
+    local -a w
+    for f in /proc/"$1"/task/*/stat; do
+        read -r rest < "$f" 2>/dev/null || continue
+        name=${rest#*(}
+        name=${name%)*}
+        read -r -a w <<< "${rest##*) }"
+        printf '%s\t%s\t%s\n' "${rest%% *}" "$name" $(( w[11] + w[12] ))
+    done
+}

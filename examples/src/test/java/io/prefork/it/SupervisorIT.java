@@ -228,6 +228,40 @@ class SupervisorIT {
         }
     }
 
+    /** The README's example worker, through the real supervisor, with a --worker-setting. */
+    @Test
+    void theReadmeExampleWorkerRuns() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.examples.UpperWorker",
+                "--worker-setting", "greeting=hi")) {
+            int port = s.awaitReady(READY);
+            try (java.net.Socket c = new java.net.Socket("127.0.0.1", port)) {
+                c.setSoTimeout(10_000);
+                java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(
+                        c.getInputStream(), java.nio.charset.StandardCharsets.UTF_8));
+                java.io.PrintWriter out = new java.io.PrintWriter(c.getOutputStream(), true,
+                        java.nio.charset.StandardCharsets.UTF_8);
+                String hello = in.readLine();
+                assertTrue(hello.startsWith("hello from hi, you are /127.0.0.1:" + c.getLocalPort()), hello);
+                out.println("prefork");
+                assertEquals("PREFORK", in.readLine());
+            }
+        }
+    }
+
+    /** A worker JVM started without the --add-opens flag exits at once with a message naming it. */
+    @Test
+    void aWorkerJvmWithoutTheFlagNamesItAndExits() throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "--enable-native-access=ALL-UNNAMED", "-cp", SupervisorProcess.supervisorJar().toString(),
+                "io.prefork.internal.runtime.WorkerMain");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(4, p.exitValue(), out);
+        assertTrue(out.contains("--add-opens java.base/sun.nio.ch=ALL-UNNAMED"), out);
+    }
+
     static Set<String> sockets(Set<String> targets) {
         return targets.stream().filter(t -> t.startsWith("socket:")).collect(Collectors.toCollection(HashSet::new));
     }

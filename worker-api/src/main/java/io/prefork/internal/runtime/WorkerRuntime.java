@@ -58,6 +58,8 @@ final class WorkerRuntime {
     private volatile boolean stopping;
     private volatile Worker worker;
     private ThreadPoolExecutor handlers;
+    /** Concurrency 1: connections are served on the receiving thread (see onHandoff). */
+    private boolean inline;
 
     // Receive-thread scratch, reused for every frame.
     private final FrameCodec.HandoffReader reader = new FrameCodec.HandoffReader();
@@ -87,13 +89,17 @@ final class WorkerRuntime {
             send(buf -> FrameCodec.encodeBootFailed(buf, message));
             return WorkerExit.BOOT_FAILED;
         }
-        AtomicInteger n = new AtomicInteger();
-        // The supervisor never has more than `concurrency` connections in flight here, so a bounded array queue
-        // of that size never fills (a connection waits in it only between a handler's DONE and its next take) and,
-        // unlike a linked queue, allocates nothing per connection.
-        handlers = new ThreadPoolExecutor(context.concurrency, context.concurrency, 0, TimeUnit.SECONDS,
-                new ArrayBlockingQueue<>(context.concurrency), r -> daemon(r, "prefork-handler-" + n.incrementAndGet()));
-        handlers.prestartAllCoreThreads();
+        inline = context.concurrency == 1;
+        if (!inline) {
+            AtomicInteger n = new AtomicInteger();
+            // The supervisor never has more than `concurrency` connections in flight here, so a bounded array
+            // queue of that size never fills (a connection waits in it only between a handler's DONE and its next
+            // take) and, unlike a linked queue, allocates nothing per connection.
+            handlers = new ThreadPoolExecutor(context.concurrency, context.concurrency, 0, TimeUnit.SECONDS,
+                    new ArrayBlockingQueue<>(context.concurrency),
+                    r -> daemon(r, "prefork-handler-" + n.incrementAndGet()));
+            handlers.prestartAllCoreThreads();
+        }
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
         daemon(this::heartbeats, "prefork-heartbeat").start();
         send(buf -> FrameCodec.encodeReady(buf, context.pid));
@@ -228,6 +234,13 @@ final class WorkerRuntime {
             for (int i = 0; i < accepted; i++) {
                 ConnectionImpl c = acceptedConnections[i];
                 acceptedConnections[i] = null;
+                if (inline) {
+                    // Concurrency 1: the supervisor sends nothing more until this one is DONE, so the receiving
+                    // thread may as well serve it, saving a thread handoff (a wakeup and a context switch) per
+                    // connection. The heartbeat thread still notices a dead supervisor meanwhile.
+                    c.run();
+                    continue;
+                }
                 try {
                     handlers.execute(c);
                 } catch (RejectedExecutionException e) {
@@ -274,11 +287,21 @@ final class WorkerRuntime {
         sendId(FrameType.DONE, c.id);
     }
 
+    /**
+     * Sends a heartbeat every second. A heartbeat the kernel refuses because the supervisor's end is gone (EPIPE,
+     * ECONNRESET) means the supervisor died: exit, even if the receiving thread is busy in a handler and has not
+     * seen end-of-stream yet, so no worker outlives its supervisor by more than about a second.
+     */
     private void heartbeats() {
         try {
             while (!stopping) {
                 Thread.sleep(HEARTBEAT_INTERVAL_MS); // a period, not a wait for a condition
-                send(b -> FrameCodec.encodeHeartbeat(b, held.get()));
+                int e = send(b -> FrameCodec.encodeHeartbeat(b, held.get()));
+                if (e == Native.EPIPE || e == Native.ECONNRESET) {
+                    LOG.log(Level.INFO, "prefork worker: the supervisor is gone; exiting");
+                    stopOnce();
+                    System.exit(WorkerExit.OK);
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -306,22 +329,28 @@ final class WorkerRuntime {
         }
     }
 
-    /** Sends the first {@code length} bytes of the send buffer; caller holds {@link #sendLock}. */
-    private void transmit(int length) {
+    /**
+     * Sends the first {@code length} bytes of the send buffer; caller holds {@link #sendLock}.
+     *
+     * @return 0, or the errno of a failed send (the supervisor is gone; the receive loop will see it too)
+     */
+    private int transmit(int length) {
         try {
             channel.send(length, null, 0, false);
+            return 0;
         } catch (NativeException e) {
             LOG.log(Level.DEBUG, "prefork worker: send to supervisor failed: " + e.getMessage());
+            return e.errno();
         }
     }
 
-    /** Encodes and sends one frame. A failure means the supervisor is gone; the receive loop will see it and exit. */
-    private void send(Encoder encoder) {
+    /** Encodes and sends one frame; returns 0 or the errno of a failed send (see {@link #transmit}). */
+    private int send(Encoder encoder) {
         synchronized (sendLock) {
             if (channel.isClosed()) {
-                return;
+                return Native.EPIPE;
             }
-            transmit(encoder.encode(channel.sendBuffer()));
+            return transmit(encoder.encode(channel.sendBuffer()));
         }
     }
 

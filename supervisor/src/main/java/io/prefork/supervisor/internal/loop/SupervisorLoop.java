@@ -214,14 +214,27 @@ public final class SupervisorLoop implements Runnable {
         } catch (Throwable t) {
             LOG.error("supervisor loop failed; killing all workers", t);
             termination = new Termination(ExitCodes.INTERNAL, "internal error: " + t);
-            killAll();
+            try {
+                killAll();
+            } catch (Throwable again) {
+                LOG.error("killing the workers failed", again);
+            }
         } finally {
-            closeEverything();
-            phase = Phase.STOPPED;
-            ready.completeExceptionally(new IllegalStateException(termination.reason() != null
-                    ? termination.reason() : "stopped before ready"));
-            notifyListener(() -> events.onTerminated(termination));
-            terminated.complete(termination);
+            // Whatever happens while closing, `terminated` must complete: Main waits on it to exit.
+            try {
+                closeEverything();
+            } catch (Throwable t) {
+                LOG.error("closing the supervisor's resources failed", t);
+                if (termination.exitCode() == ExitCodes.OK) {
+                    termination = new Termination(ExitCodes.INTERNAL, "internal error while stopping: " + t);
+                }
+            } finally {
+                phase = Phase.STOPPED;
+                ready.completeExceptionally(new IllegalStateException(termination.reason() != null
+                        ? termination.reason() : "stopped before ready"));
+                notifyListener(() -> events.onTerminated(termination));
+                terminated.complete(termination);
+            }
         }
     }
 
