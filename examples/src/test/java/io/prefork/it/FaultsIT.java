@@ -40,8 +40,8 @@ class FaultsIT {
                 for (int k = 0; k < kills; k++) {
                     int served = load.ok();
                     Poll.until(READY, "progress before kill " + k, () -> load.ok() > served + 30);
-                    Set<Long> live = s.awaitWorkers(3, READY);
-                    Native.kill(live.iterator().next(), Native.SIGKILL);
+                    s.awaitWorkers(3, READY);
+                    Native.kill(s.oldestWorker(), Native.SIGKILL);
                 }
                 int served = load.ok();
                 Poll.until(READY, "progress after the last kill", () -> load.ok() > served + 30);
@@ -118,36 +118,67 @@ class FaultsIT {
             s.awaitWorkers(2, READY);
             HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
             long fds = SupervisorProcess.fdCount(s.pid());
-            long threads = threadCount(s.pid());
-            try (Load load = new Load(port, 8, connections / 8)) {
+            List<String> ours = ourThreads(s.pid());
+            long total = threadNames(s.pid()).size();
+            try (Load load = new Load(port, 8, 1_000_000)) {
                 for (int k = 0; k < deaths; k++) {
-                    Set<Long> live = s.awaitWorkers(2, READY);
-                    long victim = live.iterator().next();
+                    s.awaitWorkers(2, READY);
+                    // The oldest: a worker that has served. A worker killed before it took anything looks like a
+                    // crash loop to the supervisor, which then (rightly) delays the next start.
+                    long victim = s.oldestWorker();
                     Native.kill(victim, Native.SIGKILL);
-                    Poll.until(READY, "worker " + victim + " replaced", () -> {
+                    long replacement = Poll.value(READY, "worker " + victim + " replaced", () -> {
                         Set<Long> now = s.workerPids();
-                        return now.size() == 2 && !now.contains(victim);
+                        return now.size() == 2 && !now.contains(victim)
+                                ? now.stream().filter(p -> !load.pids().contains(p)).findFirst().orElse(-1L) : null;
                     });
+                    if (replacement > 0) {
+                        Poll.until(READY, "the replacement " + replacement + " serving",
+                                () -> load.pids().contains(replacement));
+                    }
                 }
-                Poll.until(Duration.ofSeconds(120), connections + " connections", () ->
-                        load.ok() + load.failures().size() >= connections);
+                Poll.until(Duration.ofSeconds(120), connections + " connections", () -> load.ok() >= connections);
                 load.stop();
-                assertTrue(load.failures().size() <= deaths * 4, load.failures().size() + " failures");
+                assertTrue(load.failures().size() <= deaths * 4, load.failures().size() + " failures for " + deaths
+                        + " deaths at concurrency 4: " + load.failures());
             }
             s.awaitWorkers(2, READY);
             Poll.until(READY, "descriptors back to " + fds + " (now " + SupervisorProcess.fdCount(s.pid()) + ")",
                     () -> SupervisorProcess.fdCount(s.pid()) == fds);
-            Poll.until(READY, "threads back to " + threads + " (now " + threadCount(s.pid()) + ")",
-                    () -> threadCount(s.pid()) <= threads);
+            // The supervisor's own threads (prefork-*) must be exactly as before. The JVM's own pools may keep a
+            // few idle threads for a while after many process exits (the JDK's "process reaper" cached pool, the
+            // common ForkJoinPool behind Process.onExit, GC and JIT workers started on demand): bounded, and not
+            // growing with the number of deaths.
+            Poll.until(READY, "the supervisor's own threads back to " + ours + " (now " + ourThreads(s.pid()) + ")",
+                    () -> ourThreads(s.pid()).equals(ours));
+            List<String> now = threadNames(s.pid());
+            assertTrue(now.size() <= total + 8, "all threads bounded: before " + total + ", after " + now);
             assertEquals(2, s.workerPids().size(), "children");
         }
     }
 
-    static long threadCount(long pid) {
+    /** The supervisor's own threads, sorted (Linux truncates names to 15 characters). */
+    static List<String> ourThreads(long pid) {
+        List<String> names = new ArrayList<>(threadNames(pid).stream().filter(n -> n.startsWith("prefork-")).toList());
+        names.sort(null);
+        return names;
+    }
+
+    /** The names of a process's threads, from /proc/PID/task/TID/comm (truncated to 15 characters by Linux). */
+    static List<String> threadNames(long pid) {
+        List<String> names = new ArrayList<>();
         try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-            return s.count();
+            for (Path task : (Iterable<Path>) s::iterator) {
+                try {
+                    names.add(Files.readString(task.resolve("comm")).trim());
+                } catch (IOException gone) {
+                    // The thread ended while we listed.
+                }
+            }
         } catch (IOException e) {
             throw new AssertionError(e);
         }
+        return names;
     }
+
 }

@@ -173,6 +173,13 @@ public final class SupervisorProcess implements AutoCloseable {
                 .collect(Collectors.toSet());
     }
 
+    /** The pid of the worker that was started first (the one that has served longest). */
+    public long oldestWorker() {
+        return process.toHandle().children().filter(ProcessHandle::isAlive)
+                .min(java.util.Comparator.comparing(h -> h.info().startInstant().orElse(java.time.Instant.MAX)))
+                .map(ProcessHandle::pid).orElseThrow(() -> new AssertionError("no live worker"));
+    }
+
     /** Waits until exactly {@code n} workers run and returns their pids. */
     public Set<Long> awaitWorkers(int n, Duration timeout) {
         Poll.until(timeout, n + " live workers (have " + workerPids() + ")", () -> workerPids().size() == n);

@@ -1,0 +1,94 @@
+package io.prefork.supervisor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The supervisor as a library: builder, start, the lifecycle listener, scaling and reload through the API, status,
+ * stop. Real worker JVMs (FixedHttpWorker from this module's test classes) on loopback.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class EmbeddingTest {
+    static final Duration READY = Duration.ofSeconds(60);
+
+    @AfterEach
+    void killLeftovers() {
+        ProcessHandle.current().descendants().forEach(ProcessHandle::destroyForcibly);
+    }
+
+    @Test
+    void listenerSeesTheLifecycleAndTheApiScalesReloadsAndStops() throws Exception {
+        List<String> events = new CopyOnWriteArrayList<>();
+        SupervisorListener listener = new SupervisorListener() {
+            @Override
+            public void onReady(InetSocketAddress address) {
+                events.add("ready " + address.getPort());
+            }
+
+            @Override
+            public void onWorkerReady(WorkerStatus worker) {
+                events.add("worker-ready " + worker.pid());
+            }
+
+            @Override
+            public void onWorkerExit(WorkerStatus worker, int exitCode) {
+                events.add("worker-exit " + worker.pid());
+            }
+
+            @Override
+            public void onTerminated(Termination termination) {
+                events.add("terminated " + termination.exitCode());
+            }
+        };
+        Supervisor s = Supervisor.start(AdminEndpointTest.config().jmx(false).build(), listener);
+        try {
+            InetSocketAddress address = s.ready().get(READY.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(s.listenAddress(), address);
+            assertEquals(2, events.stream().filter(e -> e.startsWith("worker-ready")).count(), events.toString());
+            assertTrue(events.contains("ready " + address.getPort()), events.toString());
+            assertTrue(AdminEndpointTest.request(address).startsWith("HTTP/1.1 200"));
+
+            s.addWorker();
+            waitFor(s, st -> st.targetWorkers() == 3 && readyWorkers(st) == 3);
+            s.removeWorker();
+            waitFor(s, st -> st.targetWorkers() == 2 && st.workers().size() == 2 && readyWorkers(st) == 2);
+            List<Long> before = s.status().get(5, TimeUnit.SECONDS).workers().stream().map(WorkerStatus::pid).toList();
+            s.reload();
+            waitFor(s, st -> readyWorkers(st) == 2 && st.workers().size() == 2
+                    && st.workers().stream().noneMatch(w -> before.contains(w.pid())));
+            assertTrue(AdminEndpointTest.request(address).startsWith("HTTP/1.1 200"));
+        } finally {
+            s.close();
+        }
+        Termination t = s.terminated().get(30, TimeUnit.SECONDS);
+        assertEquals(ExitCodes.OK, t.exitCode());
+        assertEquals("terminated 0", events.get(events.size() - 1), events.toString());
+        // 2 initial + 1 added + 2 reload replacements became ready; every one of them exited by the end.
+        assertEquals(5, events.stream().filter(e -> e.startsWith("worker-ready")).count(), events.toString());
+        assertEquals(5, events.stream().filter(e -> e.startsWith("worker-exit")).count(), events.toString());
+        assertEquals(List.of(), ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList());
+    }
+
+    private static long readyWorkers(SupervisorStatus st) {
+        return st.workers().stream().filter(w -> w.state().equals("ready")).count();
+    }
+
+    private static void waitFor(Supervisor s, java.util.function.Predicate<SupervisorStatus> condition) throws Exception {
+        long deadline = System.nanoTime() + READY.toNanos();
+        SupervisorStatus st = s.status().get(5, TimeUnit.SECONDS);
+        while (!condition.test(st)) {
+            assertTrue(System.nanoTime() < deadline, "timed out; last status " + st);
+            Thread.sleep(50); // the polling interval
+            st = s.status().get(5, TimeUnit.SECONDS);
+        }
+    }
+}
