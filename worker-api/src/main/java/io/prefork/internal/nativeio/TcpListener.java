@@ -138,12 +138,10 @@ public final class TcpListener implements Closeable {
      * address the client actually reached (one getsockname).
      */
     public byte[] localAddressOf(int acceptedFd) throws NativeException {
-        if (!wildcard) {
-            return boundWire;
-        }
-        nameAddrLen.putInt(0, SOCKADDR_IN6_BYTES);
-        Native.check(Native.LIBC.getsockname(acceptedFd, nameAddr, nameAddrLen), "getsockname(fd=" + acceptedFd + ")");
-        return toWire(nameAddr);
+        // The allocating form of copyLocalAddress (tests, diagnostics); a fresh array, so no caller can alter the
+        // listener's own copy of its bound address.
+        byte[] out = new byte[19];
+        return java.util.Arrays.copyOf(out, copyLocalAddress(acceptedFd, out));
     }
 
     @Override
