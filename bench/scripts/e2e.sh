@@ -17,6 +17,7 @@
 #   CONNECTIONS [16]     wrk connections (wrk -c), all from one wrk thread (-t1)
 #   WORKERS [2]          prefork workers
 #   CONCURRENCY [1]      prefork --concurrency; PlainServer gets WORKERS x CONCURRENCY handler threads
+#   PREFETCH [0]         prefork --prefetch (connections sent ahead to busy workers; PlainServer is unaffected)
 #   QUIET_PCT [20], QUIET_WAIT [60]  before each run, wait up to QUIET_WAIT s for the machine to be at most
 #                        QUIET_PCT % busy (another benchmark or build sharing the CPUs would skew the run)
 #   OUT [bench/target/e2e-<time>]  where per-run logs and results.tsv go
@@ -39,6 +40,7 @@ WARMUP=${WARMUP:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 WORKERS=${WORKERS:-2}
 CONCURRENCY=${CONCURRENCY:-1}
+PREFETCH=${PREFETCH:-0}
 QUIET_PCT=${QUIET_PCT:-20}
 QUIET_WAIT=${QUIET_WAIT:-60}
 OUT=${OUT:-$ROOT/bench/target/e2e-$(date +%Y%m%d-%H%M%S)}
@@ -51,6 +53,7 @@ command -v wrk > /dev/null || bench_die "wrk is not installed (apt-get install w
 for v in REPS DURATION WARMUP CONNECTIONS WORKERS CONCURRENCY QUIET_PCT QUIET_WAIT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || bench_die "$v=${!v}: expected a positive integer"
 done
+[[ $PREFETCH =~ ^[0-9]+$ ]] || bench_die "PREFETCH=$PREFETCH: expected 0 or a positive integer"
 
 mkdir -p "$OUT"
 bench_snapshot_jars "$OUT/jars" "$ROOT" > "$OUT/build.txt" # a redirected function still runs in this shell
@@ -75,7 +78,7 @@ start_variant() {
             # --graceful-timeout 5 only bounds the stop at the end of a run; no connection is in flight by then.
             bench_start "$log.out" "$log.err" "$JAVA" -jar "$SUPERVISOR_JAR" --listen 127.0.0.1:0 \
                 --workers "$WORKERS" --concurrency "$CONCURRENCY" --worker-classpath "$EXAMPLES_JAR" \
-                --worker "$WORKER_CLASS" --graceful-timeout 5
+                --worker "$WORKER_CLASS" --graceful-timeout 5 --prefetch "$PREFETCH"
             ;;
         plain)
             bench_start "$log.out" "$log.err" "$JAVA" -cp "$BENCH_JAR:$EXAMPLES_JAR" io.prefork.bench.e2e.PlainServer \

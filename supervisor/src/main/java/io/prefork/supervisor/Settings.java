@@ -44,6 +44,18 @@ public final class Settings {
                     "Connections one worker serves at once (its handler threads). 1 is classic prefork: handlers "
                             + "need not be thread-safe.",
                     SupervisorConfig.Builder::concurrency, SupervisorConfig::concurrency),
+            number("--prefetch", "N", "0",
+                    "Connections the supervisor may send ahead to a worker whose slots are all busy, when no worker "
+                            + "has a free slot. The worker takes one the moment a slot frees, with no round trip "
+                            + "through the supervisor: more connections per second for short requests. Until taken, "
+                            + "the supervisor keeps its copy (a worker's death loses none of them). 0 = they wait in "
+                            + "the supervisor's queue.",
+                    SupervisorConfig.Builder::prefetch, SupervisorConfig::prefetch),
+            Setting.value("--prefetch-timeout", "MILLISECONDS", "100",
+                    "With `--prefetch`: a worker whose slots all stay busy this long gives back what was sent "
+                            + "ahead to it, and the supervisor serves it elsewhere.",
+                    (b, text) -> b.prefetchTimeout(Duration.ofMillis(wholeNumber("--prefetch-timeout", "MILLISECONDS",
+                            text))), c -> c.prefetchTimeout().toMillis()),
             seconds("--graceful-timeout", "30",
                     "On stop, how long connections in flight may take to finish before workers are stopped.",
                     SupervisorConfig.Builder::gracefulTimeout, SupervisorConfig::gracefulTimeout),
@@ -143,9 +155,11 @@ public final class Settings {
     static int wholeNumber(String setting, String label, String text) {
         String t = text.strip();
         if (!t.matches("[+-]?[0-9]+")) {
-            String what = label.equals("SECONDS") ? "a whole number of seconds" : "a whole number";
+            boolean time = label.equals("SECONDS") || label.equals("MILLISECONDS");
+            String what = time ? "a whole number of " + label.toLowerCase(java.util.Locale.ROOT) : "a whole number";
             throw new ConfigException(setting, shown(text), "not " + what + "; write " + label
-                    + " in digits, e.g. " + setting + " " + (label.equals("SECONDS") ? "30" : "4"));
+                    + " in digits, e.g. " + setting + " " + (label.equals("SECONDS") ? "30"
+                    : label.equals("MILLISECONDS") ? "100" : "4"));
         }
         try {
             return Integer.parseInt(t);

@@ -120,7 +120,7 @@ public final class Supervisor implements AutoCloseable {
         MetricRegistry registry = new MetricRegistry();
         WorkerLauncher launcher = new WorkerLauncher(WorkerLauncher.currentJava(), WorkerLauncher.ownClasspath(),
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
-                config.workerSettings());
+                config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
         SupervisorLoop loop;
         try {
             loop = new SupervisorLoop(config, launcher, tcp, boot, new SupervisorMetrics(registry), listener);

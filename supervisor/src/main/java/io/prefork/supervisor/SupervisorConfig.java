@@ -19,12 +19,16 @@ import java.util.Map;
 public final class SupervisorConfig {
     public static final int MAX_WORKERS = 1024;
     public static final int MAX_CONCURRENCY = 100_000;
+    public static final int MAX_PREFETCH = 1024;
+    public static final Duration MAX_PREFETCH_TIMEOUT = Duration.ofSeconds(60);
 
     private final InetSocketAddress listen;
     private final int workers;
     private final String workerClass;
     private final List<Path> workerClasspath;
     private final int concurrency;
+    private final int prefetch;
+    private final Duration prefetchTimeout;
     private final Duration gracefulTimeout;
     private final Duration bootTimeout;
     private final List<String> workerJvmOptions;
@@ -45,6 +49,8 @@ public final class SupervisorConfig {
         this.workerClass = b.workerClass;
         this.workerClasspath = List.copyOf(b.workerClasspath);
         this.concurrency = b.concurrency;
+        this.prefetch = b.prefetch;
+        this.prefetchTimeout = b.prefetchTimeout;
         this.gracefulTimeout = b.gracefulTimeout;
         this.bootTimeout = b.bootTimeout;
         this.workerJvmOptions = List.copyOf(b.workerJvmOptions);
@@ -83,6 +89,16 @@ public final class SupervisorConfig {
 
     public int concurrency() {
         return concurrency;
+    }
+
+    /** Connections that may wait, untaken, in a worker whose slots are all busy; 0 = none (wait in the supervisor). */
+    public int prefetch() {
+        return prefetch;
+    }
+
+    /** How long every slot of a worker may stay busy before what was prefetched to it is given back. */
+    public Duration prefetchTimeout() {
+        return prefetchTimeout;
     }
 
     public Duration gracefulTimeout() {
@@ -204,6 +220,8 @@ public final class SupervisorConfig {
         private String workerClass;
         private final List<Path> workerClasspath = new ArrayList<>();
         private int concurrency = 1;
+        private int prefetch;
+        private Duration prefetchTimeout = Duration.ofMillis(100);
         private Duration gracefulTimeout = Duration.ofSeconds(30);
         private Duration bootTimeout = Duration.ofSeconds(60);
         private final List<String> workerJvmOptions = new ArrayList<>();
@@ -295,6 +313,16 @@ public final class SupervisorConfig {
             return this;
         }
 
+        public Builder prefetch(int n) {
+            this.prefetch = n;
+            return this;
+        }
+
+        public Builder prefetchTimeout(Duration d) {
+            this.prefetchTimeout = d;
+            return this;
+        }
+
         public Builder gracefulTimeout(Duration d) {
             this.gracefulTimeout = d;
             return this;
@@ -361,6 +389,14 @@ public final class SupervisorConfig {
             if (concurrency < 1 || concurrency > MAX_CONCURRENCY) {
                 throw new ConfigException("--concurrency", concurrency, "must be 1 to " + MAX_CONCURRENCY
                         + " (connections one worker serves at once)");
+            }
+            if (prefetch < 0 || prefetch > MAX_PREFETCH) {
+                throw new ConfigException("--prefetch", prefetch, "must be 0 (connections wait in the supervisor) to "
+                        + MAX_PREFETCH);
+            }
+            if (prefetchTimeout == null || prefetchTimeout.toMillis() < 1 || prefetchTimeout.compareTo(MAX_PREFETCH_TIMEOUT) > 0) {
+                throw new ConfigException("--prefetch-timeout", prefetchTimeout == null ? "(missing)"
+                        : prefetchTimeout.toMillis(), "must be 1 to " + MAX_PREFETCH_TIMEOUT.toMillis() + " milliseconds");
             }
             if (gracefulTimeout == null) {
                 throw new ConfigException("--graceful-timeout", "(missing)", "give a number of seconds");

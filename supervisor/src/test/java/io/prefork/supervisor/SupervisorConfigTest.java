@@ -151,6 +151,21 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void rejectsPrefetchOutsideItsRange() {
+        rejects(valid().prefetch(-1), "--prefetch", "-1");
+        int tooMany = SupervisorConfig.MAX_PREFETCH + 1;
+        rejects(valid().prefetch(tooMany), "--prefetch", Integer.toString(tooMany));
+        assertEquals(SupervisorConfig.MAX_PREFETCH, valid().prefetch(SupervisorConfig.MAX_PREFETCH).build().prefetch());
+    }
+
+    @Test
+    void rejectsAPrefetchTimeoutOutsideItsRange() {
+        rejects(valid().prefetchTimeout(Duration.ZERO), "--prefetch-timeout", "0");
+        rejects(valid().prefetchTimeout(Duration.ofSeconds(61)), "--prefetch-timeout", "61000");
+        assertEquals(Duration.ofMillis(1), valid().prefetchTimeout(Duration.ofMillis(1)).build().prefetchTimeout());
+    }
+
+    @Test
     void rejectsAMissingWorkerClass() {
         rejects(valid().workerClass(null), "--worker", "missing");
         rejects(valid().workerClass("  "), "--worker", "missing");
@@ -350,6 +365,8 @@ class SupervisorConfigTest {
     void hasTheDocumentedDefaults() {
         SupervisorConfig c = valid().build();
         assertEquals(1, c.concurrency());
+        assertEquals(0, c.prefetch(), "connections wait in the supervisor");
+        assertEquals(Duration.ofMillis(100), c.prefetchTimeout());
         assertEquals(Duration.ofSeconds(30), c.gracefulTimeout());
         assertEquals(Duration.ofSeconds(60), c.bootTimeout());
         assertEquals(1024, c.queueSize());

@@ -26,7 +26,7 @@ import java.util.stream.Stream;
 public final class GarbageWorker implements Worker {
     @Override
     public void handle(Connection connection) throws IOException {
-        String path = readPath(connection.channel().socket().getInputStream());
+        String path = Requests.readPath(connection.channel().socket().getInputStream());
         // Answer first: the supervisor kills this worker as soon as the garbage arrives.
         String body = "ok " + ProcessHandle.current().pid() + "\n";
         OutputStream out = connection.channel().socket().getOutputStream();
@@ -58,17 +58,6 @@ public final class GarbageWorker implements Worker {
                 break;
         }
         channel.send(length, null, 0, false);
-    }
-
-    /** Reads the request head up to its blank line; returns the request target. */
-    private static String readPath(InputStream in) throws IOException {
-        StringBuilder head = new StringBuilder();
-        int b;
-        while (head.indexOf("\r\n\r\n") < 0 && head.length() < 8192 && (b = in.read()) >= 0) {
-            head.append((char) b);
-        }
-        String[] requestLine = head.toString().split("\r\n", 2)[0].split(" ");
-        return requestLine.length > 1 ? requestLine[1] : "/";
     }
 
     private static int channelFd() throws IOException {

@@ -23,6 +23,8 @@ public final class WorkerExit {
     public static final String ENV_WORKER_CLASS = "PREFORK_WORKER_CLASS";
     public static final String ENV_WORKER_INDEX = "PREFORK_WORKER_INDEX";
     public static final String ENV_CONCURRENCY = "PREFORK_CONCURRENCY";
+    /** Milliseconds a prefetched connection may wait behind busy handlers before it is returned; 0 = no prefetch. */
+    public static final String ENV_PREFETCH_TIMEOUT_MS = "PREFORK_PREFETCH_TIMEOUT_MS";
     /** {@code KEY=VALUE} lines in {@link java.util.Properties} syntax. */
     public static final String ENV_SETTINGS = "PREFORK_SETTINGS";
 

@@ -44,10 +44,12 @@ public final class WorkerMain {
         }
         int index;
         int concurrency;
+        long prefetchTimeoutMs;
         Map<String, String> settings;
         try {
             index = Integer.parseInt(System.getenv().getOrDefault(WorkerExit.ENV_WORKER_INDEX, "0"));
             concurrency = Integer.parseInt(System.getenv().getOrDefault(WorkerExit.ENV_CONCURRENCY, "1"));
+            prefetchTimeoutMs = Long.parseLong(System.getenv().getOrDefault(WorkerExit.ENV_PREFETCH_TIMEOUT_MS, "0"));
             settings = parseSettings(System.getenv().getOrDefault(WorkerExit.ENV_SETTINGS, ""));
         } catch (NumberFormatException | IOException e) {
             System.err.println("prefork worker: malformed PREFORK_* environment: " + e.getMessage());
@@ -60,7 +62,7 @@ public final class WorkerMain {
             System.err.println("prefork worker: cannot get a channel from the supervisor at " + socket + ": " + e.getMessage());
             return WorkerExit.BOOTSTRAP_FAILED;
         }
-        WorkerRuntime runtime = new WorkerRuntime(channel, wrapper, index, concurrency, settings);
+        WorkerRuntime runtime = new WorkerRuntime(channel, wrapper, index, concurrency, prefetchTimeoutMs, settings);
         return runtime.run(className);
     }
 

@@ -18,6 +18,7 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
@@ -25,18 +26,31 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The worker side of the handoff: receives descriptors from the supervisor, wraps them, acknowledges them and runs
- * the user's {@link Worker#handle} on up to {@code concurrency} threads.
+ * The worker side of the handoff: receives descriptors from the supervisor, wraps them, takes them (ACCEPTED) as
+ * handler slots free up and runs the user's {@link Worker#handle} on up to {@code concurrency} threads.
  *
- * <p>Threads: the thread that calls {@link #run} receives (it is the only one that touches the receive side of the
- * channel); handler threads and the heartbeat thread send, serialised by {@link #sendLock}. The runtime never holds
- * more than {@code concurrency} connections because the supervisor never sends more, so the handler queue is
- * bounded by the supervisor, not here.
+ * <p>Received is not taken. Every received entry goes into {@link #waiting}, in arrival order, and is taken only
+ * when a slot is free: at most {@code concurrency} connections are ever taken at once. Without the supervisor's
+ * {@code --prefetch} that is at once, because the supervisor never sends more than there are free slots; with it,
+ * up to that many handoffs wait here, untaken, so that a handler finishing one connection starts the next with no
+ * round trip through the supervisor. Until a connection is taken the supervisor keeps its copy, so if this worker
+ * dies the connection is served elsewhere; and if every slot stays busy for the prefetch timeout, the waiting ones
+ * are given back (RETURNED) for another worker to serve.
+ *
+ * <p>Reports go out in arrival order (the supervisor checks FIFO): {@link #pump} walks {@link #waiting} from the
+ * head, and reports are sent while holding {@link #state}, so two threads never interleave them out of order.
+ *
+ * <p>Threads: the thread that calls {@link #run} receives, holding {@link #receiveLock}; at concurrency 1 it also
+ * serves (no thread handoff per connection). Handler threads (concurrency above 1) serve, and after each connection
+ * take the next waiting one themselves. The heartbeat thread sends heartbeats and, with prefetch, gives back what
+ * waits too long: it may receive too, but only when it can take {@link #receiveLock} without waiting (the receiving
+ * thread is busy serving). Sends are serialised by {@link #sendLock}.
  *
  * <p>Ordering of reports for one connection: ACCEPTED is sent before the handler is started, so DONE can never
- * overtake it. ACCEPTED is sent as soon as the descriptor is wrapped, because the supervisor holds its own copy of
+ * overtake it. ACCEPTED is sent as soon as the connection is taken, because the supervisor holds its own copy of
  * the socket until then, and while it does, a worker's close sends no FIN to the client.
  *
  * <p>Logging goes through {@link System.Logger}, not a logging library: the runtime lives inside the user's JVM
@@ -50,28 +64,47 @@ final class WorkerRuntime {
     private final ControlChannel channel;
     private final ChannelWrapper wrapper;
     private final ContextImpl context;
+    /** How long every slot may stay busy before waiting (prefetched) connections are given back; 0 = no prefetch. */
+    private final long prefetchTimeoutNanos;
     private final Object sendLock = new Object();
+    /** Held while receiving and decoding; the channel's receive buffers and {@link #reserve} belong to its holder. */
+    private final ReentrantLock receiveLock = new ReentrantLock();
+    /** Guards {@link #waiting} and {@link #taken}; reports are sent while holding it, so they stay in order. */
+    private final Object state = new Object();
+    /** Received, not yet taken, in arrival order. */
+    private final ArrayDeque<ConnectionImpl> waiting = new ArrayDeque<>();
+    /** Connections taken (ACCEPTED) and not yet done; written under {@link #state}, read by heartbeats. */
+    private volatile int taken;
+    /** System.nanoTime() of the last take, for the prefetch timeout. */
+    private volatile long lastTakeNanos;
     /** Notified whenever a handler finishes, so a receive paused on a full descriptor table can retry. */
     private final Object slotFreed = new Object();
-    private final AtomicInteger held = new AtomicInteger();
     private final AtomicBoolean stopCalled = new AtomicBoolean();
     private volatile boolean stopping;
     private volatile Worker worker;
     private ThreadPoolExecutor handlers;
-    /** Concurrency 1: connections are served on the receiving thread (see onHandoff). */
+    /** Concurrency 1: connections are served on the receiving thread (see receiveLoop). */
     private boolean inline;
+    /** The descriptor slot kept free for the next receive (see receiveLoop); guarded by receiveLock. */
+    private int reserve = -1;
 
-    // Receive-thread scratch, reused for every frame.
+    // Receive scratch (guarded by receiveLock), reused for every frame.
     private final FrameCodec.HandoffReader reader = new FrameCodec.HandoffReader();
-    private final long[] acceptedIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
-    private final ConnectionImpl[] acceptedConnections = new ConnectionImpl[FrameCodec.MAX_FDS_PER_FRAME];
-    private final long[] rejectedIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
-    private final long[] lostIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
+    /** The receiving thread's connections to start, from pump. */
+    private final ConnectionImpl[] started = new ConnectionImpl[FrameCodec.MAX_FDS_PER_FRAME];
+    // Report scratch (guarded by state): one run of reports of one type, sent when the type changes.
+    private final long[] reportIds = new long[FrameCodec.MAX_FDS_PER_FRAME];
+    private FrameType reportType;
+    private int reportCount;
+    /** Handler threads' one-slot pump scratch. */
+    private final ThreadLocal<ConnectionImpl[]> handlerScratch = ThreadLocal.withInitial(() -> new ConnectionImpl[1]);
 
-    WorkerRuntime(ControlChannel channel, ChannelWrapper wrapper, int index, int concurrency, Map<String, String> settings) {
+    WorkerRuntime(ControlChannel channel, ChannelWrapper wrapper, int index, int concurrency, long prefetchTimeoutMs,
+                  Map<String, String> settings) {
         this.channel = channel;
         this.wrapper = wrapper;
         this.context = new ContextImpl(index, ProcessHandle.current().pid(), concurrency, Map.copyOf(settings));
+        this.prefetchTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(Math.max(0, prefetchTimeoutMs));
     }
 
     /** Boots the worker, then receives until the supervisor closes the channel; returns the exit code. */
@@ -92,9 +125,8 @@ final class WorkerRuntime {
         inline = context.concurrency == 1;
         if (!inline) {
             AtomicInteger n = new AtomicInteger();
-            // The supervisor never has more than `concurrency` connections in flight here, so a bounded array
-            // queue of that size never fills (a connection waits in it only between a handler's DONE and its next
-            // take) and, unlike a linked queue, allocates nothing per connection.
+            // Connections reach the pool only when a slot is free (see pump), so a bounded array queue of that size
+            // never fills and, unlike a linked queue, allocates nothing per connection.
             handlers = new ThreadPoolExecutor(context.concurrency, context.concurrency, 0, TimeUnit.SECONDS,
                     new ArrayBlockingQueue<>(context.concurrency),
                     r -> daemon(r, "prefork-handler-" + n.incrementAndGet()));
@@ -106,46 +138,94 @@ final class WorkerRuntime {
         return receiveLoop();
     }
 
-    /**
-     * Receives until end-of-stream. Around every receive runs the close-dup sentinel: one descriptor slot is kept
-     * reserved and released just before recvmsg, so an arriving descriptor finds a free slot even when handlers have
-     * filled the table; after the receive the slot is reserved again, and if that fails (the table is full) receiving
-     * pauses until a handler finishes and frees one. It is not airtight in a JVM (another thread may take the slot
-     * in between), so a descriptor the kernel drops anyway (MSG_CTRUNC) is reported LOST and the supervisor, which
-     * still holds its copy, sends that connection again.
-     */
+    /** Receives, and (at concurrency 1) serves, until end-of-stream or a protocol error; returns the exit code. */
     private int receiveLoop() {
-        int reserve = reserveOrWait();
+        receiveLock.lock();
+        try {
+            reserve = reserveOrWait();
+        } finally {
+            receiveLock.unlock();
+        }
         while (true) {
-            int length;
-            try {
-                Native.closeQuietly(reserve);
-                reserve = -1;
-                length = channel.receive(false);
-                reserve = reserveOrWait();
-            } catch (NativeException e) {
-                LOG.log(Level.ERROR, "prefork worker: receiving from the supervisor failed: " + e.getMessage());
-                stopOnce();
-                return WorkerExit.PROTOCOL_ERROR;
+            if (inline && pump(1, started) == 1) {
+                // Concurrency 1: serve on this thread, saving a thread handoff (a wakeup and a context switch) per
+                // connection. The heartbeat thread notices a dead supervisor meanwhile, and gives back prefetched
+                // connections if this one takes too long.
+                ConnectionImpl c = started[0];
+                started[0] = null;
+                c.run();
+                continue;
             }
-            if (length == ControlChannel.END_OF_STREAM) {
-                // The supervisor closed our channel or died: no one can send us work or hear our reports.
-                Native.closeQuietly(reserve);
-                stopOnce();
-                return WorkerExit.OK;
-            }
+            int result;
+            receiveLock.lock();
             try {
-                FrameType type = FrameCodec.readHeader(channel.receiveBuffer(), length, false);
-                if (type != FrameType.HANDOFF) {
-                    throw new FrameException("unexpected frame type " + type + " from the supervisor");
+                if (inline && hasWaiting()) {
+                    continue; // the heartbeat thread received something while we served: take it first
                 }
-                onHandoff(channel.receiveBuffer(), length);
-            } catch (FrameException e) {
-                channel.closeReceivedDescriptors();
-                LOG.log(Level.ERROR, "prefork worker: invalid frame from the supervisor, stopping: " + e.getMessage());
-                stopOnce();
-                return WorkerExit.PROTOCOL_ERROR;
+                result = receiveOnce(false);
+            } finally {
+                receiveLock.unlock();
             }
+            if (result != RECEIVED) {
+                return result;
+            }
+            if (!inline) {
+                startOnPool(pump(context.concurrency, started));
+            }
+        }
+    }
+
+    /** receiveOnce's result when a frame was received (exit codes are 0 or positive). */
+    private static final int RECEIVED = -1;
+    /** receiveOnce's result when nothing was queued (non-blocking receive only). */
+    private static final int NOTHING = -2;
+
+    /**
+     * Receives one frame and queues its entries in {@link #waiting}; caller holds {@link #receiveLock}.
+     *
+     * <p>Around every receive runs the close-dup sentinel: one descriptor slot is kept reserved and released just
+     * before recvmsg, so an arriving descriptor finds a free slot even when handlers have filled the table; after
+     * the receive the slot is reserved again, and if that fails (the table is full) the blocking receiver pauses
+     * until a handler finishes and frees one. It is not airtight in a JVM (another thread may take the slot in
+     * between), so a descriptor the kernel drops anyway (MSG_CTRUNC) is reported LOST and the supervisor, which
+     * still holds its copy, sends that connection again.
+     *
+     * @return {@link #RECEIVED}, {@link #NOTHING} (non-blocking, nothing queued), or the worker's exit code
+     */
+    private int receiveOnce(boolean dontWait) {
+        int length;
+        try {
+            Native.closeQuietly(reserve);
+            reserve = -1;
+            length = channel.receive(dontWait);
+            reserve = dontWait ? tryReserve() : reserveOrWait();
+        } catch (NativeException e) {
+            LOG.log(Level.ERROR, "prefork worker: receiving from the supervisor failed: " + e.getMessage());
+            stopOnce();
+            return WorkerExit.PROTOCOL_ERROR;
+        }
+        if (length == ControlChannel.WOULD_BLOCK) {
+            return NOTHING;
+        }
+        if (length == ControlChannel.END_OF_STREAM) {
+            // The supervisor closed our channel or died: no one can send us work or hear our reports.
+            Native.closeQuietly(reserve);
+            reserve = -1;
+            stopOnce();
+            return WorkerExit.OK;
+        }
+        try {
+            FrameType type = FrameCodec.readHeader(channel.receiveBuffer(), length, false);
+            if (type != FrameType.HANDOFF) {
+                throw new FrameException("unexpected frame type " + type + " from the supervisor");
+            }
+            onHandoff(channel.receiveBuffer(), length);
+            return RECEIVED;
+        } catch (FrameException e) {
+            channel.closeReceivedDescriptors();
+            LOG.log(Level.ERROR, "prefork worker: invalid frame from the supervisor, stopping: " + e.getMessage());
+            stopOnce();
+            return WorkerExit.PROTOCOL_ERROR;
         }
     }
 
@@ -182,6 +262,7 @@ final class WorkerRuntime {
         }
     }
 
+    /** Wraps every entry of a HANDOFF frame and queues it in {@link #waiting}; caller holds {@link #receiveLock}. */
     private void onHandoff(ByteBuffer buf, int length) throws FrameException {
         int count = FrameCodec.readHandoffCount(buf, length);
         int fds = channel.receivedDescriptorCount();
@@ -195,92 +276,197 @@ final class WorkerRuntime {
         }
         reader.finish();
 
-        int accepted = 0;
-        int rejected = 0;
         int lost = 0;
         reader.reset(buf, length);
         for (int i = 0; i < count; i++) {
             reader.next();
             long id = reader.id();
+            ConnectionImpl c;
             if (i >= fds) {
                 // MSG_CTRUNC: the kernel dropped this descriptor (our table was full). The supervisor still has
                 // its copy and will give the connection to a worker that can take it.
-                lostIds[lost++] = id;
-                continue;
-            }
-            int fd = channel.receivedDescriptor(i);
-            if (stopping) {
-                Native.closeQuietly(fd);
-                rejectedIds[rejected++] = id;
-                continue;
-            }
-            try {
-                InetSocketAddress peer = reader.peerAddress();
-                SocketChannel ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
-                // The JDK read the local address (getsockname) when it built the channel: reuse that, no copy.
-                InetSocketAddress local = (InetSocketAddress) ch.getLocalAddress();
-                acceptedConnections[accepted] = new ConnectionImpl(this, id, ch, peer, local,
-                        reader.acceptedEpochMicros());
-                acceptedIds[accepted++] = id;
-            } catch (IOException | RuntimeException e) {
-                LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
-                rejectedIds[rejected++] = id; // wrap() closed the descriptor
-            }
-        }
-        if (accepted > 0) {
-            held.addAndGet(accepted);
-            final int a = accepted;
-            sendIds(FrameType.ACCEPTED, acceptedIds, a);
-            for (int i = 0; i < accepted; i++) {
-                ConnectionImpl c = acceptedConnections[i];
-                acceptedConnections[i] = null;
-                if (inline) {
-                    // Concurrency 1: the supervisor sends nothing more until this one is DONE, so the receiving
-                    // thread may as well serve it, saving a thread handoff (a wakeup and a context switch) per
-                    // connection. The heartbeat thread still notices a dead supervisor meanwhile.
-                    c.run();
-                    continue;
-                }
+                c = new ConnectionImpl(this, id, ConnectionImpl.LOST);
+                lost++;
+            } else if (stopping) {
+                Native.closeQuietly(channel.receivedDescriptor(i));
+                c = new ConnectionImpl(this, id, ConnectionImpl.REFUSED);
+            } else {
+                int fd = channel.receivedDescriptor(i);
                 try {
-                    handlers.execute(c);
-                } catch (RejectedExecutionException e) {
-                    // Only while stopping (the pool is shut down), or if the supervisor broke its concurrency
-                    // promise: the connection was already ACCEPTED, so close it and report it done.
-                    LOG.log(Level.WARNING, "prefork worker: no handler thread for connection " + c.id + ": " + e);
-                    finish(c);
+                    InetSocketAddress peer = reader.peerAddress();
+                    SocketChannel ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
+                    // The JDK read the local address (getsockname) when it built the channel: reuse that, no copy.
+                    InetSocketAddress local = (InetSocketAddress) ch.getLocalAddress();
+                    c = new ConnectionImpl(this, id, ch, peer, local, reader.acceptedEpochMicros());
+                } catch (IOException | RuntimeException e) {
+                    LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
+                    c = new ConnectionImpl(this, id, ConnectionImpl.REFUSED); // wrap() closed the descriptor
                 }
             }
-        }
-        if (rejected > 0) {
-            final int r = rejected;
-            sendIds(FrameType.REJECTED, rejectedIds, r);
+            synchronized (state) {
+                waiting.addLast(c);
+            }
         }
         if (lost > 0) {
-            final int l = lost;
-            LOG.log(Level.WARNING, "prefork worker: " + l + " descriptor(s) dropped by the kernel (descriptor table full?);"
-                    + " the supervisor will send those connections elsewhere");
-            sendIds(FrameType.LOST, lostIds, l);
+            LOG.log(Level.WARNING, "prefork worker: " + lost + " descriptor(s) dropped by the kernel (descriptor table "
+                    + "full?); the supervisor will send those connections elsewhere");
+        }
+    }
+
+    private boolean hasWaiting() {
+        synchronized (state) {
+            return !waiting.isEmpty();
+        }
+    }
+
+    /**
+     * Takes connections from the head of {@link #waiting} while slots are free (at most {@code max}), reporting
+     * each entry in arrival order: ACCEPTED for one taken, LOST or REJECTED for one that cannot be served.
+     *
+     * @param out receives the taken connections, which the caller must start
+     * @return how many were taken
+     */
+    private int pump(int max, ConnectionImpl[] out) {
+        if (out != null) {
+            max = Math.min(max, out.length);
+        }
+        int n = 0;
+        synchronized (state) {
+            while (!waiting.isEmpty()) {
+                ConnectionImpl c = waiting.peekFirst();
+                FrameType report;
+                if (c.kind == ConnectionImpl.LOST) {
+                    report = FrameType.LOST;
+                } else if (c.kind == ConnectionImpl.REFUSED || stopping) {
+                    c.closeQuietly();
+                    report = FrameType.REJECTED;
+                } else if (taken < context.concurrency && n < max) {
+                    taken++;
+                    lastTakeNanos = System.nanoTime();
+                    out[n++] = c;
+                    report = FrameType.ACCEPTED;
+                } else {
+                    break;
+                }
+                waiting.pollFirst();
+                report(report, c.id);
+            }
+            flushReports();
+        }
+        return n;
+    }
+
+    /** Starts connections the receiving thread took (concurrency above 1) on the handler pool. */
+    private void startOnPool(int n) {
+        for (int i = 0; i < n; i++) {
+            ConnectionImpl c = started[i];
+            started[i] = null;
+            try {
+                handlers.execute(c);
+            } catch (RejectedExecutionException e) {
+                // Only while stopping (the pool is shut down): the connection was already ACCEPTED, so close it
+                // and report it done.
+                LOG.log(Level.WARNING, "prefork worker: no handler thread for connection " + c.id + ": " + e);
+                finish(c);
+            }
+        }
+    }
+
+    /**
+     * With prefetch: if every slot has been busy, with nothing taken, for the prefetch timeout, gives back what
+     * waits (RETURNED), so the supervisor can serve it elsewhere instead of leaving it behind slow handlers. At
+     * concurrency 1 the waiting handoff is usually still in the socket, because the receiving thread is the one
+     * serving: then this receives it first, if it can take {@link #receiveLock} at once.
+     */
+    private void returnStale() {
+        if (!staleNow()) {
+            return;
+        }
+        if (receiveLock.tryLock()) {
+            try {
+                int r;
+                do {
+                    r = receiveOnce(true);
+                } while (r == RECEIVED);
+                if (r >= 0) {
+                    // End of stream or a protocol error: the receiving thread sees the same when it comes back
+                    // from its handler; stopping is already set.
+                    return;
+                }
+            } finally {
+                receiveLock.unlock();
+            }
+        }
+        synchronized (state) {
+            if (!staleNow()) {
+                return; // a slot freed while we received: the handler thread takes what waits
+            }
+            int n = 0;
+            while (!waiting.isEmpty()) {
+                ConnectionImpl c = waiting.pollFirst();
+                if (c.kind == ConnectionImpl.LOST) {
+                    report(FrameType.LOST, c.id);
+                } else {
+                    c.closeQuietly();
+                    report(c.kind == ConnectionImpl.REFUSED ? FrameType.REJECTED : FrameType.RETURNED, c.id);
+                    n++;
+                }
+            }
+            flushReports();
+            if (n > 0) {
+                LOG.log(Level.DEBUG, "prefork worker: gave back " + n + " prefetched connection(s): every slot was busy"
+                        + " for " + TimeUnit.NANOSECONDS.toMillis(prefetchTimeoutNanos) + " ms");
+            }
+        }
+    }
+
+    private boolean staleNow() {
+        return taken >= context.concurrency && System.nanoTime() - lastTakeNanos >= prefetchTimeoutNanos;
+    }
+
+    /** Adds one report to the current run; a report of another type sends the run first. Caller holds state. */
+    private void report(FrameType type, long id) {
+        if (reportCount > 0 && (type != reportType || reportCount == reportIds.length)) {
+            flushReports();
+        }
+        reportType = type;
+        reportIds[reportCount++] = id;
+    }
+
+    /** Sends the current run of reports, if any. Caller holds state. */
+    private void flushReports() {
+        if (reportCount > 0) {
+            sendIds(reportType, reportIds, reportCount);
+            reportCount = 0;
         }
     }
 
     private void serve(ConnectionImpl c) {
-        try {
-            worker.handle(c);
-        } catch (Throwable t) {
-            LOG.log(Level.WARNING, "prefork worker: handler failed on connection " + c.id, t);
-        } finally {
-            finish(c);
+        ConnectionImpl[] next = inline ? null : handlerScratch.get();
+        while (c != null) {
+            try {
+                worker.handle(c);
+            } catch (Throwable t) {
+                LOG.log(Level.WARNING, "prefork worker: handler failed on connection " + c.id, t);
+            } finally {
+                finish(c);
+            }
+            c = null;
+            // Concurrency above 1: this thread's slot is free again; take what waits here rather than through the
+            // pool's queue (no wakeup of another thread).
+            if (next != null && pump(1, next) == 1) {
+                c = next[0];
+                next[0] = null;
+            }
         }
     }
 
     /** Closes the connection (if the handler did not), frees its slot and reports it DONE. */
     private void finish(ConnectionImpl c) {
-        try {
-            c.channel.close();
-        } catch (IOException ignored) {
-            // The descriptor is released even when close reports an error.
+        c.closeQuietly();
+        synchronized (state) {
+            taken--;
         }
-        held.decrementAndGet();
         synchronized (slotFreed) {
             slotFreed.notifyAll();
         }
@@ -288,15 +474,30 @@ final class WorkerRuntime {
     }
 
     /**
-     * Sends a heartbeat every second. A heartbeat the kernel refuses because the supervisor's end is gone (EPIPE,
-     * ECONNRESET) means the supervisor died: exit, even if the receiving thread is busy in a handler and has not
-     * seen end-of-stream yet, so no worker outlives its supervisor by more than about a second.
+     * Sends a heartbeat every second and, with prefetch, checks every half prefetch timeout for connections waiting
+     * behind busy handlers ({@link #returnStale}). A heartbeat the kernel refuses because the supervisor's end is
+     * gone (EPIPE, ECONNRESET) means the supervisor died: exit, even if the receiving thread is busy in a handler and
+     * has not seen end-of-stream yet, so no worker outlives its supervisor by more than about a second.
      */
     private void heartbeats() {
+        long beat = TimeUnit.MILLISECONDS.toNanos(HEARTBEAT_INTERVAL_MS);
+        long check = prefetchTimeoutNanos == 0 ? beat : Math.max(TimeUnit.MILLISECONDS.toNanos(1), prefetchTimeoutNanos / 2);
+        long nextBeat = System.nanoTime() + beat;
         try {
             while (!stopping) {
-                Thread.sleep(HEARTBEAT_INTERVAL_MS); // a period, not a wait for a condition
-                int e = send(b -> FrameCodec.encodeHeartbeat(b, held.get()));
+                long now = System.nanoTime();
+                long pause = Math.min(check, nextBeat - now);
+                if (pause > 0) {
+                    Thread.sleep(pause / 1_000_000, (int) (pause % 1_000_000)); // a period, not a wait for a condition
+                }
+                if (prefetchTimeoutNanos > 0) {
+                    returnStale();
+                }
+                if (System.nanoTime() - nextBeat < 0) {
+                    continue;
+                }
+                nextBeat += beat;
+                int e = send(b -> FrameCodec.encodeHeartbeat(b, taken));
                 if (e == Native.EPIPE || e == Native.ECONNRESET) {
                     LOG.log(Level.INFO, "prefork worker: the supervisor is gone; exiting");
                     stopOnce();
@@ -360,6 +561,8 @@ final class WorkerRuntime {
             return;
         }
         stopping = true;
+        // What waits untaken goes back to the supervisor now (REJECTED), not when this JVM is gone.
+        pump(0, null);
         Worker w = worker;
         if (w != null) {
             try {
@@ -457,7 +660,13 @@ final class WorkerRuntime {
 
     /** A connection as the user's handler sees it; also the task that serves it (no wrapper per connection). */
     private static final class ConnectionImpl implements Connection, Runnable {
+        /** Kinds: a connection to serve; an entry whose descriptor the kernel dropped; one that cannot be served. */
+        static final int SERVE = 0;
+        static final int LOST = 1;
+        static final int REFUSED = 2;
+
         final WorkerRuntime runtime;
+        final int kind;
         final long id;
         final SocketChannel channel;
         final InetSocketAddress remote;
@@ -467,11 +676,33 @@ final class WorkerRuntime {
         ConnectionImpl(WorkerRuntime runtime, long id, SocketChannel channel, InetSocketAddress remote,
                        InetSocketAddress local, long acceptedEpochMicros) {
             this.runtime = runtime;
+            this.kind = SERVE;
             this.id = id;
             this.channel = channel;
             this.remote = remote;
             this.local = local;
             this.acceptedEpochMicros = acceptedEpochMicros;
+        }
+
+        /** An entry with no channel to serve: {@link #LOST} or {@link #REFUSED}. */
+        ConnectionImpl(WorkerRuntime runtime, long id, int kind) {
+            this.runtime = runtime;
+            this.kind = kind;
+            this.id = id;
+            this.channel = null;
+            this.remote = null;
+            this.local = null;
+            this.acceptedEpochMicros = 0;
+        }
+
+        void closeQuietly() {
+            if (channel != null) {
+                try {
+                    channel.close();
+                } catch (IOException ignored) {
+                    // The descriptor is released even when close reports an error.
+                }
+            }
         }
 
         @Override

@@ -20,6 +20,12 @@ public enum FrameType {
     LOST(0x22, true),
     /** w->s: the worker finished these connections (handler returned, channel closed). Body: id list. */
     DONE(0x23, true),
+    /**
+     * w->s: handoffs the worker received ahead of time (the supervisor's {@code --prefetch}) and gives back untaken,
+     * because its handlers stayed busy for the prefetch timeout or it is stopping; the supervisor gives them to
+     * another worker. Unlike REJECTED, this says nothing against the connection. Body: id list.
+     */
+    RETURNED(0x24, true),
     /** w->s: the worker is alive. Body: u32 connections it holds now. */
     HEARTBEAT(0x30, true);
 

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FrameCodecTest {
     private static final FrameType[] ID_LIST_TYPES = {
-        FrameType.ACCEPTED, FrameType.REJECTED, FrameType.LOST, FrameType.DONE};
+        FrameType.ACCEPTED, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED};
 
     private static ByteBuffer frameBuffer(boolean direct) {
         // Room beyond MAX_FRAME_BYTES so that tests can build oversized messages in the same buffer.
@@ -550,6 +550,7 @@ class FrameCodecTest {
             case REJECTED:
             case LOST:
             case DONE:
+            case RETURNED:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
             case HANDOFF:

@@ -92,6 +92,9 @@ public final class PrometheusText {
                             + "taking them."),
             Family.counter("prefork_connections_dropped_total", "prefork.connections.dropped",
                     "Connections closed unserved: still queued at stop, or returned by workers too often."),
+            Family.counter("prefork_prefetch_returned_total", "prefork.prefetch.returned",
+                    "Connections sent ahead to a busy worker (--prefetch) that it gave back after "
+                            + "--prefetch-timeout; they are served by another worker."),
             Family.counter("prefork_handoff_reordered_total", "prefork.handoff.reordered",
                     "Worker reports that broke FIFO order; anything but 0 is a bug."),
             Family.gauge("prefork_loop_allocated_bytes", "prefork.loop.allocated.bytes",

@@ -16,6 +16,11 @@ public final class LeastBusyPolicy {
 
         /** Connections sent to it and not yet reported done. */
         int inFlight();
+
+        /** True if connections may be sent ahead to it (prefetch) now; false for a while after it gave some back. */
+        default boolean mayPrefetch() {
+            return true;
+        }
     }
 
     private int last = -1;
@@ -28,17 +33,25 @@ public final class LeastBusyPolicy {
      * @return the chosen slot, or -1 if every worker is unavailable or full
      */
     public int pick(Candidate[] workers, int concurrency) {
-        return pick(java.util.Arrays.asList(workers), concurrency);
+        return pick(java.util.Arrays.asList(workers), concurrency, 0);
+    }
+
+    /** Picks a worker, never one already at its concurrency (no prefetch). */
+    public int pick(java.util.List<? extends Candidate> workers, int concurrency) {
+        return pick(workers, concurrency, 0);
     }
 
     /**
-     * Picks a worker.
+     * Picks a worker. With prefetch, a worker at its concurrency may be sent up to {@code prefetch} more, to wait in
+     * it untaken; but only when no worker has a free slot, because the least busy worker wins and a worker with a
+     * free slot is less busy than one without.
      *
      * @param workers     the pool; null entries are skipped
-     * @param concurrency the most connections one worker may hold
+     * @param concurrency the most connections one worker serves at once
+     * @param prefetch    how many more may be sent ahead to a worker that {@link Candidate#mayPrefetch()}
      * @return the chosen index in {@code workers}, or -1 if every worker is unavailable or full
      */
-    public int pick(java.util.List<? extends Candidate> workers, int concurrency) {
+    public int pick(java.util.List<? extends Candidate> workers, int concurrency, int prefetch) {
         int n = workers.size();
         if (n == 0) {
             return -1;
@@ -55,7 +68,8 @@ public final class LeastBusyPolicy {
                 continue;
             }
             int load = w.inFlight();
-            if (load < concurrency && load < bestLoad) {
+            int limit = prefetch > 0 && w.mayPrefetch() ? concurrency + prefetch : concurrency;
+            if (load < limit && load < bestLoad) {
                 best = i;
                 bestLoad = load;
                 if (load == 0) {

@@ -378,7 +378,8 @@ public final class SupervisorLoop implements Runnable {
         for (int i = 0; i < workers.size(); i++) {
             WorkerProcess w = workers.get(i);
             if (w.available()) {
-                free += Math.max(0, config.concurrency() - w.inFlight());
+                int limit = config.concurrency() + (w.prefetchOk ? config.prefetch() : 0);
+                free += Math.max(0, limit - w.inFlight());
             }
         }
         return free;
@@ -388,7 +389,7 @@ public final class SupervisorLoop implements Runnable {
 
     private void dispatch() {
         while (!queue.isEmpty()) {
-            int i = policy.pick(workers, config.concurrency());
+            int i = policy.pick(workers, config.concurrency(), config.prefetch());
             if (i < 0) {
                 return;
             }
@@ -523,7 +524,8 @@ public final class SupervisorLoop implements Runnable {
                 break;
             }
             case REJECTED:
-            case LOST: {
+            case LOST:
+            case RETURNED: {
                 int n = readIdList(buf, length);
                 List<PendingConnection> back = new ArrayList<>(n);
                 for (int i = 0; i < n; i++) {
@@ -532,8 +534,13 @@ public final class SupervisorLoop implements Runnable {
                 if (type == FrameType.LOST) {
                     LOG.warn("{} lost {} descriptor(s) in transit (its descriptor table is full?); sending them again",
                             w, n);
+                } else if (type == FrameType.RETURNED) {
+                    // Its handlers stayed busy for --prefetch-timeout: send it nothing ahead until one finishes.
+                    w.prefetchOk = false;
+                    metrics.prefetchReturned.inc(n);
+                    LOG.debug("{} gave back {} prefetched connection(s) after --prefetch-timeout", w, n);
                 }
-                requeueFront(back, type == FrameType.LOST);
+                requeueFront(back, type != FrameType.REJECTED);
                 break;
             }
             case DONE: {
@@ -544,6 +551,7 @@ public final class SupervisorLoop implements Runnable {
                     }
                     w.served++;
                 }
+                w.prefetchOk = true;
                 if (w.state == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
                     stopWorker(w, w.stopReason);
                 }

@@ -32,6 +32,8 @@ public final class SupervisorMetrics {
     public final Counter restarts;
     /** Connections given to another worker after a worker rejected, lost or died holding them untaken. */
     public final Counter redispatched;
+    /** Prefetched connections a worker gave back because its handlers stayed busy (--prefetch-timeout). */
+    public final Counter prefetchReturned;
     /** Reports from a worker that broke FIFO order (must stay 0; checked on every report). */
     public final Counter reordered;
     /** Connections closed unserved (stop with connections still queued, or bounced between workers too often). */
@@ -70,6 +72,7 @@ public final class SupervisorMetrics {
         this.restarts = registry.counter("prefork.worker.restarts");
         this.redispatched = registry.counter("prefork.connections.redispatched");
         this.dropped = registry.counter("prefork.connections.dropped");
+        this.prefetchReturned = registry.counter("prefork.prefetch.returned");
         this.reordered = registry.counter("prefork.handoff.reordered");
         registry.register("prefork.queue.depth", (Gauge<Integer>) () -> queueDepth);
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);

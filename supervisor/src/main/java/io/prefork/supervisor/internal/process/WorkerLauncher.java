@@ -36,10 +36,18 @@ public final class WorkerLauncher {
     private final List<String> jvmOptions;
     private final String workerClass;
     private final int concurrency;
+    private final long prefetchTimeoutMs;
     private final String settings;
 
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
                           String workerClass, int concurrency, Map<String, String> settings) {
+        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, 0, settings);
+    }
+
+    /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
+    public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
+                          String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {
+        this.prefetchTimeoutMs = prefetchTimeoutMs;
         this.java = java;
         this.runtimeClasspath = List.copyOf(runtimeClasspath);
         this.workerClasspath = List.copyOf(workerClasspath);
@@ -98,6 +106,7 @@ public final class WorkerLauncher {
         env.put(WorkerExit.ENV_WORKER_CLASS, workerClass);
         env.put(WorkerExit.ENV_WORKER_INDEX, Integer.toString(slot));
         env.put(WorkerExit.ENV_CONCURRENCY, Integer.toString(concurrency));
+        env.put(WorkerExit.ENV_PREFETCH_TIMEOUT_MS, Long.toString(prefetchTimeoutMs));
         env.put(WorkerExit.ENV_SETTINGS, settings);
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).

@@ -70,10 +70,15 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     public long sendBlockedSince;
     /** Whether the current blocked episode was logged. */
     public boolean sendBlockedWarned;
+    /**
+     * False after it gave back prefetched connections (its handlers stayed busy), until it reports one DONE: sending
+     * it more ahead would only have them wait and come back again.
+     */
+    public boolean prefetchOk = true;
 
     public final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
     /**
-     * Sent, not yet ACCEPTED, REJECTED or LOST; in send order. The worker reports in the order it received, and
+     * Sent, not yet ACCEPTED, REJECTED, LOST or RETURNED; in send order. The worker reports in the order it received, and
      * SEQPACKET delivers in the order sent, so every report must name the head of this queue: a report that does
      * not is a FIFO violation, which the loop logs and counts. A queue, not a map: no per-connection allocation.
      */
@@ -98,6 +103,11 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     @Override
     public boolean available() {
         return state == State.READY;
+    }
+
+    @Override
+    public boolean mayPrefetch() {
+        return prefetchOk;
     }
 
     @Override

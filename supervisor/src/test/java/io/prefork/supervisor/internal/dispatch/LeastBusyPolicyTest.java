@@ -30,6 +30,38 @@ class LeastBusyPolicyTest {
         return new Fake(false, inFlight);
     }
 
+    /** A worker that gave back prefetched connections: it may be sent nothing beyond its concurrency. */
+    private record NoPrefetch(boolean available, int inFlight) implements Candidate {
+        @Override
+        public boolean mayPrefetch() {
+            return false;
+        }
+    }
+
+    @Test
+    void prefetchOnlyWhenNoWorkerHasAFreeSlot() {
+        LeastBusyPolicy policy = new LeastBusyPolicy();
+        // Concurrency 1, prefetch 1: the idle worker wins over sending ahead to a busy one, whatever the rotation.
+        for (int i = 0; i < 4; i++) {
+            assertEquals(1, policy.pick(List.of(busy(1), idle(), busy(1)), 1, 1));
+        }
+        // Every worker busy: one gets a connection sent ahead, the least loaded.
+        assertEquals(2, policy.pick(List.of(busy(2), busy(2), busy(1)), 1, 1));
+        // Every worker at concurrency + prefetch: nobody.
+        assertEquals(-1, policy.pick(List.of(busy(2), busy(2)), 1, 1));
+        // Without prefetch the same busy pool gets nothing.
+        assertEquals(-1, policy.pick(List.of(busy(1), busy(1)), 1, 0));
+    }
+
+    @Test
+    void aWorkerThatGaveBackGetsNothingAhead() {
+        LeastBusyPolicy policy = new LeastBusyPolicy();
+        assertEquals(1, policy.pick(List.of(new NoPrefetch(true, 1), busy(1)), 1, 1));
+        assertEquals(-1, policy.pick(List.of(new NoPrefetch(true, 1), busy(2)), 1, 1));
+        // Its own free slots still count: prefetch is only about going beyond concurrency.
+        assertEquals(0, policy.pick(List.of(new NoPrefetch(true, 0), busy(1)), 1, 1));
+    }
+
     @Test
     void picksTheLeastLoaded() {
         LeastBusyPolicy policy = new LeastBusyPolicy();
