@@ -85,6 +85,11 @@ final class WorkerRuntime {
     private ThreadPoolExecutor handlers;
     /** Concurrency 1: connections are served on the receiving thread (see receiveLoop). */
     private boolean inline;
+    /**
+     * Concurrency 1 with prefetch: the connection just finished, whose DONE waits to share a message with the next
+     * connection's ACCEPTED (DONE_ACCEPTED) if one is already here; -1 if none. Receiving thread only.
+     */
+    private long pendingDone = -1;
     /** The descriptor slot kept free for the next receive (see receiveLoop); guarded by receiveLock. */
     private int reserve = -1;
 
@@ -147,6 +152,21 @@ final class WorkerRuntime {
             receiveLock.unlock();
         }
         while (true) {
+            if (inline && pendingDone >= 0 && !hasWaiting()) {
+                // A prefetched handoff may be here already: look without blocking, so that its ACCEPTED can go
+                // out in the same message as the DONE of the connection just finished.
+                int r;
+                receiveLock.lock();
+                try {
+                    r = receiveOnce(true);
+                } finally {
+                    receiveLock.unlock();
+                }
+                if (r >= 0) {
+                    flushPendingDone();
+                    return r;
+                }
+            }
             if (inline && pump(1, started) == 1) {
                 // Concurrency 1: serve on this thread, saving a thread handoff (a wakeup and a context switch) per
                 // connection. The heartbeat thread notices a dead supervisor meanwhile, and gives back prefetched
@@ -156,6 +176,8 @@ final class WorkerRuntime {
                 c.run();
                 continue;
             }
+            // Nothing to take: the supervisor must hear of the free slot before this thread blocks.
+            flushPendingDone();
             int result;
             receiveLock.lock();
             try {
@@ -349,6 +371,15 @@ final class WorkerRuntime {
                     break;
                 }
                 waiting.pollFirst();
+                if (report == FrameType.ACCEPTED && pendingDone >= 0) {
+                    // Only the receiving thread at concurrency 1 has a pending DONE, and only it takes there.
+                    flushReports();
+                    reportIds[0] = pendingDone;
+                    reportIds[1] = c.id;
+                    sendIds(FrameType.DONE_ACCEPTED, reportIds, 2);
+                    pendingDone = -1;
+                    continue;
+                }
                 report(report, c.id);
             }
             flushReports();
@@ -461,7 +492,10 @@ final class WorkerRuntime {
         }
     }
 
-    /** Closes the connection (if the handler did not), frees its slot and reports it DONE. */
+    /**
+     * Closes the connection (if the handler did not), frees its slot and reports it DONE: at once, or, on the
+     * receiving thread at concurrency 1 with prefetch, together with the next ACCEPTED (see receiveLoop).
+     */
     private void finish(ConnectionImpl c) {
         c.closeQuietly();
         synchronized (state) {
@@ -470,7 +504,18 @@ final class WorkerRuntime {
         synchronized (slotFreed) {
             slotFreed.notifyAll();
         }
-        sendId(FrameType.DONE, c.id);
+        if (inline && prefetchTimeoutNanos > 0) {
+            pendingDone = c.id;
+        } else {
+            sendId(FrameType.DONE, c.id);
+        }
+    }
+
+    private void flushPendingDone() {
+        if (pendingDone >= 0) {
+            sendId(FrameType.DONE, pendingDone);
+            pendingDone = -1;
+        }
     }
 
     /**

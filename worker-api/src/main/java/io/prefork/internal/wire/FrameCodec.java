@@ -24,7 +24,7 @@ import java.util.function.LongConsumer;
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
- * Id list body (ACCEPTED, REJECTED, LOST, DONE, RETURNED):
+ * Id list body (ACCEPTED, REJECTED, LOST, DONE, RETURNED; DONE_ACCEPTED: exactly 2, done then accepted):
  *   +--------+--------+-------------------+-----+
  *   | count (u16, >=1) | id 0 (u64)        | ... |      body length = 2 + 8 * count
  *   +--------+--------+-------------------+-----+

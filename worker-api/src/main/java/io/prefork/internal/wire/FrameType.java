@@ -26,6 +26,12 @@ public enum FrameType {
      * another worker. Unlike REJECTED, this says nothing against the connection. Body: id list.
      */
     RETURNED(0x24, true),
+    /**
+     * w->s: DONE for the first id and ACCEPTED for the second, in one message: a worker at concurrency 1 that
+     * finished a connection and at once took one that was waiting (prefetched), so the supervisor wakes once for
+     * both. Body: id list of exactly 2.
+     */
+    DONE_ACCEPTED(0x25, true),
     /** w->s: the worker is alive. Body: u32 connections it holds now. */
     HEARTBEAT(0x30, true);
 

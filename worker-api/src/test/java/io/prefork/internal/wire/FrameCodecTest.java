@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FrameCodecTest {
     private static final FrameType[] ID_LIST_TYPES = {
-        FrameType.ACCEPTED, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED};
+        FrameType.ACCEPTED, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED, FrameType.DONE_ACCEPTED};
 
     private static ByteBuffer frameBuffer(boolean direct) {
         // Room beyond MAX_FRAME_BYTES so that tests can build oversized messages in the same buffer.
@@ -551,6 +551,7 @@ class FrameCodecTest {
             case LOST:
             case DONE:
             case RETURNED:
+            case DONE_ACCEPTED:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
             case HANDOFF:

@@ -512,15 +512,17 @@ public final class SupervisorLoop implements Runnable {
             case ACCEPTED: {
                 int n = readIdList(buf, length);
                 for (int i = 0; i < n; i++) {
-                    PendingConnection c = takeUnacked(w, idScratch[i], type);
-                    // The worker holds its own copy now: close ours at once, or the worker's close sends no FIN.
-                    Native.closeQuietly(c.fd);
-                    c.fd = -1;
-                    w.held.put(c.id, now);
-                    w.taken++;
-                    metrics.handoff.update(now - c.acceptedNanos, TimeUnit.NANOSECONDS);
-                    pool.release(c);
+                    onAccepted(w, idScratch[i], now);
                 }
+                break;
+            }
+            case DONE_ACCEPTED: {
+                if (readIdList(buf, length) != 2) {
+                    throw new FrameException("DONE_ACCEPTED must carry exactly 2 ids, not " + idCount);
+                }
+                long accepted = idScratch[1];
+                onDone(w, idScratch[0]);
+                onAccepted(w, accepted, now);
                 break;
             }
             case REJECTED:
@@ -546,14 +548,7 @@ public final class SupervisorLoop implements Runnable {
             case DONE: {
                 int n = readIdList(buf, length);
                 for (int i = 0; i < n; i++) {
-                    if (!w.held.remove(idScratch[i])) {
-                        throw new FrameException("DONE for connection " + idScratch[i] + ", which it did not hold");
-                    }
-                    w.served++;
-                }
-                w.prefetchOk = true;
-                if (w.state == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
-                    stopWorker(w, w.stopReason);
+                    onDone(w, idScratch[i]);
                 }
                 break;
             }
@@ -562,6 +557,30 @@ public final class SupervisorLoop implements Runnable {
                 break;
             default:
                 throw new FrameException("unexpected frame type " + type);
+        }
+    }
+
+    /** The worker took a connection: it holds its own copy now. */
+    private void onAccepted(WorkerProcess w, long id, long now) throws FrameException {
+        PendingConnection c = takeUnacked(w, id, FrameType.ACCEPTED);
+        // Close ours at once, or the worker's close sends no FIN.
+        Native.closeQuietly(c.fd);
+        c.fd = -1;
+        w.held.put(c.id, now);
+        w.taken++;
+        metrics.handoff.update(now - c.acceptedNanos, TimeUnit.NANOSECONDS);
+        pool.release(c);
+    }
+
+    /** The worker finished a connection it took. */
+    private void onDone(WorkerProcess w, long id) throws FrameException {
+        if (!w.held.remove(id)) {
+            throw new FrameException("DONE for connection " + id + ", which it did not hold");
+        }
+        w.served++;
+        w.prefetchOk = true;
+        if (w.state == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
+            stopWorker(w, w.stopReason);
         }
     }
 
