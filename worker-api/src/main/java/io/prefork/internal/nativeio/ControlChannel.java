@@ -24,22 +24,59 @@ public final class ControlChannel implements Closeable {
 
     private final int fd;
     private volatile boolean closed;
-
-    private final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES);
-    private final long sendAddress = Native.address(sendBuffer);
-    private final MessageStruct sendMsg = new MessageStruct(FrameCodec.MAX_FDS_PER_FRAME);
-
-    // One byte more than the largest legal frame, so an oversized frame is seen as oversized rather than silently
-    // truncated to a legal length (SEQPACKET discards what does not fit and sets MSG_TRUNC).
-    private final ByteBuffer receiveBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES + 1);
-    private final long receiveAddress = Native.address(receiveBuffer);
-    private final MessageStruct receiveMsg = new MessageStruct(FrameCodec.MAX_FDS_PER_FRAME);
-    private final int[] receivedFds = new int[FrameCodec.MAX_FDS_PER_FRAME];
+    /** This channel's native memory; null once {@link #releaseBuffers released} after close. */
+    private Buffers buffers;
     private int receivedFdCount;
 
-    /** Takes ownership of {@code fd}, an AF_UNIX SOCK_SEQPACKET socket. */
+    /**
+     * The native memory of one channel, about 35 KB: a direct buffer and a message struct per direction. Direct
+     * buffers are freed only when a garbage collection finds them unreachable, which in a supervisor that allocates
+     * little can be minutes away; so the supervisor hands a dead worker's buffers to the next worker's channel
+     * ({@link #releaseBuffers}) instead of leaving one set per restart for the GC. One channel owns a set at a time.
+     */
+    public static final class Buffers {
+        final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES);
+        final long sendAddress = Native.address(sendBuffer);
+        final MessageStruct sendMsg = new MessageStruct(FrameCodec.MAX_FDS_PER_FRAME);
+        // One byte more than the largest legal frame, so an oversized frame is seen as oversized rather than
+        // silently truncated to a legal length (SEQPACKET discards what does not fit and sets MSG_TRUNC).
+        final ByteBuffer receiveBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES + 1);
+        final long receiveAddress = Native.address(receiveBuffer);
+        final MessageStruct receiveMsg = new MessageStruct(FrameCodec.MAX_FDS_PER_FRAME);
+        final int[] receivedFds = new int[FrameCodec.MAX_FDS_PER_FRAME];
+    }
+
+    /** Takes ownership of {@code fd}, an AF_UNIX SOCK_SEQPACKET socket, with buffers of its own. */
     public ControlChannel(int fd) {
+        this(fd, new Buffers());
+    }
+
+    /** Takes ownership of {@code fd} and of {@code buffers} (released by a closed channel, or new). */
+    public ControlChannel(int fd, Buffers buffers) {
         this.fd = fd;
+        this.buffers = buffers;
+    }
+
+    /**
+     * Gives up this closed channel's buffers, for another channel to own; any later use of this channel throws.
+     *
+     * @throws IllegalStateException if the channel is still open, or its buffers were released already
+     */
+    public synchronized Buffers releaseBuffers() {
+        if (!closed) {
+            throw new IllegalStateException(this + " is open; close it before releasing its buffers");
+        }
+        Buffers b = live();
+        buffers = null;
+        return b;
+    }
+
+    private Buffers live() {
+        Buffers b = buffers;
+        if (b == null) {
+            throw new IllegalStateException(this + ": its buffers were released to another channel");
+        }
+        return b;
     }
 
     /** A connected pair of channels (both close-on-exec). */
@@ -54,7 +91,7 @@ public final class ControlChannel implements Closeable {
 
     /** The buffer a frame to send is encoded into, at offset 0 (big-endian). */
     public ByteBuffer sendBuffer() {
-        return sendBuffer;
+        return live().sendBuffer;
     }
 
     /**
@@ -70,17 +107,18 @@ public final class ControlChannel implements Closeable {
      *     make sendmsg read past the send buffer or write past the control buffer
      */
     public boolean send(int length, int[] fds, int fdCount, boolean dontWait) throws NativeException {
-        if (length < 0 || length > sendBuffer.capacity()) {
-            throw new IllegalArgumentException("frame length " + length + " outside 0.." + sendBuffer.capacity());
+        Buffers b = live();
+        if (length < 0 || length > b.sendBuffer.capacity()) {
+            throw new IllegalArgumentException("frame length " + length + " outside 0.." + b.sendBuffer.capacity());
         }
         if (fdCount < 0 || fdCount > FrameCodec.MAX_FDS_PER_FRAME || (fdCount > 0 && fdCount > fds.length)) {
             throw new IllegalArgumentException("descriptor count " + fdCount + " outside 0.."
                     + FrameCodec.MAX_FDS_PER_FRAME + " or beyond the " + (fds == null ? 0 : fds.length) + " given");
         }
-        sendMsg.prepareSend(sendAddress, length, fds, fdCount);
+        b.sendMsg.prepareSend(b.sendAddress, length, fds, fdCount);
         int flags = Native.MSG_NOSIGNAL | (dontWait ? Native.MSG_DONTWAIT : 0);
         while (true) {
-            long n = Native.LIBC.sendmsg(fd, sendMsg.msg, flags);
+            long n = Native.LIBC.sendmsg(fd, b.sendMsg.msg, flags);
             if (n >= 0) {
                 return true;
             }
@@ -102,12 +140,13 @@ public final class ControlChannel implements Closeable {
      *     {@code MAX_FRAME_BYTES} is reported with a length above it, for the codec to reject.
      */
     public int receive(boolean dontWait) throws NativeException {
-        receiveMsg.prepareReceive(receiveAddress, receiveBuffer.capacity());
+        Buffers b = live();
+        b.receiveMsg.prepareReceive(b.receiveAddress, b.receiveBuffer.capacity());
         int flags = Native.MSG_CMSG_CLOEXEC | (dontWait ? Native.MSG_DONTWAIT : 0);
         while (true) {
-            long n = Native.LIBC.recvmsg(fd, receiveMsg.msg, flags);
+            long n = Native.LIBC.recvmsg(fd, b.receiveMsg.msg, flags);
             if (n >= 0) {
-                receivedFdCount = receiveMsg.collectDescriptors(receivedFds);
+                receivedFdCount = b.receiveMsg.collectDescriptors(b.receivedFds);
                 return (int) n;
             }
             int e = Native.errno();
@@ -125,7 +164,7 @@ public final class ControlChannel implements Closeable {
     }
 
     public ByteBuffer receiveBuffer() {
-        return receiveBuffer;
+        return live().receiveBuffer;
     }
 
     /** How many descriptors arrived with the last message. */
@@ -135,18 +174,19 @@ public final class ControlChannel implements Closeable {
 
     /** The i-th descriptor of the last message; owned by the caller from the moment it is received. */
     public int receivedDescriptor(int i) {
-        return receivedFds[i];
+        return live().receivedFds[i];
     }
 
     /** True if the kernel dropped descriptors of the last message (MSG_CTRUNC: the receiver's table was full). */
     public boolean descriptorsTruncated() {
-        return (receiveMsg.receivedFlags & Native.MSG_CTRUNC) != 0;
+        return (live().receiveMsg.receivedFlags & Native.MSG_CTRUNC) != 0;
     }
 
     /** Closes every descriptor that arrived with the last message (for a message that is being rejected). */
     public void closeReceivedDescriptors() {
+        int[] fds = live().receivedFds;
         for (int i = 0; i < receivedFdCount; i++) {
-            Native.closeQuietly(receivedFds[i]);
+            Native.closeQuietly(fds[i]);
         }
         receivedFdCount = 0;
     }

@@ -511,4 +511,25 @@ class ControlChannelTest {
             assertEquals(before, after, "descriptors open before and after 2000 handoffs");
         }
     }
+
+    /** A closed channel's buffers serve a new channel; the old one refuses any further use instead of sharing them. */
+    @Test
+    void buffersReleasedByAClosedChannelServeTheNextOne() throws Exception {
+        assertThrows(IllegalStateException.class, supervisor::releaseBuffers, "an open channel keeps its buffers");
+        supervisor.close();
+        ControlChannel.Buffers reused = supervisor.releaseBuffers();
+        assertThrows(IllegalStateException.class, supervisor::sendBuffer);
+        assertThrows(IllegalStateException.class, supervisor::releaseBuffers, "released once only");
+
+        int[] sv = Native.seqpacketPair();
+        try (ControlChannel sender = new ControlChannel(sv[0], reused); ControlChannel receiver = new ControlChannel(sv[1])) {
+            int length = FrameCodec.encodeId(sender.sendBuffer(), FrameType.DONE, 42);
+            assertTrue(sender.send(length, null, 0, false));
+            assertEquals(length, receiver.receive(false));
+            long[] got = new long[1];
+            FrameCodec.readHeader(receiver.receiveBuffer(), length, true);
+            FrameCodec.readIds(receiver.receiveBuffer(), length, id -> got[0] = id);
+            assertEquals(42, got[0]);
+        }
+    }
 }

@@ -81,6 +81,8 @@ public final class SupervisorLoop implements Runnable {
      * a small buffer makes a stalled worker hit EAGAIN after a few handoffs.
      */
     static final int CHANNEL_SEND_BUFFER = Integer.getInteger("prefork.channelSendBuffer", 0);
+    /** Channel buffer sets kept for reuse; more than a burst of restarts needs is left to the GC. */
+    static final int SPARE_BUFFERS = 8;
 
     enum Phase { STARTING, RUNNING, DRAINING, STOPPING, STOPPED }
 
@@ -111,6 +113,8 @@ public final class SupervisorLoop implements Runnable {
     private WorkerProcess reloading;
     private int target;
 
+    /** Buffers of dead workers' channels, for the next ones (see ControlChannel.Buffers); at most SPARE_BUFFERS. */
+    private final ArrayDeque<ControlChannel.Buffers> spareBuffers = new ArrayDeque<>();
     private final ArrayDeque<PendingConnection> queue = new ArrayDeque<>();
     private final PendingConnection.Pool pool = new PendingConnection.Pool(4096);
     private final List<WorkerProcess> polled = new ArrayList<>();
@@ -710,11 +714,13 @@ public final class SupervisorLoop implements Runnable {
         String token = HexFormat.of().formatHex(randomBytes());
         long limit = config.maxRequests() == 0 ? Long.MAX_VALUE
                 : config.maxRequests() + (config.maxRequestsJitter() == 0 ? 0 : random.nextInt(config.maxRequestsJitter() + 1));
-        WorkerProcess w = new WorkerProcess(nextWorkerId++, index, token, new ControlChannel(pair[0]), pair[1], limit);
+        ControlChannel.Buffers buffers = spareBuffers.poll();
+        ControlChannel channel = new ControlChannel(pair[0], buffers != null ? buffers : new ControlChannel.Buffers());
+        WorkerProcess w = new WorkerProcess(nextWorkerId++, index, token, channel, pair[1], limit);
         try {
             w.process = launcher.start(index, bootServer.path(), token);
         } catch (IOException e) {
-            w.channel.close();
+            closeChannel(w);
             w.closeWorkerEnd();
             String why = "cannot start a worker JVM (" + launcher.command().get(0) + "): " + e.getMessage();
             if (phase == Phase.STARTING) {
@@ -934,7 +940,7 @@ public final class SupervisorLoop implements Runnable {
         }
         boolean expected = w.stopRequested;
         w.state = WorkerProcess.State.DEAD;
-        w.channel.close();
+        closeChannel(w);
         w.closeWorkerEnd();
         List<PendingConnection> back = new ArrayList<>(w.unacked);
         back.addAll(w.outbox);
@@ -956,6 +962,21 @@ public final class SupervisorLoop implements Runnable {
         }
         // Capacity is restored when the process is reaped (onExit), which also decides whether this was a boot
         // failure that must stop the supervisor rather than be replaced.
+    }
+
+    /**
+     * Closes a worker's channel and keeps its buffers for the next worker. Only for a worker the loop will not use
+     * again (DEAD, or never started): a released channel throws on any use.
+     */
+    private void closeChannel(WorkerProcess w) {
+        if (w.channel.isClosed()) {
+            return;
+        }
+        w.channel.close();
+        ControlChannel.Buffers b = w.channel.releaseBuffers();
+        if (spareBuffers.size() < SPARE_BUFFERS) {
+            spareBuffers.add(b);
+        }
     }
 
     private WorkerProcess replacementOf(WorkerProcess old) {
