@@ -1,4 +1,4 @@
-# Shared helpers for bench/scripts/e2e.sh and bench/scripts/startup.sh. Sourced, not run.
+# Shared helpers for bench/scripts/e2e.sh, floor-e2e.sh and startup.sh. Sourced, not run.
 #
 # Process handling: every server is started with setsid, so it leads a process group of its own that holds it and
 # the worker JVMs it forks (ProcessBuilder keeps the parent's group). Stopping sends SIGTERM to the server alone
@@ -202,5 +202,187 @@ bench_thread_ticks() {
         name=${name%)*}
         read -r -a w <<< "${rest##*) }"
         printf '%s\t%s\t%s\n' "${rest%% *}" "$name" $(( w[11] + w[12] ))
+    done
+}
+
+# ------------------------------------------------------------------ measured runs (e2e.sh, floor-e2e.sh)
+# The functions below read the calling script's settings: OUT (per-run logs go to $OUT/REP-VARIANT.*), WARMUP and
+# DURATION (seconds), CONNECTIONS (wrk -c), QUIET_PCT and QUIET_WAIT (see bench_wait_quiet).
+
+# Clock ticks per second, the unit of utime and stime in /proc.
+BENCH_CLK_TCK=$(getconf CLK_TCK)
+
+# Writes the header line of a results.tsv ($1), one row per measured run (see bench_run_measured).
+bench_results_header() {
+    printf 'rep\tvariant\trequests\tseconds\tconn_per_s\tp50_us\tp90_us\tp99_us\tcpu_us_per_conn\tsup_cpu_us_per_conn\tworkers_cpu_us_per_conn\tpassive_opens\terrors\tmachine_busy_pct\twrk_cpu_us_per_conn\tother_cpu_pct\tswitches_per_conn\n' > "$1"
+}
+
+# wrk prints latencies as 672.00us, 1.10ms or 1.02s: convert to microseconds.
+bench_to_us() {
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /s$/) m = 1000000;
+        else m = 1; printf "%.0f\n", n * m }'
+}
+
+# Waits (60 s) for server $1 (named $3 in errors) to print "ready on 127.0.0.1:PORT" in $2.out; sets BENCH_PORT.
+bench_await_ready() {
+    local pid=$1 log=$2 name=$3 line
+    line=$(bench_wait_line "$log.out" 'ready on 127\.0\.0\.1:[0-9]+' 60 "$pid") \
+        || { cat "$log.err" >&2; bench_die "$name did not print its ready line within 60 s (log: $log.err)"; }
+    BENCH_PORT=$(sed -E 's/.*ready on 127\.0\.0\.1:([0-9]+).*/\1/' <<< "$line")
+}
+
+# CPU ticks of the server ($1) alone, and of its descendants, the context switches of all their threads, and the
+# pids, as "self children switches pids".
+bench_tree_ticks() {
+    local root=$1 self=0 children=0 switches=0 pids="" p t
+    for p in $(bench_tree "$root"); do
+        t=$(bench_ticks "$p")
+        [[ -n $t ]] || continue
+        if [[ $p == "$root" ]]; then self=$t; else children=$((children + t)); fi
+        switches=$((switches + $(bench_ctx_switches "$p")))
+        pids+="$p,"
+    done
+    echo "$self $children $switches $pids"
+}
+
+# Per-thread CPU ticks of the whole tree of $1, as "role<TAB>tid<TAB>name<TAB>ticks" (role: server or worker).
+bench_threads_snapshot() {
+    local root=$1 p role
+    for p in $(bench_tree "$root"); do
+        if [[ $p == "$root" ]]; then role=server; else role=worker; fi
+        bench_thread_ticks "$p" | sed "s/^/$role\t/"
+    done
+}
+
+# CPU per connection by role and thread name, from two snapshots ($1, $2) and the request count ($3). Thread names
+# with a number (prefork-handler-1, GC Thread#0, C2 CompilerThread1, plain-handler-1) are grouped without it.
+bench_threads_report() {
+    awk -F'\t' -v n="$3" -v us=$((1000000 / BENCH_CLK_TCK)) 'FNR == NR { before[$2] = $4; next }
+        { d = $4 - ($2 in before ? before[$2] : 0); name = $3; gsub(/[-#]?[0-9]+$/, "", name)
+          k = $1 "\t" name; t[k] += d; all += d }
+        END { for (k in t) if (t[k] > 0) printf "%s\t%.1f\t%.0f%%\n", k, t[k] * us / n, 100 * t[k] / all }' "$1" "$2" \
+        | sort -t$'\t' -k3,3 -g -r
+}
+
+# WARMUP seconds of the benchmark's load on URL $1, output to $2.warmup; $3 names the variant in errors.
+bench_warmup() {
+    local url=$1 log=$2 name=$3
+    timeout $((WARMUP + 30)) wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s -H 'Connection: close' "$url" \
+        > "$log.warmup" 2>&1 || bench_die "$name: warm-up wrk failed (log: $log.warmup)"
+}
+
+# One measured run of variant $2 in repetition $1, appended as a row to results file $4. $3 is the function that
+# starts a variant: called as "$3 VARIANT LOG", it leaves the server's pid in BENCH_PID and its port in BENCH_PORT.
+# $5 is the printf format of the last column, switches per connection. Leaves no server running.
+bench_run_measured() {
+    local rep=$1 variant=$2 start=$3 results=$4 switches_fmt=$5
+    local log=$OUT/$rep-$variant
+    bench_wait_quiet "$QUIET_PCT" "$QUIET_WAIT" || true
+    "$start" "$variant" "$log"
+    local pid=$BENCH_PID url=http://127.0.0.1:$BENCH_PORT/
+    # A response from the server itself, not from whatever else might hold the port.
+    curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "$url" | grep -q 200 || bench_die "$variant: no 200 from $url"
+
+    bench_warmup "$url" "$log" "$variant"
+
+    local before after opens0 opens1 mach0 mach1 load0 load1
+    bench_threads_snapshot "$pid" > "$log.threads0"
+    read -r -a before <<< "$(bench_tree_ticks "$pid")"
+    opens0=$(bench_passive_opens)
+    bench_children_cpu_us load0
+    read -r -a mach0 <<< "$(bench_machine_ticks)"
+    timeout $((DURATION + 30)) wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s -H 'Connection: close' \
+        --latency "$url" > "$log.wrk" 2>&1 || bench_die "$variant: wrk failed (log: $log.wrk)"
+    read -r -a mach1 <<< "$(bench_machine_ticks)"
+    bench_children_cpu_us load1
+    opens1=$(bench_passive_opens)
+    read -r -a after <<< "$(bench_tree_ticks "$pid")"
+    bench_threads_snapshot "$pid" > "$log.threads1"
+    [[ ${before[3]} == "${after[3]}" ]] \
+        || echo "warning: $variant rep $rep: process tree changed during the run (${before[3]} -> ${after[3]}); a worker died?" >&2
+
+    bench_stop "$pid" 20
+
+    local requests seconds p50 p90 p99 errors
+    requests=$(awk '/requests in/ { print $1 }' "$log.wrk")
+    seconds=$(awk '/requests in/ { sub(/s,?$/, "", $4); print $4 }' "$log.wrk")
+    p50=$(bench_to_us "$(awk '$1 == "50%" { print $2 }' "$log.wrk")")
+    p90=$(bench_to_us "$(awk '$1 == "90%" { print $2 }' "$log.wrk")")
+    p99=$(bench_to_us "$(awk '$1 == "99%" { print $2 }' "$log.wrk")")
+    # "Socket errors: connect 0, read 0, write 0, timeout 0" and "Non-2xx or 3xx responses: N", summed.
+    errors=$(awk '/Socket errors/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' "$log.wrk")
+    [[ -n $requests && -n $seconds ]] || bench_die "$variant: cannot parse $log.wrk"
+
+    { printf 'role\tthread\tcpu_us_per_conn\tshare\n'; bench_threads_report "$log.threads0" "$log.threads1" "$requests"; } \
+        > "$log.threads.tsv"
+    local self=$((after[0] - before[0])) children=$((after[1] - before[1]))
+    awk -v rep="$rep" -v variant="$variant" -v n="$requests" -v s="$seconds" -v p50="$p50" -v p90="$p90" \
+        -v p99="$p99" -v self="$self" -v kids="$children" -v hz="$BENCH_CLK_TCK" -v opens=$((opens1 - opens0)) \
+        -v err="$errors" -v busy=$((mach1[0] - mach0[0])) -v total=$((mach1[1] - mach0[1])) \
+        -v load=$((load1 - load0)) -v cs=$((after[2] - before[2])) -v csf="$switches_fmt" 'BEGIN {
+            us = 1000000 / hz
+            # Whatever kept the CPUs busy besides the server tree and wrk (curl, this script, other jobs).
+            other = busy * us - (self + kids) * us - load
+            printf "%d\t%s\t%d\t%.2f\t%.0f\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.0f\t%.1f\t%.0f\t" csf "\n", rep, variant, n,
+                s, n / s, p50, p90, p99, (self + kids) * us / n, self * us / n, kids * us / n, opens, err,
+                100 * busy / total, load / n, (other > 0 ? 100 * other / (total * us) : 0), cs / n
+        }' >> "$results"
+}
+
+# ------------------------------------------------------------------ summaries (e2e.sh, floor-e2e.sh)
+
+# Median over repetitions of column $3 of results file $1 for variant $2.
+bench_col() {
+    awk -F'\t' -v v="$2" -v c="$3" 'NR > 1 && $2 == v { print $c }' "$1" | bench_median
+}
+
+# Median over repetitions of the per-repetition ratio variant $3 / variant $4 of column $2 of results file $1.
+bench_paired_ratio() {
+    awk -F'\t' -v c="$2" -v a="$3" -v b="$4" 'NR > 1 { v[$1 "," $2] = $c; r[$1] = 1 }
+        END { for (k in r) if ((k "," b) in v && (k "," a) in v && v[k "," b] > 0) print v[k "," a] / v[k "," b] }' \
+        "$1" | bench_median
+}
+
+# Markdown table of the medians of results file $1 for each variant $3...; $2 names the server process's CPU column.
+bench_medians_table() {
+    local results=$1 sup=$2 v
+    shift 2
+    echo "| variant | conn/s | p50 us | p90 us | p99 us | CPU us/conn (server total) | of which $sup | of which workers | context switches/conn | wrk CPU us/conn | machine busy % | other CPU % |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for v in "$@"; do
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$v" "$(bench_col "$results" "$v" 5)" \
+            "$(bench_col "$results" "$v" 6)" "$(bench_col "$results" "$v" 7)" "$(bench_col "$results" "$v" 8)" \
+            "$(bench_col "$results" "$v" 9)" "$(bench_col "$results" "$v" 10)" "$(bench_col "$results" "$v" 11)" \
+            "$(bench_col "$results" "$v" 17)" "$(bench_col "$results" "$v" 15)" "$(bench_col "$results" "$v" 14)" \
+            "$(bench_col "$results" "$v" 16)"
+    done
+}
+
+# The targets (conn/s >= 0.90x, CPU/conn <= 1.50x) of each variant $3... against variant $2, from results file $1.
+bench_target_lines() {
+    local results=$1 base=$2 v cps cpu
+    shift 2
+    for v in "$@"; do
+        cps=$(bench_paired_ratio "$results" 5 "$v" "$base")
+        cpu=$(bench_paired_ratio "$results" 9 "$v" "$base")
+        awk -v v="$v/$base" -v r="$cps" 'BEGIN { printf "conn/s   %s: %.2fx (target >= 0.90x): %s\n", v, r, (r >= 0.9 ? "met" : "MISSED") }'
+        awk -v v="$v/$base" -v r="$cpu" 'BEGIN { printf "CPU/conn %s: %.2fx (target <= 1.50x): %s\n", v, r, (r <= 1.5 ? "met" : "MISSED") }'
+    done
+}
+
+# Markdown table of the median CPU us per connection by thread of each variant $3..., from the $1/*-VARIANT.threads.tsv
+# of its runs; rows below $2 us/conn are left out.
+bench_threads_table() {
+    local dir=$1 min=$2 v role thread m
+    shift 2
+    echo "| variant | process | thread | CPU us/conn |"
+    echo "|---|---|---|---:|"
+    for v in "$@"; do
+        cat "$dir"/*-"$v".threads.tsv 2>/dev/null | awk -F'\t' '$1 != "role" { print $1 "\t" $2 }' | sort -u \
+            | while IFS=$'\t' read -r role thread; do
+                m=$(cat "$dir"/*-"$v".threads.tsv | awk -F'\t' -v r="$role" -v t="$thread" '$1 == r && $2 == t { print $3 }' \
+                    | bench_median)
+                printf '| %s | %s | %s | %s |\n' "$v" "$role" "$thread" "$m"
+            done | sort -t'|' -k5,5 -g -r | awk -F'|' -v min="$min" '$5 + 0 >= min'
     done
 }
