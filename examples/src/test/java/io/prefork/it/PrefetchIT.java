@@ -12,6 +12,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -64,6 +65,26 @@ class PrefetchIT {
     @Test
     void prefetchedConnectionsOfAKilledWorkerAreServedByOthers() throws Exception {
         FaultsIT.killWorkersUnderLoad(8, "--worker-setting", "delayMs=20", "--prefetch", "2");
+    }
+
+    /**
+     * Concurrency 2 with prefetch: handler threads take what waits in their worker as they finish, the receiving
+     * thread takes what arrives while a slot is free. Every connection is served, by both workers, and every
+     * report arrives in order.
+     */
+    @Test
+    void withSeveralHandlerThreadsEveryConnectionIsServedInOrder() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.examples.SlowBlockingWorker",
+                "--worker-setting", "delayMs=5", "--concurrency", "2", "--prefetch", "2")) {
+            int port = s.awaitReady(READY);
+            try (Load load = new Load(port, 8, 100)) {
+                Poll.until(READY, "800 requests answered", () -> load.ok() + load.failures().size() >= 800);
+                assertEquals(List.of(), load.failures());
+                assertEquals(800, load.ok());
+                assertEquals(2, load.pids().size(), "both workers served: " + load.pids());
+            }
+            assertFalse(s.output().stream().anyMatch(l -> l.contains("out of order")), "FIFO kept: " + s.output());
+        }
     }
 
     /** SIGTERM under load with prefetch: what was sent ahead is served too; no established connection is reset. */
