@@ -25,6 +25,11 @@ public final class LeastBusyPolicy {
 
     private int last = -1;
 
+    /** The most connections {@code w} may be sent: its concurrency, plus the prefetch while it may take some ahead. */
+    public static int limit(Candidate w, int concurrency, int prefetch) {
+        return prefetch > 0 && w.mayPrefetch() ? concurrency + prefetch : concurrency;
+    }
+
     /**
      * Picks a worker.
      *
@@ -68,8 +73,7 @@ public final class LeastBusyPolicy {
                 continue;
             }
             int load = w.inFlight();
-            int limit = prefetch > 0 && w.mayPrefetch() ? concurrency + prefetch : concurrency;
-            if (load < limit && load < bestLoad) {
+            if (load < limit(w, concurrency, prefetch) && load < bestLoad) {
                 best = i;
                 bestLoad = load;
                 if (load == 0) {

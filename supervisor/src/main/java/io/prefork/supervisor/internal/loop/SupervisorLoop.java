@@ -382,8 +382,7 @@ public final class SupervisorLoop implements Runnable {
         for (int i = 0; i < workers.size(); i++) {
             WorkerProcess w = workers.get(i);
             if (w.available()) {
-                int limit = config.concurrency() + (w.prefetchOk ? config.prefetch() : 0);
-                free += Math.max(0, limit - w.inFlight());
+                free += Math.max(0, LeastBusyPolicy.limit(w, config.concurrency(), config.prefetch()) - w.inFlight());
             }
         }
         return free;
