@@ -28,7 +28,15 @@ class OperationsIT {
     /** HUP under load: every worker replaced by a fresh JVM, one at a time, and no request fails. */
     @Test
     void rollingReloadUnderLoadFailsNoRequest() throws Exception {
-        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {
+        rollingReloadUnderLoad();
+    }
+
+    /**
+     * The reload test with extra supervisor arguments (shared with {@link PrefetchIT}: a draining worker takes and
+     * serves what was sent ahead to it before it stops).
+     */
+    static void rollingReloadUnderLoad(String... extra) throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO, extra)) {
             int port = s.awaitReady(READY);
             Set<Long> before = s.awaitWorkers(2, READY);
             try (Load load = new Load(port, 4, 100_000)) {

@@ -87,6 +87,12 @@ class PrefetchIT {
         }
     }
 
+    /** HUP under load with prefetch: what was sent ahead to a draining worker is served; no request fails. */
+    @Test
+    void rollingReloadWithPrefetchFailsNoRequest() throws Exception {
+        OperationsIT.rollingReloadUnderLoad("--prefetch", "2");
+    }
+
     /** SIGTERM under load with prefetch: what was sent ahead is served too; no established connection is reset. */
     @Test
     void sigtermUnderLoadServesWhatWasSentAhead() throws Exception {
