@@ -419,10 +419,15 @@ final class WorkerRuntime {
                 do {
                     r = receiveOnce(true);
                 } while (r == RECEIVED);
-                if (r >= 0) {
-                    // End of stream or a protocol error: the receiving thread sees the same when it comes back
-                    // from its handler; stopping is already set.
+                if (r == WorkerExit.OK) {
+                    // End of stream: the receiving thread sees it too when it comes back from its handler (it
+                    // persists on the socket); stopping is already set.
                     return;
+                }
+                if (r >= 0) {
+                    // A broken frame from the supervisor, consumed here: the receiving thread would not see it,
+                    // so exit as it would have.
+                    System.exit(r);
                 }
             } finally {
                 receiveLock.unlock();
