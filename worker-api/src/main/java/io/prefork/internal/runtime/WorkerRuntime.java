@@ -343,12 +343,14 @@ final class WorkerRuntime {
 
     /**
      * Takes connections from the head of {@link #waiting} while slots are free (at most {@code max}), reporting
-     * each entry in arrival order: ACCEPTED for one taken, LOST or REJECTED for one that cannot be served.
+     * each entry in arrival order: ACCEPTED for one taken, LOST or REJECTED for one that cannot be served, or, when
+     * giving back, RETURNED for every one that could have been.
      *
      * @param out receives the taken connections, which the caller must start
+     * @param giveBack true to take nothing and give every waiting connection back to the supervisor
      * @return how many were taken
      */
-    private int pump(int max, ConnectionImpl[] out) {
+    private int pump(int max, ConnectionImpl[] out, boolean giveBack) {
         if (out != null) {
             max = Math.min(max, out.length);
         }
@@ -362,6 +364,9 @@ final class WorkerRuntime {
                 } else if (c.kind == ConnectionImpl.REFUSED || stopping) {
                     c.closeQuietly();
                     report = FrameType.REJECTED;
+                } else if (giveBack) {
+                    c.closeQuietly();
+                    report = FrameType.RETURNED;
                 } else if (taken < context.concurrency && n < max) {
                     taken++;
                     lastTakeNanos = System.nanoTime();
@@ -385,6 +390,11 @@ final class WorkerRuntime {
             flushReports();
         }
         return n;
+    }
+
+    /** {@link #pump(int, ConnectionImpl[], boolean)} taking, not giving back. */
+    private int pump(int max, ConnectionImpl[] out) {
+        return pump(max, out, false);
     }
 
     /** Starts connections the receiving thread took (concurrency above 1) on the handler pool. */
@@ -437,20 +447,10 @@ final class WorkerRuntime {
             if (!staleNow()) {
                 return; // a slot freed while we received: the handler thread takes what waits
             }
-            int n = 0;
-            while (!waiting.isEmpty()) {
-                ConnectionImpl c = waiting.pollFirst();
-                if (c.kind == ConnectionImpl.LOST) {
-                    report(FrameType.LOST, c.id);
-                } else {
-                    c.closeQuietly();
-                    report(c.kind == ConnectionImpl.REFUSED ? FrameType.REJECTED : FrameType.RETURNED, c.id);
-                    n++;
-                }
-            }
-            flushReports();
+            int n = waiting.size();
+            pump(0, null, true);
             if (n > 0) {
-                LOG.log(Level.DEBUG, "prefork worker: gave back " + n + " prefetched connection(s): every slot was busy"
+                LOG.log(Level.DEBUG, "prefork worker: gave back " + n + " waiting connection(s): every slot was busy"
                         + " for " + TimeUnit.NANOSECONDS.toMillis(prefetchTimeoutNanos) + " ms");
             }
         }
