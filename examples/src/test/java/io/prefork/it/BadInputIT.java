@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -63,6 +64,37 @@ class BadInputIT {
             String listen = "127.0.0.1:" + taken.getLocalPort();
             expect(4, new String[] {"--listen", listen, "already in use"}, hello(listen, "1"));
         }
+    }
+
+    /** The second of two listen addresses is taken: the first, already bound, is released again. */
+    @Test
+    void secondListenAddressInUse() throws Exception {
+        int free;
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            free = probe.getLocalPort();
+        }
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            String busy = "127.0.0.1:" + taken.getLocalPort();
+            List<String> args = new ArrayList<>(List.of(hello("127.0.0.1:" + free, "1")));
+            args.addAll(List.of("--listen", busy));
+            expect(4, new String[] {"--listen " + busy + ": address already in use"}, args.toArray(new String[0]));
+        }
+        try (ServerSocket again = new ServerSocket(free, 1, InetAddress.getByName("127.0.0.1"))) {
+            assertEquals(free, again.getLocalPort(), "the first listen address was closed again");
+        }
+    }
+
+    /** A wildcard address and a specific one on the same port: the error names both. */
+    @Test
+    void wildcardAndSpecificListenOnOnePort() throws Exception {
+        int port;
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            port = probe.getLocalPort();
+        }
+        List<String> args = new ArrayList<>(List.of(hello("0.0.0.0:" + port, "1")));
+        args.addAll(List.of("--listen", "127.0.0.1:" + port));
+        expect(4, new String[] {"--listen 127.0.0.1:" + port + ": address already in use, by --listen 0.0.0.0:" + port,
+            "give only one of them"}, args.toArray(new String[0]));
     }
 
     @Test

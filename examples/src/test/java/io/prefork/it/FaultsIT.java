@@ -79,19 +79,31 @@ class FaultsIT {
     /** Two HelloHttpWorkers (extra supervisor arguments added), 8 clients, SIGTERM: only refusals may fail. */
     static void sigtermUnderLoad(String... extra) throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.examples.HelloHttpWorker", extra)) {
-            int port = s.awaitReady(READY);
-            try (Load load = new Load(port, 8, 1_000_000)) {
-                Poll.until(READY, "load flowing", () -> load.ok() > 200);
+            // One load per listen address (an extra --listen 127.0.0.1:0 makes two), 8 client threads in all.
+            List<java.net.InetSocketAddress> listen = s.awaitReadyAddresses(READY);
+            List<Load> loads = new ArrayList<>();
+            try {
+                for (java.net.InetSocketAddress a : listen) {
+                    loads.add(new Load(a.getPort(), 8 / listen.size(), 1_000_000));
+                }
+                Poll.until(READY, "load flowing on every listener",
+                        () -> loads.stream().allMatch(load -> load.ok() > 200 / listen.size()));
                 s.signal(Native.SIGTERM);
                 assertEquals(0, s.awaitExit(Duration.ofSeconds(30)));
-                load.stop();
                 List<String> bad = new ArrayList<>();
-                for (String f : load.failures()) {
-                    if (!f.contains(ConnectException.class.getName())) {
-                        bad.add(f);
+                for (Load load : loads) {
+                    load.stop();
+                    for (String f : load.failures()) {
+                        if (!f.contains(ConnectException.class.getName())) {
+                            bad.add(f);
+                        }
                     }
                 }
                 assertEquals(List.of(), bad, "only refused connections may fail; none reset or cut short");
+            } finally {
+                for (Load load : loads) {
+                    load.close();
+                }
             }
         }
     }

@@ -131,6 +131,29 @@ public final class SupervisorProcess implements AutoCloseable {
         return port;
     }
 
+    /**
+     * Waits for the ready line; returns every bound listen address it names ({@code ready on A, B with ...}), in
+     * {@code --listen} order.
+     */
+    public List<java.net.InetSocketAddress> awaitReadyAddresses(Duration timeout) {
+        awaitReady(timeout);
+        String line;
+        synchronized (stdout) {
+            line = stdout.stream().filter(l -> READY.matcher(l).find()).findFirst().orElseThrow();
+        }
+        Matcher m = Pattern.compile("ready on (.+?) with ").matcher(line);
+        if (!m.find()) {
+            throw new AssertionError("no addresses in the ready line: " + line);
+        }
+        List<java.net.InetSocketAddress> addresses = new ArrayList<>();
+        for (String text : m.group(1).split(", ")) {
+            int colon = text.lastIndexOf(':');
+            String host = text.substring(0, colon).replace("[", "").replace("]", "");
+            addresses.add(new java.net.InetSocketAddress(host, Integer.parseInt(text.substring(colon + 1))));
+        }
+        return addresses;
+    }
+
     private boolean hasReadyLine() {
         synchronized (stdout) {
             return stdout.stream().anyMatch(l -> READY.matcher(l).find());

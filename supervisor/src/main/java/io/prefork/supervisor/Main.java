@@ -180,7 +180,8 @@ public final class Main {
             }
         }, "prefork-exit");
         Runtime.getRuntime().addShutdownHook(hook);
-        supervisor.ready().thenAccept(address -> out.println("prefork: ready on " + TcpListener.format(address)
+        // One line; several --listen addresses are separated by ", " (the first one stays first, for scripts).
+        supervisor.ready().thenAccept(bound -> out.println("prefork: ready on " + TcpListener.format(bound)
                 + " with " + config.workers() + " worker(s) of " + config.workerClass()));
         Termination t = supervisor.terminated().join();
         try {

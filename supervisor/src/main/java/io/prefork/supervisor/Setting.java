@@ -20,7 +20,8 @@ import java.util.function.Function;
  * <p>Three shapes, told apart by {@link #flag()} and {@link #repeatable()}:
  * <ul>
  *   <li>a value, given at most once: {@code --workers N};
- *   <li>a repeatable value, each occurrence adding one: {@code --worker-setting KEY=VALUE};
+ *   <li>a repeatable value, each occurrence adding one: {@code --worker-setting KEY=VALUE}, or
+ *       {@code --listen HOST:PORT}, which is also required (at least once);
  *   <li>a flag, with no value: present turns on what its name says ({@code --admin-allow-remote}, {@code --no-jmx}),
  *       absent is the default. There is no {@code --flag=false}: leave the flag out.
  * </ul>
@@ -64,6 +65,13 @@ public final class Setting {
     static Setting required(String name, String label, String description,
                             BiConsumer<SupervisorConfig.Builder, String> apply, Function<SupervisorConfig, Object> reader) {
         return new Setting(name, label, null, true, false, description, (b, v) -> apply.accept(b, v.get(0)), reader);
+    }
+
+    /** A value that must be given at least once and may be given again, each occurrence adding one. */
+    static Setting requiredRepeatable(String name, String label, String description,
+                                      BiConsumer<SupervisorConfig.Builder, List<String>> apply,
+                                      Function<SupervisorConfig, Object> reader) {
+        return new Setting(name, label, null, true, true, description, apply::accept, reader);
     }
 
     /** An optional value with a default, shown to people as {@code defaultText} ("30", "number of CPUs", "none"). */

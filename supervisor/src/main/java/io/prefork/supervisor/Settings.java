@@ -26,9 +26,11 @@ public final class Settings {
 
     /** Every setting, in display order. */
     public static final List<Setting> ALL = List.of(
-            Setting.required("--listen", "HOST:PORT",
+            Setting.requiredRepeatable("--listen", "HOST:PORT",
                     "Address to listen on. Port 0 picks a free port (the ready line shows it). IPv6 in brackets: "
-                            + "`[::1]:8080`.",
+                            + "`[::1]:8080`. Give it again to listen on more addresses or ports (at most "
+                            + SupervisorConfig.MAX_LISTEN + "); connections from all of them share the workers, "
+                            + "and a worker tells them apart by `Connection.localAddress()`.",
                     SupervisorConfig.Builder::listen, SupervisorConfig::listen),
             Setting.required("--worker", "CLASS",
                     "Class implementing `io.prefork.worker.Worker`, with a public no-argument constructor.",

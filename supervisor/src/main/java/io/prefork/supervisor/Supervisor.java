@@ -14,6 +14,8 @@ import io.prefork.supervisor.internal.process.WorkerLauncher;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -23,7 +25,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running prefork supervisor: a listening socket, N worker JVMs, and the loop that hands each accepted connection
+ * A running prefork supervisor: its listening sockets, N worker JVMs, and the loop that hands each accepted connection
  * to the least busy worker. The command line ({@link Main}) is a thin layer over this class; it can equally be
  * embedded:
  *
@@ -53,7 +55,7 @@ public final class Supervisor implements AutoCloseable {
     private static final Duration ABORT_WAIT = Duration.ofSeconds(30);
 
     private final SupervisorConfig config;
-    private final InetSocketAddress listenAddress;
+    private final List<InetSocketAddress> listenAddresses;
     private final SupervisorLoop loop;
     private final MetricRegistry registry;
     private final AdminServer admin;
@@ -61,10 +63,10 @@ public final class Supervisor implements AutoCloseable {
     /** The loop's termination, completed only after {@link #stopAdmin()} has run. */
     private final CompletableFuture<Termination> terminated;
 
-    private Supervisor(SupervisorConfig config, InetSocketAddress listenAddress, SupervisorLoop loop,
+    private Supervisor(SupervisorConfig config, List<InetSocketAddress> listenAddresses, SupervisorLoop loop,
                        MetricRegistry registry, AdminServer admin, JmxReporter jmx) {
         this.config = config;
-        this.listenAddress = listenAddress;
+        this.listenAddresses = listenAddresses;
         this.loop = loop;
         this.registry = registry;
         this.admin = admin;
@@ -76,12 +78,12 @@ public final class Supervisor implements AutoCloseable {
     }
 
     /**
-     * Checks the worker class, binds the listening socket, starts the workers, registers the JMX MBeans
+     * Checks the worker class, binds the listening sockets, starts the workers, registers the JMX MBeans
      * ({@link SupervisorConfig#jmx()}) and binds the admin endpoint ({@link SupervisorConfig#admin()}). Returns once
      * listening; use {@link #ready()} to wait for the workers.
      *
      * @throws StartupException with {@link ExitCodes#USAGE} for a bad worker class, {@link ExitCodes#LISTEN_FAILED}
-     *     when the listen or admin address cannot be bound (after a failed admin bind, the workers already started
+     *     when a listen or the admin address cannot be bound (after a failed admin bind, the workers already started
      *     have been stopped and every socket closed)
      */
     public static Supervisor start(SupervisorConfig config) throws StartupException {
@@ -103,17 +105,12 @@ public final class Supervisor implements AutoCloseable {
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
-        TcpListener tcp;
-        try {
-            tcp = TcpListener.open(config.listen(), config.backlog());
-        } catch (NativeException e) {
-            throw new StartupException(ExitCodes.LISTEN_FAILED, listenProblem(config.listen(), e), e);
-        }
+        List<TcpListener> tcp = openListeners(config);
         Bootstrap.Server boot;
         try {
             boot = Bootstrap.Server.open();
         } catch (IOException e) {
-            tcp.close();
+            closeAll(tcp);
             throw new StartupException(ExitCodes.INTERNAL, "cannot create the private endpoint workers connect to "
                     + "(in " + System.getProperty("java.io.tmpdir") + "): " + e.getMessage(), e);
         }
@@ -125,7 +122,7 @@ public final class Supervisor implements AutoCloseable {
         try {
             loop = new SupervisorLoop(config, launcher, tcp, boot, new SupervisorMetrics(registry), listener);
         } catch (NativeException e) {
-            tcp.close();
+            closeAll(tcp);
             boot.close();
             throw new StartupException(ExitCodes.INTERNAL, e.getMessage(), e);
         }
@@ -146,7 +143,7 @@ public final class Supervisor implements AutoCloseable {
                 jmx.stop();
             }
             loop.discard();
-            tcp.close();
+            closeAll(tcp);
             boot.close();
             if (e instanceof IOException) {
                 throw new StartupException(ExitCodes.LISTEN_FAILED, adminProblem(config.admin(), (IOException) e), e);
@@ -159,7 +156,31 @@ public final class Supervisor implements AutoCloseable {
         Thread bootThread = new Thread(() -> acceptWorkers(boot, loop), "prefork-bootstrap");
         bootThread.setDaemon(true);
         bootThread.start();
-        return new Supervisor(config, tcp.boundAddress(), loop, registry, admin, jmx);
+        List<InetSocketAddress> bound = new ArrayList<>(tcp.size());
+        for (TcpListener t : tcp) {
+            bound.add(t.boundAddress());
+        }
+        return new Supervisor(config, List.copyOf(bound), loop, registry, admin, jmx);
+    }
+
+    /** Binds every {@code --listen} address, in order; on the first failure closes those already bound. */
+    private static List<TcpListener> openListeners(SupervisorConfig config) throws StartupException {
+        List<TcpListener> open = new ArrayList<>(config.listen().size());
+        for (InetSocketAddress address : config.listen()) {
+            try {
+                open.add(TcpListener.open(address, config.backlog()));
+            } catch (NativeException e) {
+                closeAll(open);
+                throw new StartupException(ExitCodes.LISTEN_FAILED, listenProblem(address, config.listen(), e), e);
+            }
+        }
+        return open;
+    }
+
+    private static void closeAll(List<TcpListener> listeners) {
+        for (TcpListener t : listeners) {
+            t.close();
+        }
     }
 
     /** Stops the admin endpoint and unregisters the MBeans; runs once, when the loop has terminated. */
@@ -214,10 +235,19 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
-    private static String listenProblem(InetSocketAddress listen, NativeException e) {
+    private static String listenProblem(InetSocketAddress listen, List<InetSocketAddress> all, NativeException e) {
         String where = "--listen " + TcpListener.format(listen);
         switch (e.errno()) {
             case Native.EADDRINUSE:
+                for (InetSocketAddress before : all.subList(0, all.indexOf(listen))) {
+                    if (before.getPort() == listen.getPort() && listen.getPort() != 0
+                            && (before.getAddress().isAnyLocalAddress() || listen.getAddress().isAnyLocalAddress())) {
+                        // Linux: a wildcard bind takes the port on every address ([::] on IPv4 too, by default).
+                        return where + ": address already in use, by --listen " + TcpListener.format(before)
+                                + " given before it (a wildcard address takes the port on every address, and [::] "
+                                + "on IPv4 too); give only one of them";
+                    }
+                }
                 return where + ": address already in use; stop the process using that port or choose another";
             case Native.EADDRNOTAVAIL:
                 return where + ": not an address of this machine; use one of its addresses, 127.0.0.1 or 0.0.0.0";
@@ -228,9 +258,14 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
-    /** The address actually bound (with the real port when 0 was configured). */
+    /** The first listen address as bound (with the real port when 0 was configured). */
     public InetSocketAddress listenAddress() {
-        return listenAddress;
+        return listenAddresses.get(0);
+    }
+
+    /** Every listen address as bound (real ports where 0 was configured), in the order of {@link SupervisorConfig#listen()}. */
+    public List<InetSocketAddress> listenAddresses() {
+        return listenAddresses;
     }
 
     /**
@@ -245,8 +280,8 @@ public final class Supervisor implements AutoCloseable {
         return config;
     }
 
-    /** Completes with the listen address once every worker is ready; fails if the supervisor stops first. */
-    public CompletableFuture<InetSocketAddress> ready() {
+    /** Completes with the bound listen addresses once every worker is ready; fails if the supervisor stops first. */
+    public CompletableFuture<List<InetSocketAddress>> ready() {
         return loop.ready;
     }
 

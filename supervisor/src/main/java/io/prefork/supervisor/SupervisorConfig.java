@@ -1,5 +1,6 @@
 package io.prefork.supervisor;
 
+import io.prefork.internal.nativeio.TcpListener;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -7,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,8 +23,10 @@ public final class SupervisorConfig {
     public static final int MAX_CONCURRENCY = 100_000;
     public static final int MAX_PREFETCH = 1024;
     public static final Duration MAX_PREFETCH_TIMEOUT = Duration.ofSeconds(60);
+    /** Listening sockets, each one more descriptor in the loop's poll set. */
+    public static final int MAX_LISTEN = 64;
 
-    private final InetSocketAddress listen;
+    private final List<InetSocketAddress> listen;
     private final int workers;
     private final String workerClass;
     private final List<Path> workerClasspath;
@@ -44,7 +48,7 @@ public final class SupervisorConfig {
     private final boolean jmx;
 
     private SupervisorConfig(Builder b) {
-        this.listen = b.listen;
+        this.listen = List.copyOf(b.listen);
         this.workers = b.workers;
         this.workerClass = b.workerClass;
         this.workerClasspath = List.copyOf(b.workerClasspath);
@@ -70,8 +74,11 @@ public final class SupervisorConfig {
         return new Builder();
     }
 
-    /** Where to listen; port 0 until bound means "any free port". */
-    public InetSocketAddress listen() {
+    /**
+     * Where to listen, one socket per address, in the order given (at least one); port 0 means "any free port", and
+     * {@link Supervisor#listenAddresses()} tells the ports actually bound.
+     */
+    public List<InetSocketAddress> listen() {
         return listen;
     }
 
@@ -215,7 +222,7 @@ public final class SupervisorConfig {
 
     /** Collects settings; {@link #build()} validates them all. */
     public static final class Builder {
-        private InetSocketAddress listen;
+        private List<InetSocketAddress> listen = List.of();
         private int workers = Math.max(1, Runtime.getRuntime().availableProcessors());
         private String workerClass;
         private final List<Path> workerClasspath = new ArrayList<>();
@@ -281,14 +288,24 @@ public final class SupervisorConfig {
             return this;
         }
 
-        public Builder listen(InetSocketAddress address) {
-            this.listen = address;
+        /** The addresses to listen on, replacing any set before; one socket each. */
+        public Builder listen(InetSocketAddress... addresses) {
+            this.listen = List.of(addresses);
             return this;
         }
 
-        /** {@code HOST:PORT}, as on the command line. */
-        public Builder listen(String hostPort) {
-            this.listen = parseListen(hostPort);
+        /** {@code HOST:PORT} texts, as on the command line (one per {@code --listen}), replacing any set before. */
+        public Builder listen(String... hostPorts) {
+            return listen(Arrays.asList(hostPorts));
+        }
+
+        /** Like {@link #listen(String...)}. */
+        public Builder listen(List<String> hostPorts) {
+            List<InetSocketAddress> addresses = new ArrayList<>(hostPorts.size());
+            for (String hostPort : hostPorts) {
+                addresses.add(parseListen(hostPort));
+            }
+            this.listen = List.copyOf(addresses);
             return this;
         }
 
@@ -357,8 +374,19 @@ public final class SupervisorConfig {
 
         /** Validates every setting and seals them. */
         public SupervisorConfig build() {
-            if (listen == null) {
+            if (listen.isEmpty()) {
                 throw new ConfigException("--listen", "(missing)", "say where to listen, e.g. --listen 127.0.0.1:8080");
+            }
+            if (listen.size() > MAX_LISTEN) {
+                throw new ConfigException("--listen", listen.size() + " addresses", "at most " + MAX_LISTEN
+                        + " --listen addresses");
+            }
+            for (int i = 0; i < listen.size(); i++) {
+                InetSocketAddress a = listen.get(i);
+                // Port 0 twice is two free ports; the same fixed port twice could never both bind.
+                if (a.getPort() != 0 && listen.subList(0, i).contains(a)) {
+                    throw new ConfigException("--listen", TcpListener.format(a), "is given twice; give each address once");
+                }
             }
             if (workers < 1 || workers > MAX_WORKERS) {
                 throw new ConfigException("--workers", workers, "must be 1 to " + MAX_WORKERS

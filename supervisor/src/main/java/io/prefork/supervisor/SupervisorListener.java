@@ -1,6 +1,7 @@
 package io.prefork.supervisor;
 
 import java.net.InetSocketAddress;
+import java.util.List;
 
 /**
  * Lifecycle events of an embedded {@link Supervisor}. Every method is called on the supervisor's loop thread, in
@@ -8,8 +9,8 @@ import java.net.InetSocketAddress;
  * accepting and dispatching while it runs. An exception thrown here is logged and otherwise ignored.
  */
 public interface SupervisorListener {
-    /** Every initial worker is ready; the supervisor serves on {@code address}. */
-    default void onReady(InetSocketAddress address) {
+    /** Every initial worker is ready; the supervisor serves on {@code addresses} (as bound, in --listen order). */
+    default void onReady(List<InetSocketAddress> addresses) {
     }
 
     /** A worker (initial, replacement, or added) became ready. */

@@ -9,7 +9,7 @@ import java.util.List;
  *
  * @param state        {@code starting}, {@code running}, {@code draining} (stopping gracefully), {@code stopping},
  *                     {@code stopped}
- * @param listen       the bound listen address
+ * @param listen       the bound listen addresses, in --listen order
  * @param queueDepth   accepted connections waiting for a worker
  * @param accepted     connections accepted since start
  * @param restarts     workers started to replace one that died
@@ -17,6 +17,6 @@ import java.util.List;
  * @param startedAt    when the supervisor started
  * @param workers      every worker process it has not yet reaped, replacements being started included
  */
-public record SupervisorStatus(String state, InetSocketAddress listen, int queueDepth, long accepted, long restarts,
+public record SupervisorStatus(String state, List<InetSocketAddress> listen, int queueDepth, long accepted, long restarts,
                                int targetWorkers, Instant startedAt, List<WorkerStatus> workers) {
 }

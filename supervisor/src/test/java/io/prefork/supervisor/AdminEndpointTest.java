@@ -89,7 +89,7 @@ class AdminEndpointTest {
             assertEquals("application/json; charset=utf-8", r.headers().firstValue("content-type").orElse(""));
             JsonNode st = json.readTree(r.body());
             assertEquals("running", st.get("state").asText());
-            assertEquals(TcpListener.format(s.listenAddress()), st.get("listen").asText());
+            assertEquals(TcpListener.format(s.listenAddress()), st.get("listen").get(0).asText());
             assertEquals(ProcessHandle.current().pid(), st.get("pid").asLong());
             assertEquals(2, st.get("targetWorkers").asInt());
             assertEquals(0, st.get("queueDepth").asInt());

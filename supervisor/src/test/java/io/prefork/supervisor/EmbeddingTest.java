@@ -30,8 +30,8 @@ class EmbeddingTest {
         List<String> events = new CopyOnWriteArrayList<>();
         SupervisorListener listener = new SupervisorListener() {
             @Override
-            public void onReady(InetSocketAddress address) {
-                events.add("ready " + address.getPort());
+            public void onReady(List<InetSocketAddress> addresses) {
+                events.add("ready " + addresses.get(0).getPort());
             }
 
             @Override
@@ -51,8 +51,9 @@ class EmbeddingTest {
         };
         Supervisor s = Supervisor.start(AdminEndpointTest.config().jmx(false).build(), listener);
         try {
-            InetSocketAddress address = s.ready().get(READY.toSeconds(), TimeUnit.SECONDS);
-            assertEquals(s.listenAddress(), address);
+            List<InetSocketAddress> bound = s.ready().get(READY.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(List.of(s.listenAddress()), bound);
+            InetSocketAddress address = bound.get(0);
             assertEquals(2, events.stream().filter(e -> e.startsWith("worker-ready")).count(), events.toString());
             assertTrue(events.contains("ready " + address.getPort()), events.toString());
             assertTrue(AdminEndpointTest.request(address).startsWith("HTTP/1.1 200"));

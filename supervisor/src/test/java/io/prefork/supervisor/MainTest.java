@@ -143,6 +143,22 @@ class MainTest {
     }
 
     @Test
+    void listenMayBeGivenSeveralTimes() {
+        String[] args = {"--listen", "127.0.0.1:0", "--worker", "com.example.MyWorker", "--listen=[::1]:8080",
+                "--worker-classpath", jar.toString(), "--listen", "127.0.0.1:8081"};
+        SupervisorConfig c = Main.config(new picocli.CommandLine(Main.commandSpec()).parseArgs(args));
+        assertEquals(List.of("127.0.0.1:0", "[0:0:0:0:0:0:0:1]:8080", "127.0.0.1:8081"),
+                c.listen().stream().map(io.prefork.internal.nativeio.TcpListener::format).toList());
+    }
+
+    @Test
+    void aListenAddressGivenTwiceIsOneLine() {
+        List<String> args = new ArrayList<>(List.of(validArgs()));
+        args.addAll(List.of("--listen", "127.0.0.1:0", "--listen", "127.0.0.1:8080", "--listen", "127.0.0.1:8080"));
+        assertUsageError(run(args.toArray(new String[0])), "--listen 127.0.0.1:8080", "given twice");
+    }
+
+    @Test
     void noArgumentsNamesEveryMissingOptionOnOneLine() {
         assertUsageError(run(), "--listen", "--worker", "--worker-classpath");
     }

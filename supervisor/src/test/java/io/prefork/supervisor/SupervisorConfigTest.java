@@ -126,6 +126,31 @@ class SupervisorConfigTest {
         rejects(b, "--listen", "missing");
     }
 
+    @Test
+    void listensOnEveryAddressGivenInOrder() {
+        SupervisorConfig c = valid().listen("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0").build();
+        assertEquals(List.of("127.0.0.1:8080", "[0:0:0:0:0:0:0:1]:8080", "127.0.0.1:0", "127.0.0.1:0"),
+                c.listen().stream().map(io.prefork.internal.nativeio.TcpListener::format).toList(),
+                "port 0 twice is two free ports, not a duplicate");
+    }
+
+    @Test
+    void rejectsTheSameListenAddressTwice() {
+        ConfigException e = rejects(valid().listen("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:8080"), "--listen",
+                "127.0.0.1:8080");
+        assertEquals("--listen 127.0.0.1:8080: is given twice; give each address once", e.getMessage());
+    }
+
+    @Test
+    void rejectsMoreListenAddressesThanTheLimit() {
+        List<String> many = new ArrayList<>();
+        for (int i = 0; i <= SupervisorConfig.MAX_LISTEN; i++) {
+            many.add("127.0.0.1:" + (20000 + i));
+        }
+        ConfigException e = rejects(valid().listen(many), "--listen", (SupervisorConfig.MAX_LISTEN + 1) + " addresses");
+        assertTrue(e.getMessage().contains("at most " + SupervisorConfig.MAX_LISTEN), e.getMessage());
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {0, -1, 1025})
     void rejectsWorkersOutOfRange(int workers) {
@@ -341,7 +366,7 @@ class SupervisorConfigTest {
                 .jmx(false)
                 .build();
 
-        assertEquals(listen, c.listen());
+        assertEquals(List.of(listen), c.listen());
         assertEquals(3, c.workers());
         assertEquals("com.example.MyWorker", c.workerClass());
         assertEquals(List.of(jar, dir), c.workerClasspath());

@@ -152,6 +152,15 @@ public final class TcpListener implements Closeable {
         }
     }
 
+    /** Addresses for people, separated by {@code ", "}: {@code 127.0.0.1:8080, [::1]:8080}. */
+    public static String format(java.util.List<InetSocketAddress> addresses) {
+        StringBuilder text = new StringBuilder();
+        for (InetSocketAddress a : addresses) {
+            text.append(text.length() == 0 ? "" : ", ").append(format(a));
+        }
+        return text.toString();
+    }
+
     /** HOST:PORT with brackets around IPv6 literals, as the command line takes it. */
     public static String format(InetSocketAddress a) {
         String host = a.getAddress() != null ? a.getAddress().getHostAddress() : a.getHostString();

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prefork.internal.nativeio.TcpListener;
 import io.prefork.supervisor.SupervisorStatus;
 import io.prefork.supervisor.WorkerStatus;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 
@@ -38,7 +39,10 @@ public final class StatusJson {
         ObjectNode root = MAPPER.createObjectNode();
         root.put("state", status.state());
         root.put("pid", supervisorPid);
-        root.put("listen", TcpListener.format(status.listen()));
+        ArrayNode listen = root.putArray("listen");
+        for (InetSocketAddress a : status.listen()) {
+            listen.add(TcpListener.format(a));
+        }
         root.put("queueDepth", status.queueDepth());
         root.put("accepted", status.accepted());
         root.put("restarts", status.restarts());

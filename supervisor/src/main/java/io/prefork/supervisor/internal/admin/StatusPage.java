@@ -33,7 +33,7 @@ public final class StatusPage {
         h.append("<table class=\"summary\">\n");
         row(h, "state", s.state());
         row(h, "supervisor pid", Long.toString(supervisorPid));
-        row(h, "listen", TcpListener.format(s.listen()));
+        row(h, s.listen().size() == 1 ? "listen" : "listen (" + s.listen().size() + ")", TcpListener.format(s.listen()));
         row(h, "started at", s.startedAt().toString());
         row(h, "uptime", age(Duration.between(s.startedAt(), now)));
         row(h, "workers (target)", Integer.toString(s.targetWorkers()));

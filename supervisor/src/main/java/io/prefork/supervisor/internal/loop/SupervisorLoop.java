@@ -49,7 +49,7 @@ import org.slf4j.LoggerFactory;
  * process-exit callbacks, the bootstrap acceptor, API callers) only {@link #post}s a task here; so no lock guards
  * any of this state, and every decision sees a consistent picture (gunicorn's arbiter works the same way).
  *
- * <p>One {@code poll(2)} covers the wakeup eventfd, the listening socket (only while there is room to take more)
+ * <p>One {@code poll(2)} covers the wakeup eventfd, the listening sockets (only while there is room to take more)
  * and each worker's channel (POLLOUT too while that worker's outbox waits on a full socket buffer).
  *
  * <p>Descriptor ownership: an accepted socket belongs to its {@link PendingConnection}, which sits in
@@ -69,7 +69,7 @@ public final class SupervisorLoop implements Runnable {
     static final long BACKOFF_MAX_MS = 10_000;
     /** How often heartbeats and --timeout are checked. */
     static final long WATCHDOG_PERIOD_NANOS = TimeUnit.SECONDS.toNanos(1);
-    /** Connections accepted per wakeup before the loop turns to the workers again (fairness). */
+    /** Connections accepted per wakeup, from all listeners together, before the loop turns to the workers again. */
     static final int ACCEPT_BATCH = 128;
     /** How long a worker's channel must stay full before the log says so. */
     static final long SEND_BLOCKED_WARN_NANOS = TimeUnit.SECONDS.toNanos(1);
@@ -88,7 +88,8 @@ public final class SupervisorLoop implements Runnable {
 
     private final SupervisorConfig config;
     private final WorkerLauncher launcher;
-    private final TcpListener listener;
+    /** One per --listen address, in order; all share the queue and the workers. */
+    private final List<TcpListener> listeners;
     private final Bootstrap.Server bootServer;
     private final SupervisorMetrics metrics;
     private final SupervisorListener events;
@@ -125,22 +126,24 @@ public final class SupervisorLoop implements Runnable {
     private final LongConsumer collectId = id -> idScratch[idCount++] = id;
 
     private Phase phase = Phase.STARTING;
-    private boolean listenerOpen = true;
+    private boolean listenersOpen = true;
+    /** The listener looked at first in the next accept round, turning each time, so no busy one starves the others. */
+    private int firstListener;
     private long acceptPausedUntil;
     private long nextConnectionId = 1;
     private long nextWorkerId = 1;
     private long timerSeq;
     private Termination termination = new Termination(ExitCodes.OK, null);
 
-    public final CompletableFuture<InetSocketAddress> ready = new CompletableFuture<>();
+    public final CompletableFuture<List<InetSocketAddress>> ready = new CompletableFuture<>();
     public final CompletableFuture<Termination> terminated = new CompletableFuture<>();
 
-    public SupervisorLoop(SupervisorConfig config, WorkerLauncher launcher, TcpListener listener,
+    public SupervisorLoop(SupervisorConfig config, WorkerLauncher launcher, List<TcpListener> listeners,
                           Bootstrap.Server bootServer, SupervisorMetrics metrics, SupervisorListener events)
             throws NativeException {
         this.config = config;
         this.launcher = launcher;
-        this.listener = listener;
+        this.listeners = List.copyOf(listeners);
         this.bootServer = bootServer;
         this.metrics = metrics;
         this.events = events;
@@ -207,7 +210,7 @@ public final class SupervisorLoop implements Runnable {
         metrics.loopThreadStarted();
         try {
             LOG.info("listening on {}; starting {} worker(s) of {} (concurrency {})",
-                    TcpListener.format(listener.boundAddress()), target, config.workerClass(), config.concurrency());
+                    listenText(), target, config.workerClass(), config.concurrency());
             for (int i = 0; i < target; i++) {
                 spawn(i, null);
             }
@@ -247,10 +250,14 @@ public final class SupervisorLoop implements Runnable {
     private void iterate() throws NativeException {
         poller.clear();
         poller.add(wakeup.fd(), Native.POLLIN);
-        int listenSlot = -1;
-        if (listenerOpen && phase.compareTo(Phase.DRAINING) < 0 && System.nanoTime() >= acceptPausedUntil
-                && queue.size() < config.queueSize() + freeCapacity()) {
-            listenSlot = poller.add(listener.fd(), Native.POLLIN);
+        // Slots 1..listenSlots: the listeners, in order, or none while there is no room for more connections.
+        int listenSlots = 0;
+        if (listenersOpen && phase.compareTo(Phase.DRAINING) < 0 && System.nanoTime() >= acceptPausedUntil
+                && room() > 0) {
+            for (int i = 0; i < listeners.size(); i++) {
+                poller.add(listeners.get(i).fd(), Native.POLLIN);
+            }
+            listenSlots = listeners.size();
         }
         polled.clear();
         for (WorkerProcess w : workers) {
@@ -266,7 +273,7 @@ public final class SupervisorLoop implements Runnable {
             wakeup.drain();
         }
         runTasks();
-        int firstWorkerSlot = listenSlot >= 0 ? 2 : 1;
+        int firstWorkerSlot = 1 + listenSlots;
         for (int i = 0; i < polled.size(); i++) {
             WorkerProcess w = polled.get(i);
             short ops = poller.readyOps(firstWorkerSlot + i);
@@ -274,9 +281,9 @@ public final class SupervisorLoop implements Runnable {
                 receiveFrom(w);
             }
         }
-        // A task above may have closed the listener (a stop): its descriptor number may already be reused.
-        if (listenSlot >= 0 && listenerOpen && (poller.readyOps(listenSlot) & Native.POLLIN) != 0) {
-            acceptBatch(ACCEPT_BATCH);
+        // A task above may have closed the listeners (a stop): their descriptor numbers may already be reused.
+        if (listenSlots > 0 && listenersOpen) {
+            acceptReady();
         }
         runDueTimers();
         dispatch();
@@ -342,7 +349,31 @@ public final class SupervisorLoop implements Runnable {
 
     // ------------------------------------------------------------------------------------------------ accepting
 
-    private void acceptBatch(int max) throws NativeException {
+    /**
+     * Accepts from the listeners the poll found readable, at most {@link #ACCEPT_BATCH} in all and never more than
+     * there is room for ({@link #room}), starting with a different listener each round.
+     */
+    private void acceptReady() throws NativeException {
+        int n = listeners.size();
+        int first = firstListener;
+        firstListener = (first + 1) % n;
+        int budget = Math.min(ACCEPT_BATCH, room());
+        for (int k = 0; k < n && budget > 0; k++) {
+            int i = (first + k) % n;
+            if ((poller.readyOps(1 + i) & Native.POLLIN) != 0) {
+                budget -= acceptBatch(listeners.get(i), budget);
+            }
+        }
+    }
+
+    /** Connections the loop may still take: the bounded queue's room plus the workers' free slots. */
+    private int room() {
+        return config.queueSize() + freeCapacity() - queue.size();
+    }
+
+    /** Accepts up to {@code max} connections from {@code listener} into the queue; returns how many it queued. */
+    private int acceptBatch(TcpListener listener, int max) throws NativeException {
+        int queued = 0;
         for (int i = 0; i < max; i++) {
             int fd;
             try {
@@ -353,12 +384,12 @@ public final class SupervisorLoop implements Runnable {
                     LOG.warn("cannot accept: {}; pausing accepts for 100 ms (raise the descriptor limit, "
                             + "ulimit -n)", e.getMessage());
                     acceptPausedUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
-                    return;
+                    return queued;
                 }
                 throw e;
             }
             if (fd < 0) {
-                return;
+                return queued;
             }
             PendingConnection c = pool.take(nextConnectionId, fd, System.nanoTime(), System.currentTimeMillis() * 1000);
             c.peerLength = listener.copyLastPeerAddress(c.peer);
@@ -373,8 +404,10 @@ public final class SupervisorLoop implements Runnable {
             }
             nextConnectionId++;
             queue.add(c);
+            queued++;
             metrics.accepted.mark();
         }
+        return queued;
     }
 
     private int freeCapacity() {
@@ -672,9 +705,10 @@ public final class SupervisorLoop implements Runnable {
                 && workers.stream().filter(WorkerProcess::isPrimary).allMatch(x -> x.state == WorkerProcess.State.READY)
                 && primaryCount() >= target) {
             phase = Phase.RUNNING;
-            LOG.info("ready: {} worker(s) serving on {}", target, TcpListener.format(listener.boundAddress()));
-            notifyListener(() -> events.onReady(listener.boundAddress()));
-            ready.complete(listener.boundAddress());
+            LOG.info("ready: {} worker(s) serving on {}", target, listenText());
+            List<InetSocketAddress> bound = boundAddresses();
+            notifyListener(() -> events.onReady(bound));
+            ready.complete(bound);
         }
     }
 
@@ -1134,14 +1168,20 @@ public final class SupervisorLoop implements Runnable {
         }
         phase = Phase.DRAINING;
         reloadQueue.clear();
-        // Connections whose handshake the kernel completed are in the backlog: take them before closing the
-        // listener, or closing it would reset them.
-        try {
-            acceptBatch(Integer.MAX_VALUE);
-        } catch (NativeException e) {
-            LOG.warn("accepting the backlog before stopping failed: {}", e.getMessage());
+        // Connections whose handshake the kernel completed are in the backlogs: take them before closing the
+        // listeners, or closing them would reset them. Each listener is closed right after its backlog is empty,
+        // not after all of them, so the window in which a new handshake can complete and then be reset is as short
+        // with several listeners as with one.
+        for (TcpListener l : listeners) {
+            try {
+                acceptBatch(l, Integer.MAX_VALUE);
+            } catch (NativeException e) {
+                LOG.warn("accepting the backlog of {} before stopping failed: {}", TcpListener.format(l.boundAddress()),
+                        e.getMessage());
+            }
+            l.close();
         }
-        closeListener();
+        closeListeners();
         LOG.info("stopping gracefully: {} connection(s) in flight, {} queued; graceful timeout {} s",
                 totalInFlight(), queue.size(), config.gracefulTimeout().toSeconds());
         schedule(config.gracefulTimeout().toNanos(), () -> {
@@ -1157,7 +1197,7 @@ public final class SupervisorLoop implements Runnable {
     private void terminateWorkers() {
         phase = Phase.STOPPING;
         reloadQueue.clear();
-        closeListener();
+        closeListeners();
         while (!queue.isEmpty()) {
             drop(queue.poll());
         }
@@ -1186,16 +1226,32 @@ public final class SupervisorLoop implements Runnable {
         }
     }
 
-    private void closeListener() {
-        if (listenerOpen) {
-            listenerOpen = false;
-            listener.close();
+    /** Closes every listener (a listener already closed is left as it is). */
+    private void closeListeners() {
+        if (listenersOpen) {
+            listenersOpen = false;
+            for (TcpListener l : listeners) {
+                l.close();
+            }
         }
+    }
+
+    private List<InetSocketAddress> boundAddresses() {
+        List<InetSocketAddress> bound = new ArrayList<>(listeners.size());
+        for (TcpListener l : listeners) {
+            bound.add(l.boundAddress());
+        }
+        return List.copyOf(bound);
+    }
+
+    /** The bound listen addresses for the log: {@code 127.0.0.1:8080, [::1]:8080}. */
+    private String listenText() {
+        return TcpListener.format(boundAddresses());
     }
 
     /** Last step of {@link #run}: no descriptor or process outlives the loop. */
     private void closeEverything() {
-        closeListener();
+        closeListeners();
         bootServer.close();
         while (!queue.isEmpty()) {
             drop(queue.poll());
@@ -1242,7 +1298,7 @@ public final class SupervisorLoop implements Runnable {
         for (WorkerProcess w : sorted) {
             ws.add(w.status(now));
         }
-        return new SupervisorStatus(phase.name().toLowerCase(java.util.Locale.ROOT), listener.boundAddress(),
+        return new SupervisorStatus(phase.name().toLowerCase(java.util.Locale.ROOT), boundAddresses(),
                 queue.size(), metrics.accepted.getCount(), metrics.restarts.getCount(), target, startedAt,
                 List.copyOf(ws));
     }

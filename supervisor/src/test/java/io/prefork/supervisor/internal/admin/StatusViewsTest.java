@@ -22,7 +22,8 @@ class StatusViewsTest {
     static final Instant STARTED = Instant.parse("2026-11-21T10:00:00.5Z");
 
     static SupervisorStatus status(String workerState) throws Exception {
-        return new SupervisorStatus("running", new InetSocketAddress(InetAddress.getByName("::1"), 8080), 3, 42, 1, 2,
+        return new SupervisorStatus("running", List.of(new InetSocketAddress(InetAddress.getByName("::1"), 8080),
+                new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 8081)), 3, 42, 1, 2,
                 STARTED, List.of(
                         new WorkerStatus(1, 0, 1001, workerState, 1, 20, Duration.ofMillis(12_345),
                                 Duration.ofMillis(250)),
@@ -34,7 +35,9 @@ class StatusViewsTest {
         JsonNode j = new ObjectMapper().readTree(StatusJson.render(status("ready"), 77));
         assertEquals("running", j.get("state").asText());
         assertEquals(77, j.get("pid").asLong());
-        assertEquals("[0:0:0:0:0:0:0:1]:8080", j.get("listen").asText());
+        assertEquals(2, j.get("listen").size(), "one entry per --listen: " + j.get("listen"));
+        assertEquals("[0:0:0:0:0:0:0:1]:8080", j.get("listen").get(0).asText());
+        assertEquals("127.0.0.1:8081", j.get("listen").get(1).asText());
         assertEquals(3, j.get("queueDepth").asInt());
         assertEquals(42, j.get("accepted").asLong());
         assertEquals(1, j.get("restarts").asLong());
@@ -64,7 +67,7 @@ class StatusViewsTest {
         assertTrue(html.contains("<td>12.3 s</td>"), html);
         assertTrue(html.contains("<td>never</td>"), html);
         assertTrue(html.contains("2 min 5 s"), html);
-        assertTrue(html.contains("[0:0:0:0:0:0:0:1]:8080"), html);
+        assertTrue(html.contains("[0:0:0:0:0:0:0:1]:8080, 127.0.0.1:8081"), html);
     }
 
     @Test
