@@ -139,6 +139,20 @@ class SupervisorIT {
         }
     }
 
+    /** A worker whose start never returns is killed at --boot-timeout; at startup that stops the supervisor. */
+    @Test
+    void aWorkerNotReadyWithinTheBootTimeoutStopsTheSupervisor() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.it.workers.NeverReadyWorker",
+                "--boot-timeout", "3")) {
+            int code = s.awaitExit(READY);
+            assertEquals(3, code, "exit code for a worker boot failure; output: " + s.output());
+            assertTrue(s.output().stream().anyMatch(l -> l.startsWith("prefork: worker ")
+                    && l.contains("did not become ready within 3 s (--boot-timeout)")),
+                    "one line says which worker and why: " + s.output());
+            Poll.until(IO, "no process of this supervisor left", () -> s.taggedProcesses().isEmpty());
+        }
+    }
+
     @Test
     void sigtermLetsConnectionsInFlightFinishThenExitsZero() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, SLOW, "--worker-setting", "delayMs=1500",

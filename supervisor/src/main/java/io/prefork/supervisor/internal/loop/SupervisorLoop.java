@@ -105,6 +105,8 @@ public final class SupervisorLoop implements Runnable {
 
     /** Every worker process not yet reaped: serving, starting, draining, stopping. */
     private final List<WorkerProcess> workers = new ArrayList<>();
+    /** The --boot-timeout timer of each worker not yet ready. */
+    private final Map<WorkerProcess, Timer> bootTimers = new HashMap<>();
     /** Slots with a spawn scheduled (respawn backoff), so capacity is not requested twice. */
     private final List<Integer> pendingSpawns = new ArrayList<>();
     /** Consecutive early deaths per slot, for the respawn backoff. */
@@ -323,8 +325,10 @@ public final class SupervisorLoop implements Runnable {
         }
     }
 
-    private void schedule(long delayNanos, Runnable action) {
-        timers.add(new Timer(System.nanoTime() + delayNanos, timerSeq++, action));
+    private Timer schedule(long delayNanos, Runnable action) {
+        Timer t = new Timer(System.nanoTime() + delayNanos, timerSeq++, action);
+        timers.add(t);
+        return t;
     }
 
     private static final class Timer {
@@ -688,6 +692,7 @@ public final class SupervisorLoop implements Runnable {
         }
         w.state = WorkerProcess.State.READY;
         w.readyNanos = System.nanoTime();
+        cancelBootTimer(w);
         LOG.info("{} ready in {} ms", w, TimeUnit.NANOSECONDS.toMillis(w.readyNanos - w.spawnedNanos));
         WorkerStatus st = w.status(w.readyNanos);
         notifyListener(() -> events.onWorkerReady(st));
@@ -772,14 +777,17 @@ public final class SupervisorLoop implements Runnable {
         w.replaces = replaces;
         workers.add(w);
         w.process.onExit().thenAccept(p -> post(() -> onExit(w, p.exitValue())));
-        schedule(config.bootTimeout().toNanos(), () -> {
+        // Cancelled on READY and on exit: the timer's reference would otherwise keep a dead worker's WorkerProcess
+        // (and its Process) reachable for the whole --boot-timeout.
+        bootTimers.put(w, schedule(config.bootTimeout().toNanos(), () -> {
+            bootTimers.remove(w);
             if (w.state.compareTo(WorkerProcess.State.READY) < 0) {
                 LOG.error("{} did not become ready within {} s (--boot-timeout); killing it", w,
                         config.bootTimeout().toSeconds());
                 w.bootFailure = "did not become ready within " + config.bootTimeout().toSeconds() + " s (--boot-timeout)";
                 lost(w, "boot timeout");
             }
-        });
+        }));
         LOG.debug("spawned {} (id {})", w, w.id);
     }
 
@@ -1021,7 +1029,15 @@ public final class SupervisorLoop implements Runnable {
         return null;
     }
 
+    private void cancelBootTimer(WorkerProcess w) {
+        Timer t = bootTimers.remove(w);
+        if (t != null) {
+            timers.remove(t);
+        }
+    }
+
     private void onExit(WorkerProcess w, int code) {
+        cancelBootTimer(w);
         boolean wasReady = w.readyNanos != 0;
         boolean expected = w.stopRequested;
         lost(w, WorkerExit.describe(code));
