@@ -33,9 +33,16 @@ import org.slf4j.LoggerFactory;
  * {@link #STATUS_WAIT_MS} ms, answering 503 if the loop does not answer in time. {@code /metrics} reads only the
  * Dropwizard registry, so it answers even then.
  *
- * <p>No authentication: the configuration keeps the address on loopback unless {@code --admin-allow-remote}. The
- * JDK server has no per-request read deadline, so a client that opens a request and never finishes it holds one of
- * the two threads; that is acceptable for a loopback endpoint, and another reason not to expose it.
+ * <p>Slow clients: the JDK server reads a request line and headers with a blocking read on a request thread, so a
+ * client that sends part of a request and stalls holds one of the two threads, and by default (no
+ * {@code sun.net.httpserver.maxReqTime}) for ever: two such clients would leave {@code /status} and {@code /metrics}
+ * queued behind them. {@link #limitSlowClients()} bounds that with the JDK server's own timers: a request must be
+ * complete {@value #MAX_REQUEST_SECONDS} s after its first byte (a connection that sends nothing is closed as many
+ * seconds after it is accepted), and a connection idle between requests is closed after the JDK's default 30 s.
+ *
+ * <p>No authentication: the configuration keeps the address on loopback unless {@code --admin-allow-remote}. A
+ * client that keeps opening stalled requests can still delay every other request by up to
+ * {@value #MAX_REQUEST_SECONDS} s at a time: another reason not to expose it.
  */
 public final class AdminServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
@@ -45,6 +52,28 @@ public final class AdminServer implements AutoCloseable {
     static final long STATUS_WAIT_MS = 2000;
     /** Pending connections the kernel holds for the admin socket; a few scrapers and a browser at most. */
     private static final int BACKLOG = 16;
+    /**
+     * {@code sun.net.httpserver.maxReqTime}, in seconds (the JDK reads it as seconds, although the jdk.httpserver
+     * module documentation says milliseconds): from a request's first byte until its headers (and body, none here)
+     * are read, including any wait for a free request thread. Also the limit for a new connection's first byte. A
+     * scraper, curl or a browser sends its whole request in one packet; 10 s leaves room for a slow remote link
+     * while bounding how long a stalled client holds one of the {@value #THREADS} threads.
+     */
+    static final long MAX_REQUEST_SECONDS = 10;
+    /**
+     * {@code sun.net.httpserver.maxRspTime}, in seconds: from the end of the request until the response is written,
+     * so it includes the handler, up to {@link #STATUS_WAIT_MS} ms of it waiting for the loop. Only a client that
+     * stops reading a response larger than the socket buffers holds a thread here; 30 s is far above any honest
+     * response and still bounds that.
+     */
+    static final long MAX_RESPONSE_SECONDS = 30;
+    /**
+     * {@code sun.net.httpserver.clockTick}, in milliseconds: how often the JDK checks for idle connections (those
+     * that sent nothing yet, and keep-alive ones between requests). Its default, 10 s, would let a connection
+     * outlive its limit by up to that much; a check a second costs nothing. The request and response limits are
+     * checked every second already ({@code sun.net.httpserver.timerMillis}).
+     */
+    static final long IDLE_CHECK_MS = 1000;
 
     private final HttpServer server;
     /** Read once, while bound, so it still answers after {@link #close()}. */
@@ -74,6 +103,7 @@ public final class AdminServer implements AutoCloseable {
      */
     public static AdminServer start(InetSocketAddress address, Supplier<CompletableFuture<SupervisorStatus>> status,
                                     MetricRegistry registry) throws IOException {
+        limitSlowClients(); // before the server exists: its limits are read when the first one is created
         HttpServer server = HttpServer.create(address, BACKLOG); // binds now
         AtomicInteger n = new AtomicInteger();
         ExecutorService executor = Executors.newFixedThreadPool(THREADS, r -> {
@@ -91,6 +121,31 @@ public final class AdminServer implements AutoCloseable {
             throw e;
         }
         return admin;
+    }
+
+    /**
+     * Sets the JDK server's time limits ({@link #MAX_REQUEST_SECONDS}, {@link #MAX_RESPONSE_SECONDS},
+     * {@link #IDLE_CHECK_MS}) as system properties, each only if not set already, so {@code -D} on the command line
+     * wins ({@code -Dsun.net.httpserver.maxReqTime=0} turns the request limit off, for instance).
+     *
+     * <p>They are JVM-wide, and read once: {@code sun.net.httpserver.ServerConfig} reads them in its static
+     * initialiser, when the first {@code HttpServer} of the JVM is created (JDK 17 and 25 alike). So they also
+     * apply to any other {@code HttpServer} an embedding application creates later; and if the application created
+     * one before the supervisor's admin endpoint, they do not apply at all (the JDK defaults stay: no request or
+     * response limit, idle connections checked every 10 s). The JDK server offers no per-server setting; these
+     * properties are its documented configuration (the jdk.httpserver module summary lists them).
+     */
+    static void limitSlowClients() {
+        setIfAbsent("sun.net.httpserver.maxReqTime", MAX_REQUEST_SECONDS);
+        setIfAbsent("sun.net.httpserver.maxRspTime", MAX_RESPONSE_SECONDS);
+        setIfAbsent("sun.net.httpserver.clockTick", IDLE_CHECK_MS);
+    }
+
+    private static void setIfAbsent(String property, long value) {
+        // Two supervisors starting at once may both set it: to the same value.
+        if (System.getProperty(property) == null) {
+            System.setProperty(property, Long.toString(value));
+        }
     }
 
     /** The bound address, with the real port when 0 was asked for. */
