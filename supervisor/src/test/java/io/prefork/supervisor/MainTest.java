@@ -147,7 +147,7 @@ class MainTest {
         String[] args = {"--listen", "127.0.0.1:0", "--worker", "com.example.MyWorker", "--listen=[::1]:8080",
                 "--worker-classpath", jar.toString(), "--listen", "127.0.0.1:8081"};
         SupervisorConfig c = Main.config(new picocli.CommandLine(Main.commandSpec()).parseArgs(args));
-        assertEquals(List.of("127.0.0.1:0", "[0:0:0:0:0:0:0:1]:8080", "127.0.0.1:8081"),
+        assertEquals(List.of("127.0.0.1:0", "[::1]:8080", "127.0.0.1:8081"),
                 c.listen().stream().map(io.prefork.internal.nativeio.TcpListener::format).toList());
     }
 

@@ -2,6 +2,7 @@ package io.prefork.internal.nativeio;
 
 import java.io.Closeable;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -161,10 +162,55 @@ public final class TcpListener implements Closeable {
         return text.toString();
     }
 
-    /** HOST:PORT with brackets around IPv6 literals, as the command line takes it. */
+    /** HOST:PORT with brackets around IPv6 literals, as the command line takes it: {@code [::1]:8080}. */
     public static String format(InetSocketAddress a) {
-        String host = a.getAddress() != null ? a.getAddress().getHostAddress() : a.getHostString();
-        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + a.getPort();
+        InetAddress ip = a.getAddress();
+        if (ip instanceof Inet6Address) {
+            return "[" + ipv6Text((Inet6Address) ip) + "]:" + a.getPort();
+        }
+        return (ip != null ? ip.getHostAddress() : a.getHostString()) + ":" + a.getPort();
+    }
+
+    /**
+     * An IPv6 address as RFC 5952 writes it ({@code ::1}, {@code 2001:db8::7}), as people type it, rather than
+     * {@link InetAddress#getHostAddress()}'s full form ({@code 0:0:0:0:0:0:0:1}): lower-case hex without leading
+     * zeros, the longest run of two or more zero groups (the first of equal runs) as {@code ::}, and the scope, if
+     * any, after {@code %}.
+     */
+    static String ipv6Text(Inet6Address ip) {
+        byte[] b = ip.getAddress();
+        int[] group = new int[8];
+        for (int i = 0; i < 8; i++) {
+            group[i] = (b[2 * i] & 0xff) << 8 | (b[2 * i + 1] & 0xff);
+        }
+        int runStart = -1;
+        int runLength = 1; // a single zero group is written as 0, never as ::
+        for (int i = 0; i < 8; ) {
+            int j = i;
+            while (j < 8 && group[j] == 0) {
+                j++;
+            }
+            if (j - i > runLength) {
+                runStart = i;
+                runLength = j - i;
+            }
+            i = Math.max(j, i + 1);
+        }
+        StringBuilder text = new StringBuilder(39);
+        for (int i = 0; i < 8; i++) {
+            if (i == runStart) {
+                text.append("::");
+                i += runLength - 1;
+                continue;
+            }
+            if (text.length() > 0 && text.charAt(text.length() - 1) != ':') {
+                text.append(':');
+            }
+            text.append(Integer.toHexString(group[i]));
+        }
+        String full = ip.getHostAddress();
+        int scope = full.indexOf('%');
+        return scope >= 0 ? text + full.substring(scope) : text.toString();
     }
 
     // sockaddr_in:  u16 family @0 (host order) | u16 port @2 (network order) | 4 address bytes @4 | 8 zero bytes

@@ -156,6 +156,25 @@ class TcpListenerTest {
     }
 
     @Test
+    void formatsIpv6AsRfc5952() throws IOException {
+        String[][] cases = {
+            {"::1", "::1"}, {"::", "::"}, {"1::", "1::"}, {"2001:DB8:0:0:0:0:0:1", "2001:db8::1"},
+            {"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"}, // one zero group stays 0
+            {"1:0:0:2:0:0:0:3", "1:0:0:2::3"}, // the longest run
+            {"1:0:0:2:0:0:3:4", "1::2:0:0:3:4"}, // of equal runs, the first
+            {"fe80:0000:0000:0000:0204:61ff:fe9d:f156", "fe80::204:61ff:fe9d:f156"}};
+        for (String[] c : cases) {
+            Inet6Address a = (Inet6Address) InetAddress.getByName(c[0]);
+            assertEquals(c[1], TcpListener.ipv6Text(a), c[0]);
+            assertEquals(a, InetAddress.getByName(c[1]), "reads back as the same address: " + c[1]);
+            assertEquals("[" + c[1] + "]:8080", TcpListener.format(new InetSocketAddress(a, 8080)));
+        }
+        Inet6Address scoped = Inet6Address.getByAddress(null, InetAddress.getByName("fe80::1").getAddress(), 5);
+        assertEquals("fe80::1%5", TcpListener.ipv6Text(scoped));
+        assertEquals("127.0.0.1:80", TcpListener.format(new InetSocketAddress("127.0.0.1", 80)));
+    }
+
+    @Test
     void ipv6Loopback() throws IOException {
         assumeTrue(ipv6LoopbackWorks(), "this machine has no IPv6 loopback (::1)");
         InetAddress v6 = InetAddress.getByName("::1");
@@ -165,7 +184,7 @@ class TcpListenerTest {
             assertEquals(Native.AF_INET6, listener.family());
             assertEquals(v6, listener.boundAddress().getAddress());
             assertTrue(listener.boundAddress().getPort() > 0);
-            assertEquals("[0:0:0:0:0:0:0:1]:" + listener.boundAddress().getPort(),
+            assertEquals("[::1]:" + listener.boundAddress().getPort(),
                     TcpListener.format(listener.boundAddress()));
             client.connect(listener.boundAddress(), 5000);
             int fd = TestFds.accept(listener, WAIT);
@@ -188,7 +207,7 @@ class TcpListenerTest {
             NativeException e = assertThrows(NativeException.class,
                     () -> TcpListener.open(new InetSocketAddress(v6, port), 16).close());
             assertEquals(Native.EADDRINUSE, e.errno());
-            assertTrue(e.getMessage().contains("bind([0:0:0:0:0:0:0:1]:" + port + ")"), e.getMessage());
+            assertTrue(e.getMessage().contains("bind([::1]:" + port + ")"), e.getMessage());
         }
     }
 

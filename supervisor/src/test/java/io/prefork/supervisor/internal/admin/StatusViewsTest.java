@@ -36,7 +36,7 @@ class StatusViewsTest {
         assertEquals("running", j.get("state").asText());
         assertEquals(77, j.get("pid").asLong());
         assertEquals(2, j.get("listen").size(), "one entry per --listen: " + j.get("listen"));
-        assertEquals("[0:0:0:0:0:0:0:1]:8080", j.get("listen").get(0).asText());
+        assertEquals("[::1]:8080", j.get("listen").get(0).asText());
         assertEquals("127.0.0.1:8081", j.get("listen").get(1).asText());
         assertEquals(3, j.get("queueDepth").asInt());
         assertEquals(42, j.get("accepted").asLong());
@@ -67,7 +67,7 @@ class StatusViewsTest {
         assertTrue(html.contains("<td>12.3 s</td>"), html);
         assertTrue(html.contains("<td>never</td>"), html);
         assertTrue(html.contains("2 min 5 s"), html);
-        assertTrue(html.contains("[0:0:0:0:0:0:0:1]:8080, 127.0.0.1:8081"), html);
+        assertTrue(html.contains("[::1]:8080, 127.0.0.1:8081"), html);
     }
 
     @Test
