@@ -162,19 +162,22 @@ bench_wait_quiet() {
     done
 }
 
-# Copies the jars a benchmark runs into $1 and sets SUPERVISOR_JAR, EXAMPLES_JAR and BENCH_JAR to the copies, so a
-# build running at the same time (which rewrites target/*.jar in place) cannot change classes under a running JVM,
-# and so class-data-sharing archives, which record the jars' paths, sizes and times, stay valid for the whole run.
+# Copies the jars a benchmark runs into $1 and sets SUPERVISOR_JAR, RUNTIME_JAR, EXAMPLES_JAR and BENCH_JAR to the
+# copies, so a build running at the same time (which rewrites target/*.jar in place) cannot change classes under a
+# running JVM, and so class-data-sharing archives, which record the jars' paths, sizes and times, stay valid for the
+# whole run.
 # Prints one line naming the commit and the jars' checksums, for the record.
 bench_snapshot_jars() {
     local dest=$1 root=$2 f
     mkdir -p "$dest"
-    for f in "$root/supervisor/target/prefork-supervisor.jar" "$root/examples/target/prefork-examples.jar" \
-             "$root/bench/target/benchmarks.jar"; do
+    # The worker runtime jar goes beside the supervisor jar, as the build puts it: the workers run from it.
+    for f in "$root/supervisor/target/prefork-supervisor.jar" "$root/supervisor/target/prefork-worker-runtime.jar" \
+             "$root/examples/target/prefork-examples.jar" "$root/bench/target/benchmarks.jar"; do
         [[ -f $f ]] || bench_die "$f is missing; build first: cd $root && mvn -B -q -DskipTests package"
         cp -p "$f" "$dest/"
     done
     SUPERVISOR_JAR=$dest/prefork-supervisor.jar
+    RUNTIME_JAR=$dest/prefork-worker-runtime.jar
     EXAMPLES_JAR=$dest/prefork-examples.jar
     BENCH_JAR=$dest/benchmarks.jar
     local commit dirty=""
@@ -183,8 +186,8 @@ bench_snapshot_jars() {
     if [[ -n $(GIT_OPTIONAL_LOCKS=0 git -C "$root" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
         dirty=" (with uncommitted changes)"
     fi
-    echo "build: commit $commit$dirty; sha256 $(cd "$dest" && sha256sum prefork-supervisor.jar prefork-examples.jar \
-        benchmarks.jar | awk '{ printf "%s %s  ", $2, substr($1, 1, 12) }')"
+    echo "build: commit $commit$dirty; sha256 $(cd "$dest" && sha256sum prefork-supervisor.jar prefork-worker-runtime.jar \
+        prefork-examples.jar benchmarks.jar | awk '{ printf "%s %s  ", $2, substr($1, 1, 12) }')"
 }
 
 # Context switches (voluntary + involuntary) of all live threads of process $1 so far.

@@ -50,6 +50,7 @@ mkdir -p "$(dirname "$OUT")"
 command -v wrk >/dev/null || { echo "soak: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 [ -f supervisor/target/prefork-supervisor.jar ] || { echo "soak: build first: mvn -B -q -DskipTests package" >&2; exit 2; }
 [ -f examples/target/prefork-examples.jar ] || { echo "soak: build first: mvn -B -q -DskipTests package" >&2; exit 2; }
+[ -f supervisor/target/prefork-worker-runtime.jar ] || { echo "soak: build first: mvn -B -q -DskipTests package" >&2; exit 2; }
 read -r -a jvm_opts <<<"$SUPERVISOR_JVM_OPTS"
 nmt=""
 [[ " $SUPERVISOR_JVM_OPTS " =~ [[:space:]]-XX:NativeMemoryTracking=(summary|detail)[[:space:]] ]] && nmt=1
@@ -78,7 +79,9 @@ cleanup() {
 trap cleanup EXIT
 
 # Snapshot the jars; a copy taken while a build rewrites one may be torn, so check it is a whole zip, retry if not.
-for j in supervisor/target/prefork-supervisor.jar examples/target/prefork-examples.jar; do
+# The worker runtime jar goes beside the supervisor jar, as the build puts it: workers run from it.
+for j in supervisor/target/prefork-supervisor.jar supervisor/target/prefork-worker-runtime.jar \
+    examples/target/prefork-examples.jar; do
   for try in $(seq 1 30); do
     cp "$j" "$jars/" && unzip -tq "$jars/$(basename "$j")" >/dev/null 2>&1 && break
     [ "$try" -eq 30 ] && { echo "soak: could not copy a whole $j" >&2; exit 1; }

@@ -150,11 +150,11 @@ make_archives() {
         train "$java" "$OUT/archives/jdk$major-train-aot" --worker-jvm-option=-XX:AOTMode=record \
             "--worker-jvm-option=-XX:AOTConfiguration=$conf"
         [[ -s $conf ]] || bench_die "JDK $major: the training run wrote no AOT configuration $conf"
-        # The create step must see the worker's exact class path (the examples jar, then the supervisor jar) and
-        # module options; it runs no application code.
+        # The create step must see the worker's exact class path (the examples jar, then the worker runtime jar
+        # beside the supervisor jar) and module options; it runs no application code.
         timeout 300 "$java" -XX:AOTMode=create "-XX:AOTConfiguration=$conf" "-XX:AOTCache=$aot" \
             --add-opens java.base/sun.nio.ch=ALL-UNNAMED --enable-native-access=ALL-UNNAMED \
-            -cp "$EXAMPLES_JAR:$SUPERVISOR_JAR" > "$OUT/archives/jdk$major-create-aot.log" 2>&1 \
+            -cp "$EXAMPLES_JAR:$RUNTIME_JAR" > "$OUT/archives/jdk$major-create-aot.log" 2>&1 \
             || bench_die "JDK $major: creating the AOT cache failed (log: $OUT/archives/jdk$major-create-aot.log)"
         echo "JDK $major: AOT cache $(du -h "$aot" | cut -f1) at $aot"
     fi

@@ -179,6 +179,34 @@ class SupervisorIT {
         }
     }
 
+    /**
+     * A worker JVM's classpath is its --worker-classpath then the worker runtime jar built beside the supervisor jar:
+     * none of the supervisor's own libraries (Jackson, Metrics, picocli, slf4j) can answer for one the worker lacks.
+     */
+    @Test
+    void workersSeeTheirClasspathAndTheRuntimeOnly() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.it.workers.ClasspathWorker")) {
+            int port = s.awaitReady(READY);
+            String body = HttpClient.get("127.0.0.1", port, "/", IO).body();
+            java.nio.file.Path runtime = SupervisorProcess.supervisorJar().toAbsolutePath().normalize()
+                    .resolveSibling("prefork-worker-runtime.jar");
+            List<String> expected = new ArrayList<>();
+            for (String entry : SupervisorProcess.examplesClasspath().split(":")) {
+                expected.add(java.nio.file.Path.of(entry).toAbsolutePath().toString());
+            }
+            expected.add(runtime.toString());
+            List<String> actual = new ArrayList<>();
+            for (String entry : body.lines().findFirst().orElseThrow().substring("classpath=".length()).split(":")) {
+                actual.add(java.nio.file.Path.of(entry).normalize().toString());
+            }
+            assertEquals(expected.stream().map(e -> java.nio.file.Path.of(e).normalize().toString()).toList(), actual,
+                    body);
+            for (String name : io.prefork.it.workers.ClasspathWorker.SUPERVISOR_ONLY) {
+                assertTrue(body.contains(name + "=no\n"), name + " must not be loadable in a worker:\n" + body);
+            }
+        }
+    }
+
     @Test
     void workersInheritNoDescriptorOfTheSupervisor() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {

@@ -115,7 +115,12 @@ public final class Supervisor implements AutoCloseable {
                     + "(in " + System.getProperty("java.io.tmpdir") + "): " + e.getMessage(), e);
         }
         MetricRegistry registry = new MetricRegistry();
-        WorkerLauncher launcher = new WorkerLauncher(WorkerLauncher.currentJava(), WorkerLauncher.ownClasspath(),
+        StringBuilder runtimeNote = new StringBuilder();
+        List<String> runtime = WorkerLauncher.runtimeClasspath(WorkerLauncher.ownClasspath(), runtimeNote);
+        if (runtimeNote.length() > 0) {
+            LOG.info("worker runtime classpath: {}", runtimeNote);
+        }
+        WorkerLauncher launcher = new WorkerLauncher(WorkerLauncher.currentJava(), runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
         SupervisorLoop loop;

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -57,7 +58,37 @@ public final class WorkerLauncher {
         this.settings = encodeSettings(settings);
     }
 
-    /** The classpath the worker runtime itself needs: this JVM's own (the supervisor jar bundles the runtime). */
+    /**
+     * The file the build puts beside {@code prefork-supervisor.jar}: the worker runtime alone (worker-api and the
+     * jnr libraries it calls libc through), without the supervisor's own libraries.
+     */
+    public static final String RUNTIME_JAR = "prefork-worker-runtime.jar";
+
+    /**
+     * The classpath the worker runtime needs, after the user's. Run from one jar (java -jar, or -cp with one jar)
+     * with {@link #RUNTIME_JAR} beside it: that jar only, so a worker JVM sees none of the supervisor's libraries
+     * (Jackson, Dropwizard Metrics, picocli, slf4j), which would otherwise answer for any the user's code looks up
+     * and does not ship (a ServiceLoader, Class.forName, a logging binding). Otherwise (tests run from class
+     * directories, an embedding application, a supervisor jar copied without its sibling) this JVM's own classpath,
+     * which carries the runtime too; {@code reason} then says why, for the log.
+     *
+     * @param own this JVM's classpath, {@link #ownClasspath()}
+     */
+    public static List<String> runtimeClasspath(List<String> own, StringBuilder reason) {
+        if (own.size() == 1 && own.get(0).endsWith(".jar")) {
+            Path runtime = Path.of(own.get(0)).resolveSibling(RUNTIME_JAR);
+            if (Files.isRegularFile(runtime)) {
+                return List.of(runtime.toString());
+            }
+            reason.append(runtime).append(" is missing, so workers get the whole supervisor jar on their classpath, ")
+                    .append("after --worker-classpath; copy it beside ").append(own.get(0));
+        } else {
+            reason.append("not run from a single jar, so workers get this JVM's classpath after --worker-classpath");
+        }
+        return own;
+    }
+
+    /** This JVM's own classpath, as absolute paths. */
     public static List<String> ownClasspath() {
         List<String> out = new ArrayList<>();
         for (String e : System.getProperty("java.class.path").split(File.pathSeparator)) {

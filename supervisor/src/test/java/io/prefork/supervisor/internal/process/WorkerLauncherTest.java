@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The worker command line, built without starting anything. */
 @Timeout(30)
@@ -110,6 +111,29 @@ class WorkerLauncherTest {
         for (String entry : own) {
             assertTrue(Path.of(entry).isAbsolute(), entry);
         }
+    }
+
+    @Test
+    void theRuntimeJarBesideTheSupervisorJarIsTheWholeRuntimeClasspath(@TempDir Path dir) throws Exception {
+        Path supervisor = Files.createFile(dir.resolve("prefork-supervisor.jar"));
+        Path runtime = Files.createFile(dir.resolve(WorkerLauncher.RUNTIME_JAR));
+        StringBuilder reason = new StringBuilder();
+        assertEquals(List.of(runtime.toString()), WorkerLauncher.runtimeClasspath(List.of(supervisor.toString()), reason));
+        assertEquals("", reason.toString(), "nothing to log");
+    }
+
+    @Test
+    void withoutTheRuntimeJarWorkersGetTheSupervisorJarAndTheLogSaysWhy(@TempDir Path dir) throws Exception {
+        Path supervisor = Files.createFile(dir.resolve("prefork-supervisor.jar"));
+        StringBuilder reason = new StringBuilder();
+        assertEquals(List.of(supervisor.toString()), WorkerLauncher.runtimeClasspath(List.of(supervisor.toString()),
+                reason));
+        assertTrue(reason.toString().contains(dir.resolve(WorkerLauncher.RUNTIME_JAR) + " is missing"), reason.toString());
+
+        reason.setLength(0);
+        List<String> classes = List.of(dir.resolve("classes").toString(), supervisor.toString());
+        assertEquals(classes, WorkerLauncher.runtimeClasspath(classes, reason), "not one jar: this JVM's classpath");
+        assertTrue(reason.toString().contains("not run from a single jar"), reason.toString());
     }
 
     @Test
