@@ -49,9 +49,11 @@ public final class Settings {
             number("--prefetch", "N", "0",
                     "Connections the supervisor may send ahead to a worker whose slots are all busy, when no worker "
                             + "has a free slot. The worker takes one the moment a slot frees, with no round trip "
-                            + "through the supervisor: more connections per second for short requests. Until taken, "
-                            + "the supervisor keeps its copy (a worker's death loses none of them). 0 = they wait in "
-                            + "the supervisor's queue.",
+                            + "through the supervisor, and both sides batch: for short requests, more connections "
+                            + "per second at less CPU (`--prefetch 8` met both load targets in `bench/E2E.md`). A "
+                            + "connection sent ahead may wait behind a long request, up to `--prefetch-timeout`: keep "
+                            + "0 for long or uneven requests. Until taken, the supervisor keeps its copy (a worker's "
+                            + "death loses none of them). 0 = they wait in the supervisor's queue.",
                     SupervisorConfig.Builder::prefetch, SupervisorConfig::prefetch),
             Setting.value("--prefetch-timeout", "MILLISECONDS", "100",
                     "With `--prefetch`: a worker whose slots all stay busy this long gives back what was sent "
