@@ -187,13 +187,16 @@ class ControlChannelTest {
 
         // closeReceivedDescriptors releases every one of them (for a frame the receiver rejects).
         int[] received = new int[count];
+        String[] identity = new String[count];
         for (int i = 0; i < count; i++) {
             received[i] = worker.receivedDescriptor(i);
+            identity[i] = TestFds.target(received[i]);
         }
         worker.closeReceivedDescriptors();
         assertEquals(0, worker.receivedDescriptorCount());
-        for (int fd : received) {
-            assertFalse(TestFds.isOpen(fd), "descriptor " + fd + " should be closed");
+        for (int i = 0; i < count; i++) {
+            // By what it refers to, not by number: the number may be reused at once by anything else in this JVM.
+            assertFalse(TestFds.isOpenAs(received[i], identity[i]), "descriptor " + received[i] + " should be closed");
         }
     }
 
@@ -327,18 +330,20 @@ class ControlChannelTest {
 
         int n = worker.receive(false);
         int fd;
+        String identity;
         try {
             assertTrue(n > FrameCodec.MAX_FRAME_BYTES, "received length " + n);
             assertEquals(1, worker.receivedDescriptorCount(), "the descriptor still arrives with a truncated message");
             fd = worker.receivedDescriptor(0);
-            assertEquals(TestFds.target(attached[0]), TestFds.target(fd));
+            identity = TestFds.target(fd);
+            assertEquals(TestFds.target(attached[0]), identity);
             FrameException e = assertThrows(FrameException.class,
                     () -> FrameCodec.readHeader(worker.receiveBuffer(), n, false));
             assertTrue(e.getMessage().contains("exceeds"), e.getMessage());
         } finally {
             worker.closeReceivedDescriptors();
         }
-        assertFalse(TestFds.isOpen(fd));
+        assertFalse(TestFds.isOpenAs(fd, identity));
         // The rest of the oversized message was discarded, not delivered as a second message.
         assertEquals(ControlChannel.WOULD_BLOCK, worker.receive(true));
     }

@@ -23,6 +23,19 @@ public final class TestFds {
         }
     }
 
+    /**
+     * Whether descriptor {@code fd} is open and still refers to {@code target} (from {@link #target}): a closed
+     * number that something else in this JVM (a class loader opening a jar, another test's leftover thread) has
+     * already reused does not count.
+     */
+    public static boolean isOpenAs(int fd, String target) {
+        try {
+            return Files.readSymbolicLink(Paths.get("/proc/self/fd/" + fd)).toString().equals(target);
+        } catch (IOException e) {
+            return false; // not open
+        }
+    }
+
     public static boolean isOpen(int fd) {
         return Files.exists(Paths.get("/proc/self/fd/" + fd), java.nio.file.LinkOption.NOFOLLOW_LINKS);
     }
