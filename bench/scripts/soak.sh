@@ -15,6 +15,8 @@
 #   JAVA                 the java command for the supervisor; workers run on the same JDK (default java)
 #   SUPERVISOR_JVM_OPTS  extra JVM options for the supervisor JVM, split on blanks, placed before -jar (default
 #                        none; workers do not get them)
+#   SUPERVISOR_ARGS      extra supervisor options, split on blanks, after the others (default none), e.g.
+#                        SUPERVISOR_ARGS="--prefetch 8"
 #   OUT                  the CSV (default bench/results/soak-<UTC time>.csv); columns second,fds,threads,rss_kb,
 #                        children,kills
 #   DIAG                 1: heap and native-memory diagnostics of the supervisor with jcmd (from the same JDK as
@@ -43,6 +45,7 @@ WORKERS=${WORKERS:-2}
 CONNECTIONS=${CONNECTIONS:-8}
 JAVA=${JAVA:-java}
 SUPERVISOR_JVM_OPTS=${SUPERVISOR_JVM_OPTS:-}
+SUPERVISOR_ARGS=${SUPERVISOR_ARGS:-}
 DIAG=${DIAG:-}
 DIAG_AT=${DIAG_AT:-30}
 OUT=${OUT:-bench/results/soak-$(date -u +%Y%m%dT%H%M%SZ).csv}
@@ -52,6 +55,7 @@ command -v wrk >/dev/null || { echo "soak: wrk is not installed (apt-get install
 [ -f examples/target/prefork-examples.jar ] || { echo "soak: build first: mvn -B -q -DskipTests package" >&2; exit 2; }
 [ -f supervisor/target/prefork-worker-runtime.jar ] || { echo "soak: build first: mvn -B -q -DskipTests package" >&2; exit 2; }
 read -r -a jvm_opts <<<"$SUPERVISOR_JVM_OPTS"
+read -r -a sup_args <<<"$SUPERVISOR_ARGS"
 nmt=""
 [[ " $SUPERVISOR_JVM_OPTS " =~ [[:space:]]-XX:NativeMemoryTracking=(summary|detail)[[:space:]] ]] && nmt=1
 if [ "$DIAG" = 1 ]; then
@@ -91,6 +95,7 @@ done
 
 "$JAVA" ${jvm_opts[@]+"${jvm_opts[@]}"} -jar "$jars/prefork-supervisor.jar" --listen 127.0.0.1:0 --workers "$WORKERS" \
   --worker-classpath "$jars/prefork-examples.jar" --worker io.prefork.examples.HelloHttpWorker \
+  ${sup_args[@]+"${sup_args[@]}"} \
   >"$log" 2>"$log.err" &
 sup=$!
 port=""

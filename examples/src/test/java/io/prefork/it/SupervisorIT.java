@@ -207,6 +207,20 @@ class SupervisorIT {
         }
     }
 
+    /**
+     * Started under nohup, the JVM leaves SIGHUP ignored and installs no handler for it, silently: the supervisor
+     * must say that HUP will not reload, rather than let a later kill -HUP do nothing unexplained.
+     */
+    @Test
+    void aSignalIgnoredAtStartIsNamedInAWarning() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExampleUnder(List.of("nohup"), 1, HELLO)) {
+            int port = s.awaitReady(READY);
+            s.awaitOutput("prefork: warning: SIGHUP is not handled: it was ignored when this process started", READY);
+            assertTrue(s.output().stream().noneMatch(l -> l.contains("SIGTERM is not handled")), s.output().toString());
+            assertEquals(200, HttpClient.get("127.0.0.1", port, "/", IO).status(), "it serves all the same");
+        }
+    }
+
     @Test
     void workersInheritNoDescriptorOfTheSupervisor() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO)) {

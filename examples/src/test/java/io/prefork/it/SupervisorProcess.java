@@ -37,7 +37,11 @@ public final class SupervisorProcess implements AutoCloseable {
     private int port = -1;
 
     private SupervisorProcess(List<String> jvmOptions, List<String> args) throws IOException {
-        List<String> cmd = new ArrayList<>();
+        this(List.of(), jvmOptions, args);
+    }
+
+    private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args) throws IOException {
+        List<String> cmd = new ArrayList<>(launcher);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dprefork.test.tag=" + tag);
         cmd.addAll(jvmOptions);
@@ -68,6 +72,13 @@ public final class SupervisorProcess implements AutoCloseable {
                 "--worker-classpath", examplesClasspath(), "--worker", workerClass));
         args.addAll(List.of(extra));
         return new SupervisorProcess(jvmOptions, args);
+    }
+
+    /** Like {@link #startExample}, with the java command run by {@code launcher} (e.g. {@code nohup}). */
+    public static SupervisorProcess startExampleUnder(List<String> launcher, int workers, String workerClass)
+            throws IOException {
+        return new SupervisorProcess(launcher, List.of(), List.of("--listen", "127.0.0.1:0", "--workers",
+                Integer.toString(workers), "--worker-classpath", examplesClasspath(), "--worker", workerClass));
     }
 
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */

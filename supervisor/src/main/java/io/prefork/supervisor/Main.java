@@ -196,9 +196,11 @@ public final class Main {
     }
 
     private void handle(String signal, Runnable action) {
-        if (!Signals.handle(signal, action)) {
-            err.println("prefork: warning: this JVM does not let the supervisor handle SIG" + signal
-                    + " (started with -Xrs?); it keeps its default action");
+        String problem = Signals.handle(signal, action);
+        if (problem != null) {
+            err.println("prefork: warning: SIG" + signal + " is not handled: " + problem + "; start the supervisor "
+                    + "without that (e.g. under a service manager, or with setsid instead of nohup) for " + signal
+                    + " to work as --help says");
         }
     }
 }

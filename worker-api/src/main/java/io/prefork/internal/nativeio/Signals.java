@@ -1,5 +1,6 @@
 package io.prefork.internal.nativeio;
 
+import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 
@@ -18,9 +19,13 @@ public final class Signals {
     /**
      * Installs {@code action} for signal {@code name} ("TERM", "INT", "HUP", ...).
      *
-     * @return false if the JVM refuses the signal (reserved, e.g. under -Xrs)
+     * @return null when installed; otherwise why not, for a warning. HotSpot refuses a signal it reserves (all of
+     *     HUP, INT and TERM under {@code -Xrs}), and silently installs nothing for HUP, INT or TERM when the process
+     *     started with that signal ignored ({@code nohup} ignores HUP; a non-interactive shell starts background
+     *     jobs with INT ignored): {@code Signal.handle} then returns {@code SIG_IGN} as if it had worked, and the
+     *     signal stays ignored.
      */
-    public static boolean handle(String name, Runnable action) {
+    public static String handle(String name, Runnable action) {
         try {
             Class<?> signalClass = Class.forName("sun.misc.Signal");
             Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
@@ -40,12 +45,21 @@ public final class Signals {
                         return proxy == args[0];
                     });
             Method handle = signalClass.getMethod("handle", signalClass, handlerClass);
-            handle.invoke(null, signal, handler);
-            return true;
+            Object previous = handle.invoke(null, signal, handler);
+            if (previous == handlerClass.getField("SIG_IGN").get(null) && SHUTDOWN_SIGNALS.contains(name)) {
+                return "it was ignored when this process started (nohup ignores HUP; a non-interactive shell starts "
+                        + "background jobs with INT ignored), and the JVM keeps it ignored";
+            }
+            return null;
+        } catch (InvocationTargetException e) {
+            return "the JVM reserves it (" + e.getCause().getMessage() + "; started with -Xrs?)";
         } catch (ReflectiveOperationException | IllegalArgumentException e) {
-            return false;
+            return "the JVM does not let it be handled (" + e + ")";
         }
     }
+
+    /** The signals HotSpot uses for shutdown hooks, and leaves ignored if they were ignored at start. */
+    private static final java.util.Set<String> SHUTDOWN_SIGNALS = java.util.Set.of("HUP", "INT", "TERM");
 
     /** Makes the process ignore signal {@code name}; false if the JVM refuses. */
     public static boolean ignore(String name) {
