@@ -161,11 +161,7 @@ public final class Supervisor implements AutoCloseable {
         Thread bootThread = new Thread(() -> acceptWorkers(boot, loop), "prefork-bootstrap");
         bootThread.setDaemon(true);
         bootThread.start();
-        List<InetSocketAddress> bound = new ArrayList<>(tcp.size());
-        for (TcpListener t : tcp) {
-            bound.add(t.boundAddress());
-        }
-        return new Supervisor(config, List.copyOf(bound), loop, registry, admin, jmx);
+        return new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx);
     }
 
     /** Binds every {@code --listen} address, in order; on the first failure closes those already bound. */

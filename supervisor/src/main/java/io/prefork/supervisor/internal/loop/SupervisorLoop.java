@@ -1252,7 +1252,8 @@ public final class SupervisorLoop implements Runnable {
         }
     }
 
-    private List<InetSocketAddress> boundAddresses() {
+    /** The listeners' bound addresses, in --listen order; any thread (they are fixed once bound). */
+    public List<InetSocketAddress> boundAddresses() {
         List<InetSocketAddress> bound = new ArrayList<>(listeners.size());
         for (TcpListener l : listeners) {
             bound.add(l.boundAddress());
