@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.TestSockets;
 import io.prefork.it.workers.AddressWorker;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -66,6 +67,28 @@ class AcceptIT {
     @Test
     void sigtermServesTheBacklogOfEveryListener() throws Exception {
         FaultsIT.sigtermUnderLoad("--listen", "127.0.0.1:0");
+    }
+
+    /**
+     * SIGTERM while a client's handshake is half-open (it never sends its final ACK): the supervisor waits for it at
+     * most a second, says so, and still stops cleanly; a connection completed before the stop is served meanwhile,
+     * and the workers are not stopped before the listeners are closed.
+     */
+    @Test
+    void aHandshakeLeftHalfOpenHoldsTheStopUpForASecondAtMost() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.examples.HelloHttpWorker")) {
+            InetSocketAddress address = new InetSocketAddress("127.0.0.1", s.awaitReady(READY));
+            int halfOpen = TestSockets.halfOpen(address);
+            try (Socket completed = connect(address)) {
+                s.signal(Native.SIGTERM);
+                s.awaitOutput("closing the listeners with 1 TCP handshake(s) still unfinished after 1000 ms", READY);
+                String response = get(completed, "/");
+                assertTrue(response.startsWith("HTTP/1.1 200 "), response);
+                assertEquals(0, s.awaitExit(IO));
+            } finally {
+                Native.close(halfOpen);
+            }
+        }
     }
 
     /**

@@ -37,6 +37,10 @@ public interface LibC {
 
     @ssize_t long recvmsg(int fd, Pointer msg, int flags);
 
+    @ssize_t long send(int fd, Pointer buf, @size_t long len, int flags);
+
+    @ssize_t long recv(int fd, Pointer buf, @size_t long len, int flags);
+
     @ssize_t long read(int fd, Pointer buf, @size_t long count);
 
     @ssize_t long write(int fd, Pointer buf, @size_t long count);

@@ -28,6 +28,7 @@ public final class Native {
     public static final int SO_REUSEADDR = 2;
     public static final int SO_SNDBUF = 7;
     public static final int SO_RCVBUF = 8;
+    public static final int SO_ATTACH_FILTER = 26;
     public static final int SCM_RIGHTS = 1;
     public static final int IPPROTO_IPV6 = 41;
     public static final int IPV6_V6ONLY = 26;
@@ -228,6 +229,33 @@ public final class Native {
         Pointer v = allocate(4);
         v.putInt(0, value);
         check(LIBC.setsockopt(fd, level, option, v, 4), "setsockopt(fd=" + fd + ", " + name + ")");
+    }
+
+    /**
+     * Attaches a classic BPF socket filter ({@code setsockopt(SO_ATTACH_FILTER)}), replacing any earlier one. The
+     * kernel copies the program, so its memory is only needed during the call.
+     *
+     * @param program one {@code struct sock_filter} per row: {@code {code, jt, jf, k}}
+     */
+    static void attachFilter(int fd, int[][] program, String what) throws NativeException {
+        // struct sock_filter: u16 code @0 | u8 jt @2 | u8 jf @3 | u32 k @4      (8 bytes each)
+        // struct sock_fprog:  u16 len @0 | 6 bytes padding | sock_filter *filter @8  (16 bytes on 64-bit)
+        Pointer insns = allocate(8 * program.length);
+        for (int i = 0; i < program.length; i++) {
+            insns.putShort(8L * i, (short) program[i][0]);
+            insns.putByte(8L * i + 2, (byte) program[i][1]);
+            insns.putByte(8L * i + 3, (byte) program[i][2]);
+            insns.putInt(8L * i + 4, program[i][3]);
+        }
+        Pointer fprog = allocate(16);
+        fprog.putShort(0, (short) program.length);
+        fprog.putAddress(8, insns.address());
+        try {
+            check(LIBC.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16),
+                    "setsockopt(fd=" + fd + ", SO_ATTACH_FILTER, " + what + ")");
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(insns);
+        }
     }
 
     /**

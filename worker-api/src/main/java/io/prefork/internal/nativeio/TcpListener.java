@@ -145,6 +145,93 @@ public final class TcpListener implements Closeable {
         return java.util.Arrays.copyOf(out, copyLocalAddress(acceptedFd, out));
     }
 
+    /**
+     * The socket filter of {@link #refuseNewHandshakes}, in classic BPF. A TCP socket's filter sees the segment from
+     * its TCP header on, so absolute offset 13 is the flags byte (CWR ECE URG ACK PSH RST SYN FIN).
+     */
+    private static final int[][] DROP_NEW_HANDSHAKES = {
+        {0x30, 0, 0, 13},          // ldb [13]            A = TCP flags
+        {0x54, 0, 0, 0x12},        // and #0x12           keep SYN (0x02) and ACK (0x10)
+        {0x15, 0, 1, 0x02},        // jeq #0x02, drop, keep: SYN without ACK opens a new connection
+        {0x06, 0, 0, 0},           // drop: ret #0
+        {0x06, 0, 0, 0xFFFFFFFF},  // keep: ret #-1 (the whole segment)
+    };
+
+    /**
+     * Lets no new connection start on this listener while the handshakes already under way finish, so that it can
+     * then be emptied and closed without resetting any connection the kernel completed.
+     *
+     * <p>Closing a listener resets every connection in its accept queue, and a handshake can complete between the
+     * last {@code accept} that found the queue empty and the {@code close}: that client is reset although the
+     * kernel had accepted it on our behalf. This closes the window at its source. A socket filter that drops every
+     * segment with SYN set and ACK clear means the kernel never answers a new connection attempt (the client
+     * retransmits its SYN after a second and is then refused by the closed port), while the final ACKs of
+     * handshakes already answered still pass and land in the accept queue. Once {@link #handshakesInProgress()} is
+     * 0, nothing can enter the queue any more, and accepting until EAGAIN empties it for good.
+     *
+     * <p>The filter is copied to every socket accepted afterwards; harmless, since an established connection never
+     * needs a segment with SYN and no ACK.
+     */
+    public void refuseNewHandshakes() throws NativeException {
+        Native.attachFilter(fd, DROP_NEW_HANDSHAKES, "drop new handshakes on " + format(bound));
+    }
+
+    /** TCP handshakes under way on this listener's port; see {@link #handshakesInProgress(java.util.Set)}. */
+    public int handshakesInProgress() {
+        return handshakesInProgress(java.util.Set.of(bound.getPort()));
+    }
+
+    /**
+     * TCP handshakes under way on any of these local ports, in this network namespace: sockets in SYN_RECV, the
+     * kernel's request sockets included. Asks the kernel over sock_diag ({@link SocketDiag}); where that is not
+     * available (a kernel without {@code CONFIG_INET_DIAG}), reads {@code /proc/net/tcp} and {@code tcp6}
+     * instead, which costs O(sockets) of text. For stopping, not for the hot path; 0 if neither can be asked.
+     */
+    public static int handshakesInProgress(java.util.Set<Integer> ports) {
+        try {
+            return SocketDiag.handshakesInProgress(ports);
+        } catch (NativeException e) {
+            return handshakesInProc(ports);
+        }
+    }
+
+    /** The {@code /proc/net/tcp} and {@code tcp6} form of {@link #handshakesInProgress(java.util.Set)}. */
+    static int handshakesInProc(java.util.Set<Integer> ports) {
+        int n = 0;
+        for (String table : new String[] {"/proc/net/tcp", "/proc/net/tcp6"}) {
+            try {
+                n += countHandshakes(java.nio.file.Files.readAllLines(java.nio.file.Path.of(table)), ports);
+            } catch (java.io.IOException | RuntimeException e) {
+                // No such table (no IPv6) or no /proc: nothing to wait for that can be seen.
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Counts the SYN_RECV rows with a local port in {@code ports} in the lines of a {@code /proc/net/tcp} or
+     * {@code tcp6} table, whose rows read {@code "  sl  LOCAL_HEX:PORT_HEX REMOTE_HEX:PORT_HEX ST ..."} with the
+     * state in hex (03 is SYN_RECV) and a header row first.
+     */
+    static int countHandshakes(java.util.List<String> lines, java.util.Set<Integer> ports) {
+        int n = 0;
+        for (String line : lines) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length < 4 || !f[0].endsWith(":") || !"03".equals(f[3])) {
+                continue;
+            }
+            int colon = f[1].lastIndexOf(':');
+            try {
+                if (colon > 0 && ports.contains(Integer.parseInt(f[1].substring(colon + 1), 16))) {
+                    n++;
+                }
+            } catch (NumberFormatException e) {
+                // Not a row of the table.
+            }
+        }
+        return n;
+    }
+
     @Override
     public void close() {
         if (!closed) {
@@ -215,7 +302,7 @@ public final class TcpListener implements Closeable {
 
     // sockaddr_in:  u16 family @0 (host order) | u16 port @2 (network order) | 4 address bytes @4 | 8 zero bytes
     // sockaddr_in6: u16 family @0 | u16 port @2 | u32 flowinfo @4 | 16 address bytes @8 | u32 scope id @24
-    private static int fromInet(InetSocketAddress a, Pointer sa) {
+    static int fromInet(InetSocketAddress a, Pointer sa) {
         byte[] ip = a.getAddress().getAddress();
         sa.setMemory(0, SOCKADDR_IN6_BYTES, (byte) 0);
         sa.putShort(0, (short) (ip.length == 4 ? Native.AF_INET : Native.AF_INET6));

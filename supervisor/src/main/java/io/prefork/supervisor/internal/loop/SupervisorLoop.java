@@ -61,6 +61,13 @@ public final class SupervisorLoop implements Runnable {
 
     /** After SIGTERM, how long a worker gets to exit before SIGKILL. */
     static final long KILL_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /**
+     * How long a graceful stop waits, at most, for TCP handshakes under way when it began: a few round trips on any
+     * network a supervisor sits on, and a lost final ACK is recovered by the client's first retransmission (200 ms
+     * minimum RTO on Linux).
+     */
+    static final long HANDSHAKE_SETTLE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    static final long HANDSHAKE_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
     /** After SIGQUIT (thread dump), how long before a stuck worker is killed. */
     static final long DUMP_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
     /** A worker that dies sooner than this after starting counts as a crash for respawn backoff. */
@@ -295,7 +302,7 @@ public final class SupervisorLoop implements Runnable {
                 flush(w);
             }
         }
-        if (phase == Phase.DRAINING && queue.isEmpty() && totalInFlight() == 0) {
+        if (phase == Phase.DRAINING && !listenersOpen && queue.isEmpty() && totalInFlight() == 0) {
             LOG.info("all connections finished; stopping workers");
             terminateWorkers();
         }
@@ -1184,10 +1191,53 @@ public final class SupervisorLoop implements Runnable {
         }
         phase = Phase.DRAINING;
         reloadQueue.clear();
-        // Connections whose handshake the kernel completed are in the backlogs: take them before closing the
-        // listeners, or closing them would reset them. Each listener is closed right after its backlog is empty,
-        // not after all of them, so the window in which a new handshake can complete and then be reset is as short
-        // with several listeners as with one.
+        // Connections whose handshake the kernel completed are in the accept queues, and closing a listener resets
+        // them: they must be accepted first. But a handshake can complete between the last accept that finds a
+        // queue empty and the close. So new handshakes are refused first (TcpListener.refuseNewHandshakes), the
+        // ones under way are given a moment to finish, and only then is each queue emptied and its listener closed.
+        for (TcpListener l : listeners) {
+            try {
+                l.refuseNewHandshakes();
+            } catch (NativeException e) {
+                LOG.warn("cannot refuse new connections on {} before closing it: {}; a connection that completes "
+                        + "just as it closes may be reset", TcpListener.format(l.boundAddress()), e.getMessage());
+            }
+        }
+        long now = System.nanoTime();
+        closeListenersOnceHandshakesFinish(now, now + HANDSHAKE_SETTLE_NANOS);
+        schedule(config.gracefulTimeout().toNanos(), () -> {
+            if (phase == Phase.DRAINING) {
+                LOG.warn("graceful timeout ({} s) passed with {} connection(s) in flight and {} queued; stopping workers",
+                        config.gracefulTimeout().toSeconds(), totalInFlight(), queue.size());
+                terminateWorkers();
+            }
+        });
+    }
+
+    /**
+     * The second step of a graceful stop, after new handshakes were refused: once none is under way on any
+     * listener's port, nothing can enter an accept queue any more, so each queue is emptied into the dispatch queue
+     * and its listener closed. Polls every {@link #HANDSHAKE_POLL_NANOS} (on loopback the first look usually finds none),
+     * at most until {@code deadline}: a client that never finishes its handshake must not hold the stop up, and the
+     * kernel never accepted it.
+     */
+    private void closeListenersOnceHandshakesFinish(long began, long deadline) {
+        if (phase != Phase.DRAINING || !listenersOpen) {
+            return; // a harder stop closed them meanwhile
+        }
+        java.util.Set<Integer> ports = new java.util.HashSet<>();
+        for (TcpListener l : listeners) {
+            ports.add(l.boundAddress().getPort());
+        }
+        int unfinished = TcpListener.handshakesInProgress(ports);
+        if (unfinished > 0 && System.nanoTime() - deadline < 0) {
+            schedule(HANDSHAKE_POLL_NANOS, () -> closeListenersOnceHandshakesFinish(began, deadline));
+            return;
+        }
+        if (unfinished > 0) {
+            LOG.warn("closing the listeners with {} TCP handshake(s) still unfinished after {} ms; those clients will "
+                    + "be reset", unfinished, TimeUnit.NANOSECONDS.toMillis(HANDSHAKE_SETTLE_NANOS));
+        }
         for (TcpListener l : listeners) {
             try {
                 acceptBatch(l, Integer.MAX_VALUE);
@@ -1198,15 +1248,9 @@ public final class SupervisorLoop implements Runnable {
             l.close();
         }
         closeListeners();
-        LOG.info("stopping gracefully: {} connection(s) in flight, {} queued; graceful timeout {} s",
-                totalInFlight(), queue.size(), config.gracefulTimeout().toSeconds());
-        schedule(config.gracefulTimeout().toNanos(), () -> {
-            if (phase == Phase.DRAINING) {
-                LOG.warn("graceful timeout ({} s) passed with {} connection(s) in flight and {} queued; stopping workers",
-                        config.gracefulTimeout().toSeconds(), totalInFlight(), queue.size());
-                terminateWorkers();
-            }
-        });
+        LOG.info("stopping gracefully: listeners closed after {} ms; {} connection(s) in flight, {} queued; "
+                + "graceful timeout {} s", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began), totalInFlight(),
+                queue.size(), config.gracefulTimeout().toSeconds());
     }
 
     /** SIGTERM to every worker, SIGKILL to those still alive after the kill timeout; the loop ends when all are reaped. */
