@@ -168,6 +168,9 @@ public final class Main {
         // install a handler for a signal ignored at startup, and says nothing, so there INT does not stop us.
         handle("TERM", supervisor::stop);
         handle("INT", supervisor::stopNow);
+        // HUP is a command here (reload), not a hangup: taken back even from nohup's SIG_IGN, as gunicorn's is. INT
+        // stays ignored where a non-interactive shell ignored it, so that a Ctrl-C meant for the script does not
+        // stop a server it started in the background.
         handle("HUP", supervisor::reload);
         handle("TTIN", supervisor::addWorker);
         handle("TTOU", supervisor::removeWorker);
@@ -196,11 +199,11 @@ public final class Main {
     }
 
     private void handle(String signal, Runnable action) {
-        String problem = Signals.handle(signal, action);
+        String problem = Signals.handle(signal, action, signal.equals("HUP"));
         if (problem != null) {
-            err.println("prefork: warning: SIG" + signal + " is not handled: " + problem + "; start the supervisor "
-                    + "without that (e.g. under a service manager, or with setsid instead of nohup) for " + signal
-                    + " to work as --help says");
+            err.println("prefork: warning: SIG" + signal + " is not handled: " + problem + "; " + (signal.equals("INT")
+                    ? "stop the supervisor with TERM (a graceful stop) instead" : "start the supervisor "
+                    + "without that (e.g. under a service manager) for " + signal + " to work as --help says"));
         }
     }
 }

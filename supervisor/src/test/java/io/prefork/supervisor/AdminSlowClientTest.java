@@ -145,6 +145,63 @@ class AdminSlowClientTest {
         }
     }
 
+    /**
+     * Connections beyond the endpoint's limit ({@code AdminServer.MAX_CONNECTIONS}) are closed as soon as they are
+     * accepted, long before the request limit would close them: no client can fill the supervisor's descriptor table
+     * through the admin port. Once they are gone, the endpoint answers again.
+     */
+    @Test
+    void connectionsBeyondTheLimitAreClosedAtOnce() throws Exception {
+        Supervisor s = Supervisor.start(AdminEndpointTest.config().admin("127.0.0.1:0").jmx(false).build());
+        List<Stalled> open = new ArrayList<>();
+        try {
+            InetSocketAddress admin = s.adminAddress();
+            s.ready().get(AdminEndpointTest.READY.toSeconds(), TimeUnit.SECONDS);
+            int limit = (int) io.prefork.supervisor.internal.admin.AdminServer.MAX_CONNECTIONS;
+            int extra = 8;
+            for (int i = 0; i < limit + extra; i++) {
+                open.add(Stalled.open(admin, "silent #" + (i + 1), ""));
+            }
+            // Well inside the request limit, which would close them all (and fail this test if it were the cause).
+            long deadline = deadline(REQUEST_LIMIT.minus(EARLY).minus(EARLY));
+            int closed = 0;
+            ByteBuffer buf = ByteBuffer.allocate(64);
+            while (closed < extra) {
+                assertTrue(System.nanoTime() < deadline, closed + " of " + (limit + extra) + " connections closed by "
+                        + "the server before the request limit; expected " + extra + " beyond its limit of " + limit);
+                closed = 0;
+                for (Stalled c : open) {
+                    if (c.closedAt != 0) {
+                        closed++;
+                        continue;
+                    }
+                    int n;
+                    try {
+                        buf.clear();
+                        n = c.channel.read(buf);
+                    } catch (IOException e) {
+                        n = -1;
+                    }
+                    if (n < 0) {
+                        c.closedAt = System.nanoTime();
+                        closed++;
+                    }
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+            }
+            assertTrue(closed <= extra + 1, closed + " closed; the limit is " + limit + " open connections");
+            for (Stalled c : open) {
+                c.channel.close();
+            }
+            assertEquals(200, getRetryingCutOff(admin, "/status", deadline(REQUEST_LIMIT.plus(LATE))).code);
+        } finally {
+            for (Stalled c : open) {
+                c.channel.close();
+            }
+            s.close();
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ helpers
 
     /** A connection that stops after sending {@code sent} (perhaps nothing), opened now. */

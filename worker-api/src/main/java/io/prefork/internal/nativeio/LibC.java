@@ -57,6 +57,9 @@ public interface LibC {
 
     int kill(int pid, int sig);
 
+    /** {@code signal(2)}: the handler is a code address; 0 is SIG_DFL, 1 SIG_IGN. Returns the previous one. */
+    long signal(int sig, long handler);
+
     int getpid();
 
     int getuid();

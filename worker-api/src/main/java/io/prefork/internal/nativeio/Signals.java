@@ -26,6 +26,32 @@ public final class Signals {
      *     signal stays ignored.
      */
     public static String handle(String name, Runnable action) {
+        return handle(name, action, false);
+    }
+
+    /**
+     * Installs {@code action} for signal {@code name}, as {@link #handle(String, Runnable)} does; with
+     * {@code evenIfIgnored}, a signal ignored since the process started (SIG_IGN inherited across exec) is first
+     * given back its default disposition, so that the JVM installs the handler: what Python's
+     * {@code signal.signal} does for gunicorn, whose HUP reloads under {@code nohup} too. The default disposition
+     * (terminate) lasts only from that reset to the JVM's install, a few microseconds at start.
+     */
+    public static String handle(String name, Runnable action, boolean evenIfIgnored) {
+        String problem = install(name, action);
+        Integer number = NUMBERS.get(name);
+        if (problem == null || !evenIfIgnored || number == null || !problem.startsWith(IGNORED_AT_START)) {
+            return problem;
+        }
+        if (Native.LIBC.signal(number, 0 /* SIG_DFL */) == -1L /* SIG_ERR */) {
+            return problem + " (and signal(" + number + ", SIG_DFL) failed: errno " + Native.errno() + ")";
+        }
+        return install(name, action);
+    }
+
+    private static final String IGNORED_AT_START = "it was ignored when this process started";
+    private static final java.util.Map<String, Integer> NUMBERS = java.util.Map.of("HUP", 1, "INT", 2, "TERM", 15);
+
+    private static String install(String name, Runnable action) {
         try {
             Class<?> signalClass = Class.forName("sun.misc.Signal");
             Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
@@ -47,7 +73,7 @@ public final class Signals {
             Method handle = signalClass.getMethod("handle", signalClass, handlerClass);
             Object previous = handle.invoke(null, signal, handler);
             if (previous == handlerClass.getField("SIG_IGN").get(null) && SHUTDOWN_SIGNALS.contains(name)) {
-                return "it was ignored when this process started (nohup ignores HUP; a non-interactive shell starts "
+                return IGNORED_AT_START + " (nohup ignores HUP; a non-interactive shell starts "
                         + "background jobs with INT ignored), and the JVM keeps it ignored";
             }
             return null;

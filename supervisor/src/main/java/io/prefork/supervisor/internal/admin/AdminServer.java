@@ -74,6 +74,13 @@ public final class AdminServer implements AutoCloseable {
      * checked every second already ({@code sun.net.httpserver.timerMillis}).
      */
     static final long IDLE_CHECK_MS = 1000;
+    /**
+     * {@code jdk.httpserver.maxConnections}: connections the endpoint keeps open at once; beyond that the JDK server
+     * closes each new one as soon as it accepts it. Every open connection is a descriptor of the supervisor's, the
+     * same table its listeners accept into, so a client that opens admin connections without end must not be able
+     * to exhaust it. A few scrapers and a browser need far fewer.
+     */
+    public static final long MAX_CONNECTIONS = 32;
 
     private final HttpServer server;
     /** Read once, while bound, so it still answers after {@link #close()}. */
@@ -125,7 +132,7 @@ public final class AdminServer implements AutoCloseable {
 
     /**
      * Sets the JDK server's time limits ({@link #MAX_REQUEST_SECONDS}, {@link #MAX_RESPONSE_SECONDS},
-     * {@link #IDLE_CHECK_MS}) as system properties, each only if not set already, so {@code -D} on the command line
+     * {@link #IDLE_CHECK_MS}) and its connection limit ({@link #MAX_CONNECTIONS}) as system properties, each only if not set already, so {@code -D} on the command line
      * wins ({@code -Dsun.net.httpserver.maxReqTime=0} turns the request limit off, for instance).
      *
      * <p>They are JVM-wide, and read once: {@code sun.net.httpserver.ServerConfig} reads them in its static
@@ -139,6 +146,7 @@ public final class AdminServer implements AutoCloseable {
         setIfAbsent("sun.net.httpserver.maxReqTime", MAX_REQUEST_SECONDS);
         setIfAbsent("sun.net.httpserver.maxRspTime", MAX_RESPONSE_SECONDS);
         setIfAbsent("sun.net.httpserver.clockTick", IDLE_CHECK_MS);
+        setIfAbsent("jdk.httpserver.maxConnections", MAX_CONNECTIONS);
     }
 
     private static void setIfAbsent(String property, long value) {
