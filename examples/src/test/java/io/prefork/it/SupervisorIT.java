@@ -226,8 +226,8 @@ class SupervisorIT {
             assertTrue(s.output().stream().noneMatch(l -> l.contains("is not handled")), s.output().toString());
         }
         // trap '' INT: the shell's way of starting a command with SIGINT ignored, which the JVM then keeps.
-        try (SupervisorProcess s = SupervisorProcess.startExampleUnder(List.of("sh", "-c", "trap '' INT; exec \"$0\" \"$@\""),
-                1, HELLO)) {
+        List<String> intIgnored = List.of("sh", "-c", "trap '' INT; exec \"$0\" \"$@\"");
+        try (SupervisorProcess s = SupervisorProcess.startExampleUnder(intIgnored, 1, HELLO)) {
             int port = s.awaitReady(READY);
             s.awaitOutput("prefork: warning: SIGINT is not handled: it was ignored when this process started", READY);
             assertTrue(s.output().stream().noneMatch(l -> l.contains("SIGHUP is not handled")), s.output().toString());

@@ -132,8 +132,9 @@ public final class AdminServer implements AutoCloseable {
 
     /**
      * Sets the JDK server's time limits ({@link #MAX_REQUEST_SECONDS}, {@link #MAX_RESPONSE_SECONDS},
-     * {@link #IDLE_CHECK_MS}) and its connection limit ({@link #MAX_CONNECTIONS}) as system properties, each only if not set already, so {@code -D} on the command line
-     * wins ({@code -Dsun.net.httpserver.maxReqTime=0} turns the request limit off, for instance).
+     * {@link #IDLE_CHECK_MS}) and its connection limit ({@link #MAX_CONNECTIONS}) as system properties, each only if
+     * not set already, so {@code -D} on the command line wins ({@code -Dsun.net.httpserver.maxReqTime=0} turns the
+     * request limit off, for instance).
      *
      * <p>They are JVM-wide, and read once: {@code sun.net.httpserver.ServerConfig} reads them in its static
      * initialiser, when the first {@code HttpServer} of the JVM is created (JDK 17 and 25 alike). So they also

@@ -1217,11 +1217,11 @@ public final class SupervisorLoop implements Runnable {
     /**
      * The second step of a graceful stop, after new handshakes were refused: once none is under way on any
      * listener's port, nothing can enter an accept queue any more, so each queue is emptied into the dispatch queue
-     * and its listener closed. Polls every {@link #HANDSHAKE_POLL_NANOS} (on loopback the first look usually finds none),
-     * at most until {@code deadline}: a client that never finishes its handshake must not hold the stop up, and the
-     * kernel never accepted it. One case stays open: under a SYN flood the kernel answers with SYN cookies and keeps
-     * no request socket, so a cookie ACK that arrives in the moment between the last accept and the close is not
-     * seen coming; without a flood there are no cookies.
+     * and its listener closed. Polls every {@link #HANDSHAKE_POLL_NANOS} (on loopback the first look usually finds
+     * none), at most until {@code deadline}: a client that never finishes its handshake must not hold the stop up,
+     * and the kernel never accepted it. One case stays open: under a SYN flood the kernel answers with SYN cookies
+     * and keeps no request socket, so a cookie ACK that arrives in the moment between the last accept and the close
+     * is not seen coming; without a flood there are no cookies.
      */
     private void closeListenersOnceHandshakesFinish(long began, long deadline) {
         if (phase != Phase.DRAINING || !listenersOpen) {
