@@ -108,6 +108,48 @@ class FaultsIT {
         }
     }
 
+    /**
+     * SIGTERM while the supervisor is out of descriptors (RLIMIT_NOFILE lowered with prlimit) and connections wait in
+     * the kernel's accept queue: closing the listener would reset them, so it stays open until they are accepted as
+     * served connections free descriptors; every request is answered and the supervisor exits 0.
+     */
+    @Test
+    void sigtermOutOfDescriptorsServesTheWholeBacklog() throws Exception {
+        int clients = 12;
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.examples.SlowBlockingWorker",
+                "--worker-setting", "delayMs=400")) {
+            int port = s.awaitReady(READY);
+            s.awaitWorkers(1, READY);
+            HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
+            long open = SupervisorProcess.fdCount(s.pid());
+            Process p = new ProcessBuilder("prlimit", "--pid", Long.toString(s.pid()), "--nofile=" + (open + 3) + ":"
+                    + (open + 3)).inheritIO().start();
+            assertTrue(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0, "prlimit on the supervisor");
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(clients);
+            try {
+                List<java.util.concurrent.Future<Integer>> answers = new ArrayList<>();
+                for (int i = 0; i < clients; i++) {
+                    answers.add(pool.submit(() -> HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(60))
+                            .status()));
+                }
+                s.awaitOutput("cannot accept", READY); // EMFILE: the rest wait in the kernel's accept queue
+                s.signal(Native.SIGTERM);
+                List<Object> statuses = new ArrayList<>();
+                for (java.util.concurrent.Future<Integer> a : answers) {
+                    try {
+                        statuses.add(a.get(60, TimeUnit.SECONDS));
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        statuses.add(e.getCause().toString());
+                    }
+                }
+                assertEquals(java.util.Collections.nCopies(clients, 200), statuses, "every client answered");
+                assertEquals(0, s.awaitExit(Duration.ofSeconds(30)));
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
     /** Garbage, an unknown frame type, an oversized length: each gets its worker killed and replaced. */
     @Test
     void aWorkerThatWritesGarbageIsKilledAndReplaced() throws Exception {

@@ -1240,6 +1240,19 @@ public final class SupervisorLoop implements Runnable {
             LOG.warn("closing the listeners with {} TCP handshake(s) still unfinished after {} ms; those clients will "
                     + "be reset", unfinished, TimeUnit.NANOSECONDS.toMillis(HANDSHAKE_SETTLE_NANOS));
         }
+        emptyAndCloseListeners(began);
+    }
+
+    /**
+     * The last step of {@link #closeListenersOnceHandshakesFinish}: accepts everything in the accept queues, then
+     * closes the listeners. Out of descriptors (EMFILE), what is left in a queue would be reset by the close, so the
+     * listeners stay open (new handshakes are still refused) and this runs again when the accept pause ends, by which
+     * time connections the workers took have given their descriptors back. The graceful timeout bounds the wait.
+     */
+    private void emptyAndCloseListeners(long began) {
+        if (phase != Phase.DRAINING || !listenersOpen) {
+            return;
+        }
         for (TcpListener l : listeners) {
             try {
                 acceptBatch(l, Integer.MAX_VALUE);
@@ -1247,7 +1260,10 @@ public final class SupervisorLoop implements Runnable {
                 LOG.warn("accepting the backlog of {} before stopping failed: {}", TcpListener.format(l.boundAddress()),
                         e.getMessage());
             }
-            l.close();
+            if (System.nanoTime() - acceptPausedUntil < 0) {
+                schedule(acceptPausedUntil - System.nanoTime(), () -> emptyAndCloseListeners(began));
+                return;
+            }
         }
         closeListeners();
         LOG.info("stopping gracefully: listeners closed after {} ms; {} connection(s) in flight, {} queued; "
