@@ -121,10 +121,7 @@ class FaultsIT {
             int port = s.awaitReady(READY);
             s.awaitWorkers(1, READY);
             HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
-            long open = SupervisorProcess.fdCount(s.pid());
-            Process p = new ProcessBuilder("prlimit", "--pid", Long.toString(s.pid()), "--nofile=" + (open + 3) + ":"
-                    + (open + 3)).inheritIO().start();
-            assertTrue(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0, "prlimit on the supervisor");
+            SupervisorProcess.limitDescriptors(s.pid(), 3);
             java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(clients);
             try {
                 List<java.util.concurrent.Future<Integer>> answers = new ArrayList<>();

@@ -113,10 +113,7 @@ class HandoffGuaranteesIT {
                 "--concurrency", "4")) {
             int port = s.awaitReady(READY);
             for (long w : s.awaitWorkers(2, READY)) {
-                long open = SupervisorProcess.fdCount(w);
-                Process p = new ProcessBuilder("prlimit", "--pid", Long.toString(w), "--nofile=" + (open + 40) + ":"
-                        + (open + 40)).inheritIO().start();
-                assertTrue(p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0, "prlimit on worker " + w);
+                SupervisorProcess.limitDescriptors(w, 40);
             }
             ExecutorService pool = Executors.newFixedThreadPool(8);
             try {

@@ -241,6 +241,20 @@ public final class SupervisorProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Lowers a running process's descriptor limit (RLIMIT_NOFILE, soft and hard) to {@code headroom} above the
+     * descriptors it has open now, with util-linux's {@code prlimit}.
+     */
+    public static void limitDescriptors(long pid, int headroom) throws IOException, InterruptedException {
+        long limit = fdCount(pid) + headroom;
+        Process p = new ProcessBuilder("prlimit", "--pid", Long.toString(pid), "--nofile=" + limit + ":" + limit)
+                .inheritIO().start();
+        if (!p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new AssertionError("prlimit --pid " + pid + " --nofile=" + limit + " failed");
+        }
+    }
+
     /** What each descriptor of a process points to ("socket:[123]", "/dev/null", ...), from /proc. */
     public static Set<String> fdTargets(long pid, boolean skipStdio) {
         Set<String> out = new HashSet<>();
