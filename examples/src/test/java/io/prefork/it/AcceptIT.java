@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prefork.internal.nativeio.Native;
-import io.prefork.internal.nativeio.TestSockets;
 import io.prefork.it.workers.AddressWorker;
+import io.prefork.supervisor.internal.nativeio.TestSockets;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,13 +1,13 @@
 package io.prefork.supervisor;
 
-import io.prefork.internal.nativeio.Signals;
-import io.prefork.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.nativeio.Signals;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
 import java.io.PrintWriter;
 import java.util.List;
-import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.ParseResult;
+import picocli.CommandLine;
 
 /**
  * The command line: declares its options from the settings table ({@link Settings#ALL}), builds a

@@ -2,13 +2,13 @@ package io.prefork.supervisor;
 
 import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.jmx.JmxReporter;
-import io.prefork.internal.nativeio.Bootstrap;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
-import io.prefork.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.admin.AdminServer;
 import io.prefork.supervisor.internal.loop.SupervisorLoop;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
 import java.io.IOException;
@@ -106,9 +106,9 @@ public final class Supervisor implements AutoCloseable {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
         List<TcpListener> tcp = openListeners(config);
-        Bootstrap.Server boot;
+        BootstrapServer boot;
         try {
-            boot = Bootstrap.Server.open();
+            boot = BootstrapServer.open();
         } catch (IOException e) {
             closeAll(tcp);
             throw new StartupException(ExitCodes.INTERNAL, "cannot create the private endpoint workers connect to "
@@ -219,9 +219,9 @@ public final class Supervisor implements AutoCloseable {
         return where + ": cannot listen (" + e.getMessage() + "); choose another address or port";
     }
 
-    private static void acceptWorkers(Bootstrap.Server bootServer, SupervisorLoop loop) {
+    private static void acceptWorkers(BootstrapServer bootServer, SupervisorLoop loop) {
         while (true) {
-            Bootstrap.Arrival a;
+            BootstrapServer.Arrival a;
             try {
                 a = bootServer.accept(5000);
             } catch (IOException e) {

@@ -1,6 +1,6 @@
 package io.prefork.supervisor;
 
-import io.prefork.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;

@@ -9,8 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.prefork.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.admin.PrometheusText;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.testworkers.FixedHttpWorker;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -3,7 +3,7 @@ package io.prefork.supervisor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.prefork.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;

@@ -148,7 +148,7 @@ class MainTest {
                 "--worker-classpath", jar.toString(), "--listen", "127.0.0.1:8081"};
         SupervisorConfig c = Main.config(new picocli.CommandLine(Main.commandSpec()).parseArgs(args));
         assertEquals(List.of("127.0.0.1:0", "[::1]:8080", "127.0.0.1:8081"),
-                c.listen().stream().map(io.prefork.internal.nativeio.TcpListener::format).toList());
+                c.listen().stream().map(io.prefork.supervisor.internal.nativeio.TcpListener::format).toList());
     }
 
     @Test

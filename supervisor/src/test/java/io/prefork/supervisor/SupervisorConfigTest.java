@@ -130,7 +130,7 @@ class SupervisorConfigTest {
     void listensOnEveryAddressGivenInOrder() {
         SupervisorConfig c = valid().listen("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0").build();
         assertEquals(List.of("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0"),
-                c.listen().stream().map(io.prefork.internal.nativeio.TcpListener::format).toList(),
+                c.listen().stream().map(io.prefork.supervisor.internal.nativeio.TcpListener::format).toList(),
                 "port 0 twice is two free ports, not a duplicate");
     }
 

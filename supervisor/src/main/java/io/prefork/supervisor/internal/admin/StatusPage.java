@@ -1,8 +1,8 @@
 package io.prefork.supervisor.internal.admin;
 
-import io.prefork.internal.nativeio.TcpListener;
 import io.prefork.supervisor.SupervisorStatus;
 import io.prefork.supervisor.WorkerStatus;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Locale;

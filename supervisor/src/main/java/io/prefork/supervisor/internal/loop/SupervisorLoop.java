@@ -1,12 +1,8 @@
 package io.prefork.supervisor.internal.loop;
 
-import io.prefork.internal.nativeio.Bootstrap;
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
-import io.prefork.internal.nativeio.Poller;
-import io.prefork.internal.nativeio.TcpListener;
-import io.prefork.internal.nativeio.Wakeup;
 import io.prefork.internal.runtime.WorkerExit;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
@@ -15,21 +11,25 @@ import io.prefork.supervisor.ExitCodes;
 import io.prefork.supervisor.SupervisorConfig;
 import io.prefork.supervisor.SupervisorListener;
 import io.prefork.supervisor.SupervisorStatus;
-import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.Termination;
+import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.supervisor.internal.nativeio.Poller;
+import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.nativeio.Wakeup;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.time.Instant;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Iterator;
@@ -97,7 +97,7 @@ public final class SupervisorLoop implements Runnable {
     private final WorkerLauncher launcher;
     /** One per --listen address, in order; all share the queue and the workers. */
     private final List<TcpListener> listeners;
-    private final Bootstrap.Server bootServer;
+    private final BootstrapServer bootServer;
     private final SupervisorMetrics metrics;
     private final SupervisorListener events;
     private final Wakeup wakeup;
@@ -148,7 +148,7 @@ public final class SupervisorLoop implements Runnable {
     public final CompletableFuture<Termination> terminated = new CompletableFuture<>();
 
     public SupervisorLoop(SupervisorConfig config, WorkerLauncher launcher, List<TcpListener> listeners,
-                          Bootstrap.Server bootServer, SupervisorMetrics metrics, SupervisorListener events)
+                          BootstrapServer bootServer, SupervisorMetrics metrics, SupervisorListener events)
             throws NativeException {
         this.config = config;
         this.launcher = launcher;
@@ -210,7 +210,7 @@ public final class SupervisorLoop implements Runnable {
     }
 
     /** A worker connected back to the bootstrap endpoint (posted by the bootstrap thread). */
-    public void arrived(Bootstrap.Arrival arrival) {
+    public void arrived(BootstrapServer.Arrival arrival) {
         post(() -> onArrival(arrival));
     }
 
@@ -945,7 +945,7 @@ public final class SupervisorLoop implements Runnable {
         return b;
     }
 
-    private void onArrival(Bootstrap.Arrival arrival) {
+    private void onArrival(BootstrapServer.Arrival arrival) {
         try {
             WorkerProcess match = null;
             for (WorkerProcess w : workers) {
