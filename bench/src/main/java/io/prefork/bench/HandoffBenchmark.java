@@ -7,6 +7,7 @@ import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.WireAddress;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -41,7 +42,7 @@ import org.openjdk.jmh.infra.Blackhole;
  * The handoff hot path, one thread playing both sides: the supervisor encodes a HANDOFF frame and sends it with a
  * real connected TCP descriptor over a real SOCK_SEQPACKET socketpair; the worker receives it, validates the frame and
  * closes (or wraps and closes) the descriptor it got. What is left out on purpose: the supervisor's accept (one
- * connection is accepted once and re-sent every time), the worker's ACCEPTED reply and the supervisor's close of its
+ * connection is accepted once and re-sent every time), the worker's TAKEN reply and the supervisor's close of its
  * copy on the ack, and the cost of waking a second process (both ends live in this thread, so nothing ever blocks).
  *
  * <p>Ownership, as in production: the supervisor owns {@link #tcpFd} for the whole trial and only lends it to
@@ -73,7 +74,6 @@ public class HandoffBenchmark {
 
     /** Wire-form addresses, encoded once per connection as the supervisor does at accept time. */
     private byte[] peerWire;
-    private byte[] localWire;
     /** The peer address the worker would decode; pre-built so sendRecvWrapClose measures only the wrap. */
     private InetSocketAddress remote;
     private long acceptedEpochMicros;
@@ -116,13 +116,13 @@ public class HandoffBenchmark {
         }
 
         remote = (InetSocketAddress) client.getLocalAddress();
-        peerWire = FrameCodec.encodeAddress(remote);
-        localWire = FrameCodec.encodeAddress(listener.boundAddress());
-        if (!Arrays.equals(peerWire, listener.lastPeerAddress())) {
+        peerWire = WireAddress.encode(remote);
+        byte[] reported = new byte[WireAddress.MAX_BYTES];
+        if (!Arrays.equals(peerWire, Arrays.copyOf(reported, listener.copyLastPeerAddress(reported)))) {
             throw new IllegalStateException("the client's address " + remote + " is not the peer accept4 reported");
         }
-        if (peerWire.length + localWire.length != 14) {
-            throw new IllegalStateException("expected IPv4 addresses (7 wire bytes each), the C floor assumes them");
+        if (peerWire.length != WireAddress.IPV4_BYTES) {
+            throw new IllegalStateException("expected an IPv4 peer (7 wire bytes), the C floor assumes it");
         }
         acceptedEpochMicros = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis());
         fds = new int[FrameCodec.MAX_FDS_PER_FRAME];
@@ -131,15 +131,15 @@ public class HandoffBenchmark {
         encodeBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES);
         handoffFrame = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES + 1);
         int off = FrameCodec.putHandoffEntry(handoffFrame, FrameCodec.beginHandoff(), 42L, acceptedEpochMicros,
-                peerWire, localWire);
+                peerWire, peerWire.length);
         handoffFrameLength = FrameCodec.finishHandoff(handoffFrame, 1, off);
-        if (handoffFrameLength != 40) {
+        if (handoffFrameLength != 33) {
             throw new IllegalStateException("a one-entry IPv4 HANDOFF frame is " + handoffFrameLength
-                    + " bytes; handoff_floor.c sends 40: update it");
+                    + " bytes; handoff_floor.c sends 33: update it");
         }
         acceptedFrame = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES + 1);
         ids[0] = 42L;
-        acceptedFrameLength = FrameCodec.encodeIds(acceptedFrame, FrameType.ACCEPTED, ids, 1);
+        acceptedFrameLength = FrameCodec.encodeIds(acceptedFrame, FrameType.TAKEN, ids, 1);
         idSink = id -> idSum += id;
 
         descriptorsAtStart = openDescriptors();
@@ -204,7 +204,7 @@ public class HandoffBenchmark {
     private int handoffOne(Blackhole bh) throws NativeException, FrameException {
         ByteBuffer out = supervisor.sendBuffer();
         int off = FrameCodec.putHandoffEntry(out, FrameCodec.beginHandoff(), nextId++, acceptedEpochMicros,
-                peerWire, localWire);
+                peerWire, peerWire.length);
         int length = FrameCodec.finishHandoff(out, 1, off);
         supervisor.send(length, fds, 1, false);
         int n = receiveHandoff(1);
@@ -259,7 +259,7 @@ public class HandoffBenchmark {
         ByteBuffer out = supervisor.sendBuffer();
         int off = FrameCodec.beginHandoff();
         for (int i = 0; i < count; i++) {
-            off = FrameCodec.putHandoffEntry(out, off, nextId++, acceptedEpochMicros, peerWire, localWire);
+            off = FrameCodec.putHandoffEntry(out, off, nextId++, acceptedEpochMicros, peerWire, peerWire.length);
         }
         int length = FrameCodec.finishHandoff(out, count, off);
         supervisor.send(length, fds, count, false);
@@ -314,7 +314,7 @@ public class HandoffBenchmark {
     @Benchmark
     public int encodeHandoff() {
         int off = FrameCodec.putHandoffEntry(encodeBuffer, FrameCodec.beginHandoff(), nextId++, acceptedEpochMicros,
-                peerWire, localWire);
+                peerWire, peerWire.length);
         return FrameCodec.finishHandoff(encodeBuffer, 1, off);
     }
 
@@ -329,11 +329,11 @@ public class HandoffBenchmark {
         return reader.id() + count;
     }
 
-    /** The worker's ACCEPTED reply for one connection. */
+    /** The worker's TAKEN reply for one connection. */
     @Benchmark
     public int encodeIds() {
         ids[0] = nextId++;
-        return FrameCodec.encodeIds(encodeBuffer, FrameType.ACCEPTED, ids, 1);
+        return FrameCodec.encodeIds(encodeBuffer, FrameType.TAKEN, ids, 1);
     }
 
     /** The supervisor's decoding of that reply (header, count, one id to a sink). */

@@ -1,8 +1,10 @@
 package io.prefork.supervisor.internal.dispatch;
 
+import io.prefork.internal.wire.WireAddress;
+
 /**
  * A connection the supervisor has accepted and not yet seen a worker take. Owns the supervisor's copy of the
- * socket ({@link #fd}) until a worker reports it ACCEPTED; while it is owned here, the connection survives the
+ * socket ({@link #fd}) until a worker reports it TAKEN; while it is owned here, the connection survives the
  * death of any worker it was sent to and can be sent again.
  *
  * <p>Objects are recycled through a {@link Pool} once their descriptor is closed, and addresses are kept in fixed
@@ -11,20 +13,15 @@ package io.prefork.supervisor.internal.dispatch;
  * <p>Owned by the supervisor loop thread only; not thread-safe.
  */
 public final class PendingConnection {
-    /** The longest address in wire form: family, port, 16 bytes of IPv6. */
-    public static final int MAX_ADDRESS_BYTES = 19;
-
     public long id;
     /** The supervisor's copy of the socket; -1 once closed. */
     public int fd = -1;
     /** System.nanoTime() at accept, for the handoff latency timer. */
     public long acceptedNanos;
     public long acceptedEpochMicros;
-    /** Peer and local addresses in wire form (see FrameCodec), valid up to their lengths. */
-    public final byte[] peer = new byte[MAX_ADDRESS_BYTES];
+    /** The peer address in wire form ({@link WireAddress}), valid up to {@link #peerLength}. */
+    public final byte[] peer = new byte[WireAddress.MAX_BYTES];
     public int peerLength;
-    public final byte[] local = new byte[MAX_ADDRESS_BYTES];
-    public int localLength;
     /** How many times a worker has handed this connection back (rejected, lost); bounded to avoid a loop. */
     public int returns;
 

@@ -404,15 +404,6 @@ public final class SupervisorLoop implements Runnable {
             }
             PendingConnection c = pool.take(nextConnectionId, fd, System.nanoTime(), System.currentTimeMillis() * 1000);
             c.peerLength = listener.copyLastPeerAddress(c.peer);
-            try {
-                c.localLength = listener.copyLocalAddress(fd, c.local);
-            } catch (NativeException e) {
-                // The client reset the connection before we looked at it: nothing to serve.
-                Native.closeQuietly(fd);
-                c.fd = -1;
-                pool.release(c);
-                continue;
-            }
             nextConnectionId++;
             queue.add(c);
             queued++;
@@ -468,8 +459,7 @@ public final class SupervisorLoop implements Runnable {
                         || offset + FrameCodec.MAX_HANDOFF_ENTRY_BYTES > FrameCodec.MAX_FRAME_BYTES) {
                     break;
                 }
-                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength,
-                        c.local, c.localLength);
+                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength);
                 fdScratch[batch.size()] = c.fd;
                 batch.add(c);
             }
@@ -556,16 +546,16 @@ public final class SupervisorLoop implements Runnable {
             case BOOT_FAILED:
                 w.bootFailure = FrameCodec.readBootFailed(buf, length);
                 break;
-            case ACCEPTED: {
+            case TAKEN: {
                 int n = readIdList(buf, length);
                 for (int i = 0; i < n; i++) {
                     onAccepted(w, idScratch[i], now);
                 }
                 break;
             }
-            case DONE_ACCEPTED: {
+            case DONE_TAKEN: {
                 if (readIdList(buf, length) != 2) {
-                    throw new FrameException("DONE_ACCEPTED must carry exactly 2 ids, not " + idCount);
+                    throw new FrameException("DONE_TAKEN must carry exactly 2 ids, not " + idCount);
                 }
                 long accepted = idScratch[1];
                 onDone(w, idScratch[0]);
@@ -609,7 +599,7 @@ public final class SupervisorLoop implements Runnable {
 
     /** The worker took a connection: it holds its own copy now. */
     private void onAccepted(WorkerProcess w, long id, long now) throws FrameException {
-        PendingConnection c = takeUnacked(w, id, FrameType.ACCEPTED);
+        PendingConnection c = takeUnacked(w, id, FrameType.TAKEN);
         // Close ours at once, or the worker's close sends no FIN.
         Native.closeQuietly(c.fd);
         c.fd = -1;

@@ -19,7 +19,7 @@ public final class SupervisorMetrics {
     public final MetricRegistry registry;
     /** Connections accepted from the listening socket. */
     public final Meter accepted;
-    /** Accept to the worker's ACCEPTED report: the handoff latency. */
+    /** Accept to the worker's TAKEN report: the handoff latency. */
     public final Timer handoff;
     /**
      * The sum of every latency recorded in {@link #handoff}, in nanoseconds ({@code prefork.handoff.nanos}). A

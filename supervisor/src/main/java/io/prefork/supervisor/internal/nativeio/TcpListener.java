@@ -2,12 +2,12 @@ package io.prefork.supervisor.internal.nativeio;
 
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.wire.WireAddress;
 import java.io.Closeable;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import jnr.ffi.Pointer;
 
 /**
@@ -23,24 +23,18 @@ public final class TcpListener implements Closeable {
         private final int fd;
     private final int family;
     private final InetSocketAddress bound;
-    private final boolean wildcard;
-    /** The bound address in wire form, shared by every accepted connection unless the listener is a wildcard. */
-    private final byte[] boundWire;
     private final Pointer acceptAddr = Native.allocate(Native.SOCKADDR_BYTES);
     private final Pointer acceptAddrLen = Native.allocate(4);
-    private final Pointer nameAddr = Native.allocate(Native.SOCKADDR_BYTES);
-    private final Pointer nameAddrLen = Native.allocate(4);
     private boolean closed;
-    private boolean acceptedAny;
 
-    private TcpListener(int fd, int family, InetSocketAddress requested) throws NativeException {
+    private TcpListener(int fd, int family) throws NativeException {
         this.fd = fd;
         this.family = family;
-        this.wildcard = requested.getAddress().isAnyLocalAddress();
-        nameAddrLen.putInt(0, Native.SOCKADDR_BYTES);
-        Native.check(Native.LIBC.getsockname(fd, nameAddr, nameAddrLen), "getsockname(fd=" + fd + ")");
-        this.boundWire = toWire(nameAddr);
-        this.bound = toInet(boundWire);
+        Pointer name = Native.allocate(Native.SOCKADDR_BYTES);
+        Pointer nameLength = Native.allocate(4);
+        nameLength.putInt(0, Native.SOCKADDR_BYTES);
+        Native.check(Native.LIBC.getsockname(fd, name, nameLength), "getsockname(fd=" + fd + ")");
+        this.bound = Native.sockaddr(name);
     }
 
     /**
@@ -63,7 +57,7 @@ public final class TcpListener implements Closeable {
             int len = Native.putSockaddr(address, sa);
             Native.check(Native.LIBC.bind(fd, sa, len), "bind(" + where + ")");
             Native.check(Native.LIBC.listen(fd, backlog), "listen(" + where + ", backlog=" + backlog + ")");
-            return new TcpListener(fd, family, address);
+            return new TcpListener(fd, family);
         } catch (NativeException | RuntimeException e) {
             Native.closeQuietly(fd);
             throw e;
@@ -91,7 +85,6 @@ public final class TcpListener implements Closeable {
             acceptAddrLen.putInt(0, Native.SOCKADDR_BYTES);
             int c = Native.LIBC.accept4(fd, acceptAddr, acceptAddrLen, Native.SOCK_CLOEXEC);
             if (c >= 0) {
-                acceptedAny = true;
                 return c;
             }
             int e = Native.errno();
@@ -104,45 +97,19 @@ public final class TcpListener implements Closeable {
         }
     }
 
-    /** The peer address of the last accepted connection, in wire form (see FrameCodec), or null; allocates. */
-    public byte[] lastPeerAddress() {
-        if (!acceptedAny) {
-            return null;
-        }
-        byte[] out = new byte[19];
-        return java.util.Arrays.copyOf(out, copyLastPeerAddress(out));
-    }
-
-    /** Copies the last accepted connection's peer address, in wire form, into {@code dst}; returns its length. */
+    /**
+     * Copies the last accepted connection's peer address, in wire form ({@link WireAddress}), into {@code dst}
+     * (at least {@link WireAddress#MAX_BYTES} long); returns its length. Allocates nothing.
+     */
     public int copyLastPeerAddress(byte[] dst) {
-        return toWire(acceptAddr, dst);
-    }
-
-    /**
-     * Copies an accepted connection's local address, in wire form, into {@code dst} (see
-     * {@link #localAddressOf}); returns its length. Allocates nothing.
-     */
-    public int copyLocalAddress(int acceptedFd, byte[] dst) throws NativeException {
-        if (!wildcard) {
-            System.arraycopy(boundWire, 0, dst, 0, boundWire.length);
-            return boundWire.length;
-        }
-        nameAddrLen.putInt(0, Native.SOCKADDR_BYTES);
-        if (Native.LIBC.getsockname(acceptedFd, nameAddr, nameAddrLen) < 0) {
-            throw new NativeException("getsockname(fd=" + acceptedFd + ")", Native.errno());
-        }
-        return toWire(nameAddr, dst);
-    }
-
-    /**
-     * The local address of an accepted connection, in wire form: the bound address, or for a wildcard listener the
-     * address the client actually reached (one getsockname).
-     */
-    public byte[] localAddressOf(int acceptedFd) throws NativeException {
-        // The allocating form of copyLocalAddress (tests, diagnostics); a fresh array, so no caller can alter the
-        // listener's own copy of its bound address.
-        byte[] out = new byte[19];
-        return java.util.Arrays.copyOf(out, copyLocalAddress(acceptedFd, out));
+        int family = acceptAddr.getShort(0);
+        boolean v4 = family == Native.AF_INET;
+        dst[0] = v4 ? WireAddress.IPV4 : WireAddress.IPV6;
+        // sockaddr_in and sockaddr_in6 both keep the port, in network order, at offset 2: as the wire has it.
+        dst[1] = acceptAddr.getByte(2);
+        dst[2] = acceptAddr.getByte(3);
+        acceptAddr.get(v4 ? 4 : 8, dst, WireAddress.PREFIX_BYTES, v4 ? 4 : 16);
+        return v4 ? WireAddress.IPV4_BYTES : WireAddress.IPV6_BYTES;
     }
 
     /**
@@ -298,32 +265,6 @@ public final class TcpListener implements Closeable {
         String full = ip.getHostAddress();
         int scope = full.indexOf('%');
         return scope >= 0 ? text + full.substring(scope) : text.toString();
-    }
-
-    private static byte[] toWire(Pointer sa) {
-        byte[] out = new byte[19];
-        return java.util.Arrays.copyOf(out, toWire(sa, out));
-    }
-
-    /** A sockaddr_in/in6 in wire form (family 4|6, port, address) into {@code out}; returns the length. */
-    private static int toWire(Pointer sa, byte[] out) {
-        int family = sa.getShort(0);
-        boolean v4 = family == Native.AF_INET;
-        out[0] = (byte) (v4 ? 4 : 6);
-        out[1] = sa.getByte(2);
-        out[2] = sa.getByte(3);
-        sa.get(v4 ? 4 : 8, out, 3, v4 ? 4 : 16);
-        return v4 ? 7 : 19;
-    }
-
-    private static InetSocketAddress toInet(byte[] wire) {
-        byte[] ip = new byte[wire.length - 3];
-        System.arraycopy(wire, 3, ip, 0, ip.length);
-        try {
-            return new InetSocketAddress(InetAddress.getByAddress(ip), ((wire[1] & 0xFF) << 8) | (wire[2] & 0xFF));
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e); // only for a wrong length, which toWire cannot produce
-        }
     }
 
     /** The socket family (AF_INET or AF_INET6) of this listener and of every socket it accepts. */

@@ -1,20 +1,18 @@
 package io.prefork.supervisor.internal.process;
 
 import io.prefork.internal.runtime.ChannelWrapper;
-import io.prefork.internal.runtime.WorkerExit;
 import io.prefork.internal.runtime.WorkerMain;
+import io.prefork.internal.runtime.WorkerStartup;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * <p>Started with {@link ProcessBuilder} on purpose: its child closes every descriptor above 2 before exec, so a
  * worker can never inherit the listening socket, another worker's channel, or any other descriptor the supervisor
  * (or a library inside it) opened without close-on-exec. The worker gets its channel end through
- * {@link io.prefork.internal.nativeio.Bootstrap} instead. Standard input is /dev/null (a pipe would be one more
+ * the bootstrap endpoint instead ({@link io.prefork.supervisor.internal.nativeio.BootstrapServer}). Standard input is /dev/null (a pipe would be one more
  * descriptor held in the supervisor per worker); standard output and error go through a
  * pipe into the supervisor's log.
  */
@@ -38,7 +36,7 @@ public final class WorkerLauncher {
     private final String workerClass;
     private final int concurrency;
     private final long prefetchTimeoutMs;
-    private final String settings;
+    private final Map<String, String> settings;
 
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
                           String workerClass, int concurrency, Map<String, String> settings) {
@@ -55,7 +53,7 @@ public final class WorkerLauncher {
         this.jvmOptions = List.copyOf(jvmOptions);
         this.workerClass = workerClass;
         this.concurrency = concurrency;
-        this.settings = encodeSettings(settings);
+        this.settings = Map.copyOf(settings);
     }
 
     /**
@@ -131,14 +129,8 @@ public final class WorkerLauncher {
     /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */
     public Process start(int slot, Path bootSocket, String token) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command());
-        Map<String, String> env = pb.environment();
-        env.put(WorkerExit.ENV_BOOT_SOCKET, bootSocket.toString());
-        env.put(WorkerExit.ENV_BOOT_TOKEN, token);
-        env.put(WorkerExit.ENV_WORKER_CLASS, workerClass);
-        env.put(WorkerExit.ENV_WORKER_INDEX, Integer.toString(slot));
-        env.put(WorkerExit.ENV_CONCURRENCY, Integer.toString(concurrency));
-        env.put(WorkerExit.ENV_PREFETCH_TIMEOUT_MS, Long.toString(prefetchTimeoutMs));
-        env.put(WorkerExit.ENV_SETTINGS, settings);
+        pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
+                settings).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
         pb.redirectErrorStream(true);
@@ -165,17 +157,5 @@ public final class WorkerLauncher {
         }, "prefork-output-" + process.pid());
         t.setDaemon(true);
         t.start();
-    }
-
-    private static String encodeSettings(Map<String, String> settings) {
-        Properties p = new Properties();
-        p.putAll(settings);
-        StringWriter w = new StringWriter();
-        try {
-            p.store(w, null);
-        } catch (IOException e) {
-            throw new IllegalStateException(e); // a StringWriter does not fail
-        }
-        return w.toString();
     }
 }

@@ -56,7 +56,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     /** After this many assigned connections it is recycled (Long.MAX_VALUE: never). */
     public final long requestLimit;
     public long served;
-    /** Connections it took (ACCEPTED); a worker that took none before dying counts as a crash for backoff. */
+    /** Connections it took (TAKEN); a worker that took none before dying counts as a crash for backoff. */
     public long taken;
     /** Set if the worker reported BOOT_FAILED. */
     public String bootFailure;
@@ -78,7 +78,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     public final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
     /**
-     * Sent, not yet ACCEPTED, REJECTED, LOST or RETURNED; in send order. The worker reports in the order it received, and
+     * Sent, not yet TAKEN, REJECTED, LOST or RETURNED; in send order. The worker reports in the order it received, and
      * SEQPACKET delivers in the order sent, so every report must name the head of this queue: a report that does
      * not is a FIFO violation, which the loop logs and counts. A queue, not a map: no per-connection allocation.
      */

@@ -103,8 +103,8 @@ class BootstrapTest {
 
                 // Supervisor -> worker.
                 ByteBuffer b = pair[0].sendBuffer();
-                int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), 5, 6,
-                        new byte[] {4, 0, 80, 127, 0, 0, 1}, new byte[] {4, 0, 81, 127, 0, 0, 1});
+                byte[] peer = {4, 0, 80, 127, 0, 0, 1};
+                int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), 5, 6, peer, peer.length);
                 n = FrameCodec.finishHandoff(b, 1, end);
                 int[] sv = Native.seqpacketPair();
                 try {

@@ -13,9 +13,11 @@ import io.prefork.internal.nativeio.TestFds;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerExit;
 import io.prefork.internal.runtime.WorkerMain;
+import io.prefork.internal.runtime.WorkerStartup;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.WireAddress;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
 import io.prefork.supervisor.internal.nativeio.Poller;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
@@ -54,19 +56,20 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link BlockingHandlerWorker} at concurrency 1 with a {@value #PREFETCH_TIMEOUT_MS} ms prefetch timeout), hands it
  * its channel, then a real loopback TCP connection over SCM_RIGHTS, and then a frame that is not a valid frame.
  *
- * <p><b>Why the heartbeat thread, and only it, receives the bad frame.</b> Read from {@code WorkerRuntime}:
+ * <p><b>Why the heartbeat thread, and only it, receives the bad frame.</b> Read from the runtime's
+ * {@code WorkerRuntime} and {@code Receiver}:
  * <ol>
- *   <li>At concurrency 1 the receiving thread (the worker JVM's {@code main}) serves inline: {@code receiveLoop}
- *       receives HANDOFF 1 (blocking {@code receiveOnce}, then releases {@code receiveLock}), {@code pump} takes it
- *       (ACCEPTED 1) and {@code c.run()} calls {@code handle()} on that same thread. It touches the channel again
+ *   <li>At concurrency 1 the receiving thread ({@code prefork-receive}) serves inline: {@code Receiver.run}
+ *       receives HANDOFF 1 (blocking {@code receiveOnce}, then releases the receiver's lock), {@code pump} takes it
+ *       (TAKEN 1) and {@code c.run()} calls {@code handle()} on that same thread. It touches the channel again
  *       only after {@code handle()} returns.</li>
  *   <li>{@link BlockingHandlerWorker#handle} writes one byte to the client, then blocks until the client closes,
  *       which this test does only after the worker has exited. So once the test has read that byte, the receiving
  *       thread is inside {@code handle()} and stays there: it cannot receive anything.</li>
  *   <li>The heartbeat thread runs {@code returnStale()} every half prefetch timeout. Once every slot is taken
  *       ({@code taken == concurrency == 1}) and {@value #PREFETCH_TIMEOUT_MS} ms have passed since the take
- *       ({@code staleNow}), it takes {@code receiveLock} with {@code tryLock} (free: the receiving thread released it
- *       before serving) and receives, non-blocking, until nothing is left. It receives whether or not anything waits
+ *       ({@code staleNow}), it takes the receiver's lock with {@code tryLock} ({@code receivePending}; free: the
+ *       receiving thread released it before serving) and receives, non-blocking, until nothing is left. It receives whether or not anything waits
  *       (the {@code waiting} queue is consulted only after receiving), so the bad frame alone reaches it; no
  *       prefetched handoff has to go first. {@link #unknownFrameTypeAfterAGiveBackExitsWithProtocolError} sends one
  *       anyway and waits for its RETURNED, which only that path sends, to show the path at work on the wire right
@@ -217,7 +220,7 @@ class GiveBackProtocolErrorTest {
         assertEquals(worker.pid(), FrameCodec.readReady(supervisor.receiveBuffer(), lastLength));
 
         Socket client = handOff(1);
-        expect(FrameType.ACCEPTED, 1);
+        expect(FrameType.TAKEN, 1);
         closeSupervisorCopy(1);
         assertEquals(BlockingHandlerWorker.ENTERED, client.getInputStream().read(),
                 "handle(1) runs and wrote its byte; worker log:\n" + log());
@@ -236,13 +239,8 @@ class GiveBackProtocolErrorTest {
         cmd.add(WorkerMain.class.getName());
         ProcessBuilder pb = new ProcessBuilder(cmd);
         Map<String, String> env = pb.environment();
-        env.put(WorkerExit.ENV_BOOT_SOCKET, server.path().toString());
-        env.put(WorkerExit.ENV_BOOT_TOKEN, token);
-        env.put(WorkerExit.ENV_WORKER_CLASS, BlockingHandlerWorker.class.getName());
-        env.put(WorkerExit.ENV_WORKER_INDEX, "0");
-        env.put(WorkerExit.ENV_CONCURRENCY, "1");
-        env.put(WorkerExit.ENV_PREFETCH_TIMEOUT_MS, Long.toString(PREFETCH_TIMEOUT_MS));
-        env.put(WorkerExit.ENV_SETTINGS, "");
+        env.putAll(new WorkerStartup(server.path(), token, BlockingHandlerWorker.class.getName(), 0, 1,
+                PREFETCH_TIMEOUT_MS, Map.of()).toEnvironment());
         // Files, not pipes: this JVM keeps no descriptor per worker, and the log survives the process.
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.redirectErrorStream(true);
@@ -282,14 +280,15 @@ class GiveBackProtocolErrorTest {
         held.put(id, fd);
         ByteBuffer b = supervisor.sendBuffer();
         long nowMicros = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis());
-        int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), id, nowMicros, listener.lastPeerAddress(),
-                listener.localAddressOf(fd));
+        byte[] peer = new byte[WireAddress.MAX_BYTES];
+        int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), id, nowMicros, peer,
+                listener.copyLastPeerAddress(peer));
         int n = FrameCodec.finishHandoff(b, 1, end);
         assertTrue(supervisor.send(n, new int[] {fd}, 1, false));
         return client;
     }
 
-    /** The supervisor closes its copy once the worker has answered for the connection (ACCEPTED, RETURNED). */
+    /** The supervisor closes its copy once the worker has answered for the connection (TAKEN, RETURNED). */
     private void closeSupervisorCopy(long id) throws NativeException {
         Native.close(held.remove(id));
     }
@@ -365,7 +364,7 @@ class GiveBackProtocolErrorTest {
                 "the worker ran on this JDK; log:\n" + text);
         assertTrue(text.contains("invalid frame from the supervisor"), "stderr names the problem; log:\n" + text);
         assertTrue(text.contains(problem), "stderr says '" + problem + "'; log:\n" + text);
-        assertTrue(text.contains(BlockingHandlerWorker.PREFIX + "handle(1) entered on thread main"),
+        assertTrue(text.contains(BlockingHandlerWorker.PREFIX + "handle(1) entered on thread prefork-receive"),
                 "connection 1 served inline on the receiving thread; log:\n" + text);
         assertTrue(text.contains(BlockingHandlerWorker.PREFIX + "stop() on thread prefork-heartbeat"),
                 "the heartbeat thread met the bad frame (stopOnce runs on the thread that did); log:\n" + text);

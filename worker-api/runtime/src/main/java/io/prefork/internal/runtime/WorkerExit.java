@@ -1,7 +1,7 @@
 package io.prefork.internal.runtime;
 
 /**
- * Exit codes reserved by the worker runtime, read by the supervisor when it reaps a worker. As in gunicorn's
+ * Exit codes reserved by the worker runtime (the process's side of {@link ExitReason}), read by the supervisor when it reaps a worker. As in gunicorn's
  * arbiter, a worker that exits with {@link #BOOT_FAILED} (or any worker that dies before it is ready while the
  * supervisor is starting) stops the supervisor instead of entering a respawn loop that can never succeed.
  */
@@ -16,17 +16,6 @@ public final class WorkerExit {
     public static final int BOOTSTRAP_FAILED = 5;
     /** The supervisor sent something that is not a valid frame. */
     public static final int PROTOCOL_ERROR = 6;
-
-    /** Environment variables through which the supervisor configures a worker JVM. */
-    public static final String ENV_BOOT_SOCKET = "PREFORK_BOOT_SOCKET";
-    public static final String ENV_BOOT_TOKEN = "PREFORK_BOOT_TOKEN";
-    public static final String ENV_WORKER_CLASS = "PREFORK_WORKER_CLASS";
-    public static final String ENV_WORKER_INDEX = "PREFORK_WORKER_INDEX";
-    public static final String ENV_CONCURRENCY = "PREFORK_CONCURRENCY";
-    /** Milliseconds a prefetched connection may wait behind busy handlers before it is returned; 0 = no prefetch. */
-    public static final String ENV_PREFETCH_TIMEOUT_MS = "PREFORK_PREFETCH_TIMEOUT_MS";
-    /** {@code KEY=VALUE} lines in {@link java.util.Properties} syntax. */
-    public static final String ENV_SETTINGS = "PREFORK_SETTINGS";
 
     private WorkerExit() {
     }

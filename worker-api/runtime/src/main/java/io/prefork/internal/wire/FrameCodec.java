@@ -1,8 +1,6 @@
 package io.prefork.internal.wire;
 
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.function.LongConsumer;
@@ -20,22 +18,25 @@ import java.util.function.LongConsumer;
  *   |  magic 0x50 'P' 0x46 'F' |version |  type  |       body length (u32)           | body ...         |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+------------------+
  *
- *   version      1 (VERSION); a frame of another version is rejected, never guessed at
+ *   version      2 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
+ *                the connection's local address in HANDOFF entries)
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
- * Id list body (ACCEPTED, REJECTED, LOST, DONE, RETURNED; DONE_ACCEPTED: exactly 2, done then accepted):
+ * Id list body (TAKEN, REJECTED, LOST, DONE, RETURNED; DONE_TAKEN: exactly 2, done then taken):
  *   +--------+--------+-------------------+-----+
  *   | count (u16, >=1) | id 0 (u64)        | ... |      body length = 2 + 8 * count
  *   +--------+--------+-------------------+-----+
  *
  * HANDOFF body: count (u16, 1..253) then count entries; the message's SCM_RIGHTS control data carries exactly
  * count descriptors, entry i's descriptor being the i-th:
- *   +----------------+----------------------+--------------+--------------+
- *   | id (u64)       | accepted at (u64,    | peer address | local address|
- *   |                | µs since the epoch)  |              |              |
- *   +----------------+----------------------+--------------+--------------+
- *   address: family (u8: 4 or 6) | port (u16) | 4 or 16 address bytes      (7 or 19 bytes)
+ *   +----------------+----------------------+--------------+
+ *   | id (u64)       | accepted at (u64,    | peer address |
+ *   |                | µs since the epoch)  |              |
+ *   +----------------+----------------------+--------------+
+ *   address (WireAddress): family (u8: 4 or 6) | port (u16) | 4 or 16 address bytes      (7 or 19 bytes)
+ *   No local address: the worker asks its channel (the JDK reads it with getsockname when it wraps the socket),
+ *   which spares the supervisor a getsockname per connection on a wildcard listener.
  *
  * READY body:       pid (u64)
  * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
@@ -47,21 +48,17 @@ import java.util.function.LongConsumer;
  */
 public final class FrameCodec {
     public static final int MAGIC = 0x5046;
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
     public static final int HEADER_BYTES = 8;
-    /** Large enough for a full batch of handoffs (253 IPv6 entries are 253 * 54 + 2 bytes) plus the header. */
+    /** Large enough for a full batch of handoffs (253 IPv6 entries are 253 * 35 + 2 bytes) plus the header. */
     public static final int MAX_FRAME_BYTES = 16384;
     /** Linux refuses more than 253 descriptors in one SCM_RIGHTS message (SCM_MAX_FD); 254 gives EINVAL. */
     public static final int MAX_FDS_PER_FRAME = 253;
     /** The most ids one id-list frame carries. */
     public static final int MAX_IDS_PER_FRAME = (MAX_FRAME_BYTES - HEADER_BYTES - 2) / 8;
     public static final int MAX_MESSAGE_BYTES = 4096;
-    /** Bytes of one handoff entry with two addresses of these families (4 or 6). */
-    public static int handoffEntryBytes(int peerFamily, int localFamily) {
-        return 16 + addressBytes(peerFamily) + addressBytes(localFamily);
-    }
-    /** The largest a handoff entry can be (both addresses IPv6). */
-    public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + 19 + 19;
+    /** The largest a handoff entry can be: id, accepted-at and an IPv6 peer address. */
+    public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + WireAddress.MAX_BYTES;
 
     private FrameCodec() {
     }
@@ -138,28 +135,18 @@ public final class FrameCodec {
     }
 
     /**
-     * Writes one handoff entry at {@code offset}. Addresses are given already in wire form (see
-     * {@link #encodeAddress}), because the supervisor produces them once per connection from the kernel's sockaddr.
+     * Writes one handoff entry at {@code offset}. The peer address is given already in wire form
+     * ({@link WireAddress}), in a prefix of {@code peer}, because the supervisor copies it from the kernel's sockaddr
+     * into a reused array once per connection.
      *
      * @return the offset after the entry
      */
     public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
-                                      byte[] peerAddress, byte[] localAddress) {
-        dst.putLong(offset, id);
-        dst.putLong(offset + 8, acceptedEpochMicros);
-        dst.put(offset + 16, peerAddress);
-        dst.put(offset + 16 + peerAddress.length, localAddress);
-        return offset + 16 + peerAddress.length + localAddress.length;
-    }
-
-    /** As {@link #putHandoffEntry(ByteBuffer, int, long, long, byte[], byte[])}, with addresses in array prefixes. */
-    public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
-                                      byte[] peer, int peerLength, byte[] local, int localLength) {
+                                      byte[] peer, int peerLength) {
         dst.putLong(offset, id);
         dst.putLong(offset + 8, acceptedEpochMicros);
         dst.put(offset + 16, peer, 0, peerLength);
-        dst.put(offset + 16 + peerLength, local, 0, localLength);
-        return offset + 16 + peerLength + localLength;
+        return offset + 16 + peerLength;
     }
 
     /**
@@ -174,21 +161,6 @@ public final class FrameCodec {
         putHeader(dst, FrameType.HANDOFF, end - HEADER_BYTES);
         dst.putShort(HEADER_BYTES, (short) count);
         return end;
-    }
-
-    /** An address in wire form: family (4 or 6), port, address bytes. */
-    public static byte[] encodeAddress(InetSocketAddress address) {
-        byte[] ip = address.getAddress().getAddress();
-        byte[] out = new byte[3 + ip.length];
-        out[0] = (byte) (ip.length == 4 ? 4 : 6);
-        out[1] = (byte) (address.getPort() >>> 8);
-        out[2] = (byte) address.getPort();
-        System.arraycopy(ip, 0, out, 3, ip.length);
-        return out;
-    }
-
-    static int addressBytes(int family) {
-        return family == 4 ? 7 : 19;
     }
 
     // ------------------------------------------------------------------------------------------------ decoding
@@ -306,7 +278,6 @@ public final class FrameCodec {
         private long id;
         private long acceptedEpochMicros;
         private int peerOffset;
-        private int localOffset;
 
         /** Starts reading a HANDOFF frame's entries (after {@link #readHeader} and {@link #readHandoffCount}). */
         public void reset(ByteBuffer src, int length) {
@@ -323,8 +294,7 @@ public final class FrameCodec {
             id = src.getLong(offset);
             acceptedEpochMicros = src.getLong(offset + 8);
             peerOffset = offset + 16;
-            localOffset = skipAddress(peerOffset);
-            offset = skipAddress(localOffset);
+            offset = WireAddress.skip(src, peerOffset, end);
         }
 
         /** After the last {@link #next()}: checks that no bytes trail the entries. */
@@ -332,21 +302,6 @@ public final class FrameCodec {
             if (offset != end) {
                 throw new FrameException("HANDOFF frame has " + (end - offset) + " bytes after its last entry");
             }
-        }
-
-        private int skipAddress(int at) throws FrameException {
-            if (at >= end) {
-                throw new FrameException("HANDOFF frame ends before an address at byte " + at);
-            }
-            int family = src.get(at);
-            if (family != 4 && family != 6) {
-                throw new FrameException("address family " + family + " at byte " + at + " is neither 4 nor 6");
-            }
-            int next = at + addressBytes(family);
-            if (next > end) {
-                throw new FrameException("HANDOFF frame ends inside an address at byte " + at);
-            }
-            return next;
         }
 
         public long id() {
@@ -359,28 +314,11 @@ public final class FrameCodec {
 
         /** True if the peer address is IPv6 (the socket is AF_INET6). */
         public boolean peerIsIpv6() {
-            return src.get(peerOffset) == 6;
+            return WireAddress.isIpv6(src, peerOffset);
         }
 
         public InetSocketAddress peerAddress() {
-            return address(peerOffset);
-        }
-
-        public InetSocketAddress localAddress() {
-            return address(localOffset);
-        }
-
-        private InetSocketAddress address(int at) {
-            int family = src.get(at);
-            int port = src.getShort(at + 1) & 0xFFFF;
-            byte[] ip = new byte[family == 4 ? 4 : 16];
-            src.get(at + 3, ip);
-            try {
-                return new InetSocketAddress(InetAddress.getByAddress(ip), port);
-            } catch (UnknownHostException e) {
-                // getByAddress throws only for a wrong length, which skipAddress already excluded.
-                throw new IllegalStateException(e);
-            }
+            return WireAddress.decode(src, peerOffset);
         }
     }
 }

@@ -12,8 +12,11 @@ public enum FrameType {
     BOOT_FAILED(0x02, true),
     /** s->w: one to {@link FrameCodec#MAX_FDS_PER_FRAME} connections; SCM_RIGHTS carries one descriptor per entry, in order. */
     HANDOFF(0x10, false),
-    /** w->s: the worker holds these connections' descriptors; the supervisor may close its copies. Body: id list. */
-    ACCEPTED(0x20, true),
+    /**
+     * w->s: the worker has taken these connections (holds their descriptors and will serve them); the supervisor may
+     * close its copies. "Taken", not "accepted": accepting is the supervisor's TCP accept. Body: id list.
+     */
+    TAKEN(0x20, true),
     /** w->s: the worker will not serve these (it is stopping); the supervisor gives them to another worker. Body: id list. */
     REJECTED(0x21, true),
     /** w->s: these entries arrived without their descriptor (MSG_CTRUNC: the worker's descriptor table was full). Body: id list. */
@@ -27,11 +30,11 @@ public enum FrameType {
      */
     RETURNED(0x24, true),
     /**
-     * w->s: DONE for the first id and ACCEPTED for the second, in one message: a worker at concurrency 1 that
-     * finished a connection and at once took one that was waiting (prefetched), so the supervisor wakes once for
-     * both. Body: id list of exactly 2.
+     * w->s: DONE for the first id and TAKEN for the second, in one message: a worker at concurrency 1 that finished
+     * a connection and at once took one that was waiting (prefetched), so the supervisor wakes once for both. Body:
+     * id list of exactly 2.
      */
-    DONE_ACCEPTED(0x25, true),
+    DONE_TAKEN(0x25, true),
     /** w->s: the worker is alive. Body: u32 connections it holds now. */
     HEARTBEAT(0x30, true);
 

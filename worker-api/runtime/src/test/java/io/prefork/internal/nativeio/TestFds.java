@@ -2,7 +2,6 @@ package io.prefork.internal.nativeio;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -49,16 +48,5 @@ public final class TestFds {
     /** A descriptor that is open but not a socket (an eventfd), owned by the caller. */
     public static int eventfd() throws NativeException {
         return Native.check(Native.LIBC.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC), "eventfd()");
-    }
-
-    /** Decodes an address in wire form (family, port, address bytes) by hand. */
-    public static InetSocketAddress fromWire(byte[] wire) throws IOException {
-        int family = wire[0];
-        if (!(family == 4 && wire.length == 7) && !(family == 6 && wire.length == 19)) {
-            throw new AssertionError("bad wire address, family " + family + ", " + wire.length + " bytes");
-        }
-        byte[] ip = new byte[wire.length - 3];
-        System.arraycopy(wire, 3, ip, 0, ip.length);
-        return new InetSocketAddress(java.net.InetAddress.getByAddress(ip), ((wire[1] & 0xFF) << 8) | (wire[2] & 0xFF));
     }
 }

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FrameCodecTest {
     private static final FrameType[] ID_LIST_TYPES = {
-        FrameType.ACCEPTED, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED, FrameType.DONE_ACCEPTED};
+        FrameType.TAKEN, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED, FrameType.DONE_TAKEN};
 
     private static ByteBuffer frameBuffer(boolean direct) {
         // Room beyond MAX_FRAME_BYTES so that tests can build oversized messages in the same buffer.
@@ -64,17 +64,18 @@ class FrameCodecTest {
         // A full batch of IPv6 handoffs must fit in one frame.
         assertTrue(FrameCodec.HEADER_BYTES + 2 + FrameCodec.MAX_FDS_PER_FRAME * FrameCodec.MAX_HANDOFF_ENTRY_BYTES
                 <= FrameCodec.MAX_FRAME_BYTES);
-        assertEquals(30, FrameCodec.handoffEntryBytes(4, 4));
-        assertEquals(42, FrameCodec.handoffEntryBytes(4, 6));
-        assertEquals(54, FrameCodec.handoffEntryBytes(6, 6));
-        assertEquals(FrameCodec.MAX_HANDOFF_ENTRY_BYTES, FrameCodec.handoffEntryBytes(6, 6));
+        // id, accepted-at, an IPv6 peer address; no local address since version 2.
+        assertEquals(35, FrameCodec.MAX_HANDOFF_ENTRY_BYTES);
+        assertEquals(7, WireAddress.length(4));
+        assertEquals(19, WireAddress.length(6));
+        assertEquals(-1, WireAddress.length(5));
     }
 
     @Test
     void headerBytesAreBigEndianAsDiagrammed() {
         ByteBuffer b = frameBuffer(false);
         int n = FrameCodec.encodeHeartbeat(b, 0x01020304);
-        assertArrayEquals(new byte[] {0x50, 0x46, 1, 0x30, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
+        assertArrayEquals(new byte[] {0x50, 0x46, 2, 0x30, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
     }
 
     @Test
@@ -209,19 +210,16 @@ class FrameCodecTest {
         return new InetSocketAddress(InetAddress.getByAddress(ip), 65535 - i);
     }
 
-    /** Entry i: peer and local alternate families in all four combinations. */
-    private static InetSocketAddress[] entryAddresses(int i) throws UnknownHostException {
-        InetSocketAddress peer = (i & 1) == 0 ? v4(i) : v6(i);
-        InetSocketAddress local = (i & 2) == 0 ? v4(i + 1000) : v6(i + 1000);
-        return new InetSocketAddress[] {peer, local};
+    /** Entry i's peer address: IPv4 for even i, IPv6 for odd. */
+    private static InetSocketAddress entryAddress(int i) throws UnknownHostException {
+        return (i & 1) == 0 ? v4(i) : v6(i);
     }
 
     private static int encodeHandoff(ByteBuffer b, int count) throws UnknownHostException {
         int offset = FrameCodec.beginHandoff();
         for (int i = 0; i < count; i++) {
-            InetSocketAddress[] a = entryAddresses(i);
-            offset = FrameCodec.putHandoffEntry(b, offset, 1000L + i, 1_700_000_000_000_000L + i,
-                    FrameCodec.encodeAddress(a[0]), FrameCodec.encodeAddress(a[1]));
+            byte[] peer = WireAddress.encode(entryAddress(i));
+            offset = FrameCodec.putHandoffEntry(b, offset, 1000L + i, 1_700_000_000_000_000L + i, peer, peer.length);
         }
         return FrameCodec.finishHandoff(b, count, offset);
     }
@@ -234,9 +232,7 @@ class FrameCodecTest {
             int n = encodeHandoff(b, count);
             int expected = FrameCodec.HEADER_BYTES + 2;
             for (int i = 0; i < count; i++) {
-                InetSocketAddress[] a = entryAddresses(i);
-                expected += FrameCodec.handoffEntryBytes(a[0].getAddress().getAddress().length == 4 ? 4 : 6,
-                        a[1].getAddress().getAddress().length == 4 ? 4 : 6);
+                expected += 16 + (entryAddress(i).getAddress().getAddress().length == 4 ? 7 : 19);
             }
             assertEquals(expected, n);
             ByteBuffer src = direct ? b : exactly(b, n);
@@ -246,11 +242,9 @@ class FrameCodecTest {
             reader.reset(src, n);
             for (int i = 0; i < count; i++) {
                 reader.next();
-                InetSocketAddress[] a = entryAddresses(i);
                 assertEquals(1000L + i, reader.id());
                 assertEquals(1_700_000_000_000_000L + i, reader.acceptedEpochMicros());
-                assertEquals(a[0], reader.peerAddress());
-                assertEquals(a[1], reader.localAddress());
+                assertEquals(entryAddress(i), reader.peerAddress());
                 assertEquals((i & 1) == 1, reader.peerIsIpv6());
             }
             reader.finish();
@@ -275,15 +269,26 @@ class FrameCodecTest {
     }
 
     @Test
-    void encodeAddressWireForm() throws UnknownHostException {
-        assertArrayEquals(new byte[] {4, (byte) 0x1F, (byte) 0x90, 127, 0, 0, 1},
-                FrameCodec.encodeAddress(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 8080)));
-        byte[] six = FrameCodec.encodeAddress(new InetSocketAddress(InetAddress.getByName("::1"), 443));
+    void wireAddressForm() throws Exception {
+        InetSocketAddress four = new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 8080);
+        assertArrayEquals(new byte[] {4, (byte) 0x1F, (byte) 0x90, 127, 0, 0, 1}, WireAddress.encode(four));
+        assertEquals(four, WireAddress.decode(WireAddress.encode(four)));
+        InetSocketAddress sixAddress = new InetSocketAddress(InetAddress.getByName("::1"), 443);
+        byte[] six = WireAddress.encode(sixAddress);
         assertEquals(19, six.length);
         assertEquals(6, six[0]);
         assertEquals(1, six[1]);
         assertEquals((byte) 0xBB, six[2]);
         assertEquals(1, six[18]);
+        assertEquals(sixAddress, WireAddress.decode(six));
+        assertTrue(WireAddress.isIpv6(ByteBuffer.wrap(six), 0));
+        // Decoding is strict: a family other than 4 or 6, or a length that does not match the family.
+        assertMentions(assertThrows(FrameException.class, () -> WireAddress.decode(new byte[] {5, 0, 80, 1, 2, 3, 4})),
+                "address family 5", "neither 4 nor 6");
+        assertMentions(assertThrows(FrameException.class, () -> WireAddress.decode(new byte[] {4, 0, 80, 1, 2, 3})),
+                "ends inside an address");
+        assertMentions(assertThrows(FrameException.class,
+                () -> WireAddress.decode(new byte[] {4, 0, 80, 1, 2, 3, 4, 5})), "is 7 bytes, not 8");
     }
 
     @Test
@@ -333,8 +338,8 @@ class FrameCodecTest {
     void rejectsWrongVersion() {
         ByteBuffer b = frameBuffer(false);
         int n = FrameCodec.encodeReady(b, 1);
-        b.put(2, (byte) 2);
-        rejected(b, n, true, "version 2", "not supported");
+        b.put(2, (byte) 1);
+        rejected(b, n, true, "version 1", "not supported");
     }
 
     @Test
@@ -372,10 +377,10 @@ class FrameCodecTest {
     @Test
     void rejectsIdListWithCountZero() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.ACCEPTED, 2);
+        FrameCodec.putHeader(b, FrameType.TAKEN, 2);
         b.putShort(FrameCodec.HEADER_BYTES, (short) 0);
         int n = FrameCodec.HEADER_BYTES + 2;
-        assertEquals(FrameType.ACCEPTED, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.TAKEN, FrameCodec.readHeader(b, n, true));
         FrameException e = assertThrows(FrameException.class, () -> FrameCodec.readIds(b, n, id -> fail()));
         assertMentions(e, "count 0", "outside 1..");
     }
@@ -466,14 +471,14 @@ class FrameCodecTest {
         assertMentions(assertThrows(FrameException.class, r::next),
                 "address family 5", "byte " + peerFamilyAt, "neither 4 nor 6");
 
-        // The same for the local address of the second entry (entry 0 is 4/4: 30 bytes).
+        // The same for the peer address of the second entry (entry 0 is IPv4: 23 bytes; entry 1 is IPv6).
         n = encodeHandoff(b, 2);
-        int localFamilyAt = FrameCodec.beginHandoff() + 30 + 16 + 19;
-        assertEquals(4, b.get(localFamilyAt));
-        b.put(localFamilyAt, (byte) 5);
+        int secondFamilyAt = FrameCodec.beginHandoff() + 23 + 16;
+        assertEquals(6, b.get(secondFamilyAt));
+        b.put(secondFamilyAt, (byte) 5);
         r.reset(exactly(b, n), n);
         r.next();
-        assertMentions(assertThrows(FrameException.class, r::next), "address family 5", "byte " + localFamilyAt);
+        assertMentions(assertThrows(FrameException.class, r::next), "address family 5", "byte " + secondFamilyAt);
     }
 
     @Test
@@ -496,9 +501,9 @@ class FrameCodecTest {
     @Test
     void rejectsFrameEndingInsideAnEntry() throws Exception {
         ByteBuffer b = frameBuffer(false);
-        int full = encodeHandoff(b, 2); // entry 0: 4/4 (30 bytes), entry 1: 6/4 (42 bytes)
-        int secondEntryAt = FrameCodec.beginHandoff() + 30;
-        assertEquals(secondEntryAt + 42, full);
+        int full = encodeHandoff(b, 2); // entry 0: IPv4 peer (23 bytes), entry 1: IPv6 peer (35 bytes)
+        int secondEntryAt = FrameCodec.beginHandoff() + 23;
+        assertEquals(secondEntryAt + 35, full);
         FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
         // Cut at every byte inside the second entry: inside id/time, before an address, inside an address.
         for (int len = secondEntryAt; len < full; len++) {
@@ -546,12 +551,12 @@ class FrameCodecTest {
             case BOOT_FAILED:
                 FrameCodec.readBootFailed(src, length);
                 break;
-            case ACCEPTED:
+            case TAKEN:
             case REJECTED:
             case LOST:
             case DONE:
             case RETURNED:
-            case DONE_ACCEPTED:
+            case DONE_TAKEN:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
             case HANDOFF:
@@ -561,7 +566,6 @@ class FrameCodecTest {
                 for (int i = 0; i < count; i++) {
                     r.next();
                     r.peerAddress();
-                    r.localAddress();
                     r.peerIsIpv6();
                 }
                 r.finish();

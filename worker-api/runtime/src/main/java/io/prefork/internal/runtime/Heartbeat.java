@@ -1,0 +1,67 @@
+package io.prefork.internal.runtime;
+
+import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.wire.FrameCodec;
+import java.lang.System.Logger.Level;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The worker's heartbeat thread: a HEARTBEAT every second with the number of connections held, and, with prefetch,
+ * a check every half prefetch timeout for connections waiting behind busy handlers
+ * ({@link WorkerRuntime#returnStale}).
+ *
+ * <p>A heartbeat the kernel refuses because the supervisor's end is gone (EPIPE, ECONNRESET) means the supervisor
+ * died: the worker stops and asks the main thread to exit, even if the receiving thread is busy in a handler and has
+ * not seen end-of-stream yet, so no worker outlives its supervisor by more than about a second.
+ */
+final class Heartbeat implements Runnable {
+    static final long INTERVAL_MS = 1000;
+
+    private static final System.Logger LOG = System.getLogger("io.prefork.worker");
+
+    private final WorkerRuntime runtime;
+    private final Reports reports;
+    private final ExitRequests exits;
+    private final long prefetchTimeoutNanos;
+
+    Heartbeat(WorkerRuntime runtime, Reports reports, ExitRequests exits, long prefetchTimeoutNanos) {
+        this.runtime = runtime;
+        this.reports = reports;
+        this.exits = exits;
+        this.prefetchTimeoutNanos = prefetchTimeoutNanos;
+    }
+
+    @Override
+    public void run() {
+        long beat = TimeUnit.MILLISECONDS.toNanos(INTERVAL_MS);
+        long check = prefetchTimeoutNanos == 0 ? beat
+                : Math.max(TimeUnit.MILLISECONDS.toNanos(1), prefetchTimeoutNanos / 2);
+        long nextBeat = System.nanoTime() + beat;
+        try {
+            while (!runtime.stopping()) {
+                long now = System.nanoTime();
+                long pause = Math.min(check, nextBeat - now);
+                if (pause > 0) {
+                    Thread.sleep(pause / 1_000_000, (int) (pause % 1_000_000)); // a period, not a wait for a condition
+                }
+                if (prefetchTimeoutNanos > 0) {
+                    runtime.returnStale();
+                }
+                if (System.nanoTime() - nextBeat < 0) {
+                    continue;
+                }
+                nextBeat += beat;
+                int held = runtime.taken();
+                int e = reports.send(b -> FrameCodec.encodeHeartbeat(b, held));
+                if (e == Native.EPIPE || e == Native.ECONNRESET) {
+                    LOG.log(Level.INFO, "prefork worker: the supervisor is gone; exiting");
+                    runtime.stopOnce();
+                    exits.post(ExitReason.SUPERVISOR_GONE);
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
