@@ -7,6 +7,7 @@ import io.prefork.internal.nativeio.NativeException;
 import io.prefork.supervisor.internal.admin.AdminServer;
 import io.prefork.supervisor.internal.loop.SupervisorLoop;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.nativeio.BindFailure;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
@@ -16,7 +17,6 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -204,19 +204,18 @@ public final class Supervisor implements AutoCloseable {
 
     private static String adminProblem(InetSocketAddress admin, IOException e) {
         String where = "--admin " + TcpListener.format(admin);
-        String m = String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT);
-        if (m.contains("already in use")) {
-            return where + ": address already in use; stop the process using that port or choose another port";
+        switch (BindFailure.of(e)) {
+            case IN_USE:
+                return where + ": address already in use; stop the process using that port or choose another port";
+            case NOT_LOCAL:
+                return where + ": not an address of this machine; use 127.0.0.1 (or, with --admin-allow-remote, one "
+                        + "of this machine's addresses)";
+            case DENIED:
+                return where + ": permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE, choose a "
+                        + "higher port";
+            default:
+                return where + ": cannot listen (" + e.getMessage() + "); choose another address or port";
         }
-        if (m.contains("cannot assign requested address")) {
-            return where + ": not an address of this machine; use 127.0.0.1 (or, with --admin-allow-remote, one of "
-                    + "this machine's addresses)";
-        }
-        if (m.contains("permission denied")) {
-            return where + ": permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE, choose a "
-                    + "higher port";
-        }
-        return where + ": cannot listen (" + e.getMessage() + "); choose another address or port";
     }
 
     private static void acceptWorkers(BootstrapServer bootServer, SupervisorLoop loop) {
@@ -238,8 +237,8 @@ public final class Supervisor implements AutoCloseable {
 
     private static String listenProblem(InetSocketAddress listen, List<InetSocketAddress> all, NativeException e) {
         String where = "--listen " + TcpListener.format(listen);
-        switch (e.errno()) {
-            case Native.EADDRINUSE:
+        switch (BindFailure.of(e)) {
+            case IN_USE:
                 for (InetSocketAddress before : all.subList(0, all.indexOf(listen))) {
                     if (before.getPort() == listen.getPort() && listen.getPort() != 0
                             && (before.getAddress().isAnyLocalAddress() || listen.getAddress().isAnyLocalAddress())) {
@@ -250,9 +249,9 @@ public final class Supervisor implements AutoCloseable {
                     }
                 }
                 return where + ": address already in use; stop the process using that port or choose another";
-            case Native.EADDRNOTAVAIL:
+            case NOT_LOCAL:
                 return where + ": not an address of this machine; use one of its addresses, 127.0.0.1 or 0.0.0.0";
-            case Native.EACCES:
+            case DENIED:
                 return where + ": permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE";
             default:
                 return where + ": " + e.getMessage();

@@ -27,7 +27,11 @@ public interface Connection {
     /** The client's address, as the supervisor saw it at accept time. */
     InetSocketAddress remoteAddress();
 
-    /** The server-side address the client connected to. */
+    /**
+     * The server-side address the client connected to, as the channel knows it: on a wildcard listen address
+     * ({@code 0.0.0.0}, {@code [::]}) the machine's address the client actually reached, which tells apart
+     * connections that came in through different addresses.
+     */
     InetSocketAddress localAddress();
 
     /** When the supervisor accepted the connection (wall clock). */

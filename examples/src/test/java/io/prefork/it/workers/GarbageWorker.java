@@ -1,6 +1,7 @@
 package io.prefork.it.workers;
 
 import io.prefork.internal.nativeio.ControlChannel;
+import io.prefork.internal.wire.FrameCodec;
 import io.prefork.worker.Connection;
 import io.prefork.worker.Worker;
 import java.io.IOException;
@@ -49,11 +50,11 @@ public final class GarbageWorker implements Worker {
                 length = 19;
                 break;
             case "/garbage/type":
-                b.putShort(0, (short) 0x5046).put(2, (byte) 1).put(3, (byte) 0x7F).putInt(4, 0);
+                b.putShort(0, (short) 0x5046).put(2, (byte) FrameCodec.VERSION).put(3, (byte) 0x7F).putInt(4, 0);
                 length = 8;
                 break;
             default:
-                b.putShort(0, (short) 0x5046).put(2, (byte) 1).put(3, (byte) 0x23).putInt(4, 1 << 30);
+                b.putShort(0, (short) 0x5046).put(2, (byte) FrameCodec.VERSION).put(3, (byte) 0x23).putInt(4, 1 << 30);
                 length = 18;
                 break;
         }

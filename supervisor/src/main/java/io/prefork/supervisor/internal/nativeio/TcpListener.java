@@ -133,7 +133,7 @@ public final class TcpListener implements Closeable {
      * kernel had accepted it on our behalf. This closes the window at its source. A socket filter that drops every
      * segment with SYN set and ACK clear means the kernel never answers a new connection attempt (the client
      * retransmits its SYN after a second and is then refused by the closed port), while the final ACKs of
-     * handshakes already answered still pass and land in the accept queue. Once {@link #handshakesInProgress()} is
+     * handshakes already answered still pass and land in the accept queue. Once {@link #handshakesInProgress(java.util.Set)} is
      * 0, nothing can enter the queue any more, and accepting until EAGAIN empties it for good.
      *
      * <p>The filter is copied to every socket accepted afterwards; harmless, since an established connection never
@@ -141,11 +141,6 @@ public final class TcpListener implements Closeable {
      */
     public void refuseNewHandshakes() throws NativeException {
         attachFilter(fd, DROP_NEW_HANDSHAKES, "drop new handshakes on " + format(bound));
-    }
-
-    /** TCP handshakes under way on this listener's port; see {@link #handshakesInProgress(java.util.Set)}. */
-    public int handshakesInProgress() {
-        return handshakesInProgress(java.util.Set.of(bound.getPort()));
     }
 
     /**

@@ -7,8 +7,9 @@ import jnr.ffi.types.ssize_t;
 
 /**
  * The few libc calls Prefork makes itself, bound with jnr-ffi. jnr-posix has socketpair, sendmsg and recvmsg, but
- * its sendmsg/recvmsg allocate per call and its reused {@code MsgHdr} drops descriptors (see FDPASS-NOTES), and it
- * has no socket/bind/listen/accept4/poll/eventfd at all. Every method returns -1 and sets errno on failure; only
+ * its sendmsg/recvmsg allocate per call, and a {@code MsgHdr} reused for a second recvmsg drops the next descriptor
+ * (the kernel sets {@code msg_controllen} to 0 and jnr-posix has no setter to reset it, so the descriptor arrives
+ * with MSG_CTRUNC and the kernel closes it); and it has no socket/bind/listen/accept4/poll/eventfd at all. Every method returns -1 and sets errno on failure; only
  * {@link Native} calls these, and it turns errno into a {@link NativeException} naming the call.
  *
  * <p>Structures are passed as {@link Pointer}s to native memory that the caller prepared once; nothing here
@@ -28,8 +29,6 @@ public interface LibC {
     int connect(int fd, Pointer addr, int addrlen);
 
     int getsockname(int fd, Pointer addr, Pointer addrlen);
-
-    int getsockopt(int fd, int level, int optname, Pointer optval, Pointer optlen);
 
     int setsockopt(int fd, int level, int optname, Pointer optval, int optlen);
 
@@ -59,8 +58,6 @@ public interface LibC {
 
     /** {@code signal(2)}: the handler is a code address; 0 is SIG_DFL, 1 SIG_IGN. Returns the previous one. */
     long signal(int sig, long handler);
-
-    int getpid();
 
     int getuid();
 }

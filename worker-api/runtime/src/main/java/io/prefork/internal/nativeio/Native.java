@@ -30,11 +30,8 @@ public final class Native {
     public static final int SOL_SOCKET = 1;
     public static final int SO_REUSEADDR = 2;
     public static final int SO_SNDBUF = 7;
-    public static final int SO_RCVBUF = 8;
     public static final int SO_ATTACH_FILTER = 26;
     public static final int SCM_RIGHTS = 1;
-    public static final int IPPROTO_IPV6 = 41;
-    public static final int IPV6_V6ONLY = 26;
     public static final int MSG_CTRUNC = 0x08;
     public static final int MSG_TRUNC = 0x20;
     public static final int MSG_DONTWAIT = 0x40;
@@ -56,12 +53,11 @@ public final class Native {
     public static final int F_DUPFD_CLOEXEC = 1030;
     public static final int FD_CLOEXEC = 1;
     public static final int O_NONBLOCK = 0x800;
-    public static final int O_RDONLY = 0;
-    public static final int O_CLOEXEC = 0x80000;
     public static final int EFD_NONBLOCK = 0x800;
     public static final int EFD_CLOEXEC = 0x80000;
     // <errno.h>
     public static final int EINTR = 4;
+    public static final int ESRCH = 3;
     public static final int EBADF = 9;
     public static final int EAGAIN = 11;
     public static final int ENFILE = 23;
@@ -71,7 +67,6 @@ public final class Native {
     public static final int EADDRNOTAVAIL = 99;
     public static final int ECONNABORTED = 103;
     public static final int ECONNRESET = 104;
-    public static final int ENOBUFS = 105;
     public static final int EACCES = 13;
     // <signal.h>
     public static final int SIGINT = 2;
@@ -178,8 +173,8 @@ public final class Native {
     }
 
     /**
-     * Takes a descriptor slot as a reservation (see the worker runtime's descriptor sentinel), by duplicating
-     * {@code existingFd}.
+     * Takes a descriptor slot as a reservation (the worker runtime's descriptor sentinel: closed just before each
+     * recvmsg, so that a descriptor arriving then finds a free slot), by duplicating {@code existingFd}.
      *
      * @return the descriptor, owned by the caller, or -1 if the descriptor table is full (EMFILE/ENFILE)
      */
@@ -266,7 +261,7 @@ public final class Native {
     public static boolean kill(long pid, int signal) throws NativeException {
         if (LIBC.kill((int) pid, signal) < 0) {
             int e = errno();
-            if (e == 3 /* ESRCH */) {
+            if (e == ESRCH) {
                 return false;
             }
             throw new NativeException("kill(pid=" + pid + ", sig=" + signal + ")", e);

@@ -29,6 +29,15 @@ public final class NativeException extends IOException {
         return errno;
     }
 
+    /**
+     * The text of an errno value as {@code strerror} gives it (and so as the JDK's own exceptions carry it), e.g.
+     * "Address already in use"; {@code "errno N"} if the platform table does not know it.
+     */
+    public static String text(int errno) {
+        Errno e = Errno.valueOf(errno);
+        return e == null || e == Errno.__UNKNOWN_CONSTANT__ ? "errno " + errno : e.description();
+    }
+
     /** {@code ENAME (text)} for an errno value, or the number if the platform table does not know it. */
     public static String describe(int errno) {
         Errno e = Errno.valueOf(errno);

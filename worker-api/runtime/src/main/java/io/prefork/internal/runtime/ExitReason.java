@@ -16,7 +16,12 @@ enum ExitReason {
     /** No channel from the supervisor: bad startup environment, endpoint gone or token refused. */
     BOOTSTRAP_FAILED(WorkerExit.BOOTSTRAP_FAILED),
     /** The supervisor sent a frame that is not valid, or receiving from it failed. */
-    PROTOCOL_ERROR(WorkerExit.PROTOCOL_ERROR);
+    PROTOCOL_ERROR(WorkerExit.PROTOCOL_ERROR),
+    /**
+     * The receiving thread ended with an unexpected exception (a bug): exit code 1, as an exception escaping
+     * {@code main} would give.
+     */
+    CRASHED(1);
 
     /** The process exit code, one of {@link WorkerExit}'s. */
     final int code;

@@ -117,7 +117,14 @@ final class WorkerRuntime {
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
         daemon(new Heartbeat(this, reports, exits, prefetchTimeoutNanos), "prefork-heartbeat").start();
         reports.send(buf -> FrameCodec.encodeReady(buf, context.pid()));
-        daemon(() -> exits.post(receiver.run()), "prefork-receive").start();
+        daemon(() -> {
+            ExitReason reason = ExitReason.CRASHED; // if run() throws: the thread's stack trace goes to stderr
+            try {
+                reason = receiver.run();
+            } finally {
+                exits.post(reason);
+            }
+        }, "prefork-receive").start();
         return null;
     }
 
