@@ -2,7 +2,7 @@ package io.prefork.supervisor.internal.dispatch;
 
 /**
  * A connection the supervisor has accepted and not yet seen a worker take. Owns the supervisor's copy of the
- * socket ({@link #fd}) until a worker reports it ACCEPTED; while it is owned here, the connection survives the
+ * socket ({@link #fd}) until a worker reports it taken; while it is owned here, the connection survives the
  * death of any worker it was sent to and can be sent again.
  *
  * <p>Objects are recycled through a {@link Pool} once their descriptor is closed, and addresses are kept in fixed
@@ -17,7 +17,7 @@ public final class PendingConnection {
     public long id;
     /** The supervisor's copy of the socket; -1 once closed. */
     public int fd = -1;
-    /** System.nanoTime() at accept, for the handoff latency timer. */
+    /** The loop clock's nanoTime at accept (accept4), for the handoff latency timer. */
     public long acceptedNanos;
     public long acceptedEpochMicros;
     /** Peer and local addresses in wire form (see FrameCodec), valid up to their lengths. */
