@@ -37,8 +37,6 @@ import org.slf4j.LoggerFactory;
 public final class Dispatcher {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
 
-    /** How long a worker's channel must stay full before the log says so. */
-    static final long SEND_BLOCKED_WARN_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** How often one connection may come back from workers that lost it or died before it is given up. */
     static final int MAX_TRANSIENT_RETURNS = 1000;
     /** Frames read from one worker per wakeup, so a chatty worker cannot starve the others. */
@@ -68,11 +66,10 @@ public final class Dispatcher {
     private final SupervisorMetrics metrics;
     private Lifecycle lifecycle;
     private final LeastBusyPolicy policy = new LeastBusyPolicy();
+    private final HandoffSender sender;
     private final ArrayDeque<PendingConnection> queue = new ArrayDeque<>();
     private final PendingConnection.Pool pool = new PendingConnection.Pool(4096);
     private final long[] idScratch = new long[FrameCodec.MAX_IDS_PER_FRAME];
-    private final int[] fdScratch = new int[FrameCodec.MAX_FDS_PER_FRAME];
-    private final List<PendingConnection> batch = new ArrayList<>(FrameCodec.MAX_FDS_PER_FRAME);
     private int idCount;
     private final LongConsumer collectId = id -> idScratch[idCount++] = id;
     /** Set once the supervisor stops for good: what comes back from workers is dropped instead of queued. */
@@ -91,6 +88,7 @@ public final class Dispatcher {
         this.targetWorkers = targetWorkers;
         this.timers = timers;
         this.metrics = metrics;
+        this.sender = new HandoffSender(timers);
     }
 
     /** Wiring: the pool, which is built after the dispatcher because it gives outboxes back to it. */
@@ -159,75 +157,15 @@ public final class Dispatcher {
 
     // ------------------------------------------------------------------------------------------------ sending
 
-    /** {@link #flush}es every worker with something in its outbox. */
+    /**
+     * Sends what waits in each worker's outbox, several handoffs per message (see {@link HandoffSender}); a worker
+     * whose channel is full keeps the rest for POLLOUT.
+     */
     public void flushAll() {
         for (int i = 0; i < workers.size(); i++) {
             WorkerProcess w = workers.get(i);
             if (!w.outbox().isEmpty()) {
-                flush(w);
-            }
-        }
-    }
-
-    /**
-     * Sends what waits in a worker's outbox, several handoffs per message when several wait (one sendmsg, one
-     * wakeup of the worker). A send that would block leaves the rest for POLLOUT: the acceptor never blocks on a
-     * slow worker.
-     */
-    public void flush(WorkerProcess w) {
-        if (!w.hasChannel() || w.state() == WorkerProcess.State.BOOTING) {
-            return;
-        }
-        ControlChannel channel = w.channel();
-        ByteBuffer buf = channel.sendBuffer();
-        while (!w.outbox().isEmpty()) {
-            batch.clear();
-            int offset = FrameCodec.beginHandoff();
-            for (PendingConnection c : w.outbox()) {
-                if (batch.size() == FrameCodec.MAX_FDS_PER_FRAME
-                        || offset + FrameCodec.MAX_HANDOFF_ENTRY_BYTES > FrameCodec.MAX_FRAME_BYTES) {
-                    break;
-                }
-                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength,
-                        c.local, c.localLength);
-                fdScratch[batch.size()] = c.fd;
-                batch.add(c);
-            }
-            int length = FrameCodec.finishHandoff(buf, batch.size(), offset);
-            boolean sent;
-            try {
-                sent = channel.send(length, fdScratch, batch.size(), true);
-            } catch (NativeException e) {
-                lifecycle.abandon(w, "sending to it failed: " + e.getMessage());
-                return;
-            }
-            if (!sent) {
-                // EAGAIN: the worker's socket buffer is full (it is slow or stopped). The rest waits in its outbox
-                // until POLLOUT; the acceptor and the other workers carry on. A busy worker blocks briefly all the
-                // time; only one blocked for a whole second is worth a line.
-                if (w.sendBlockedSince() == 0) {
-                    long episode = timers.clock().nanoTime();
-                    w.sendBlockedSince(episode);
-                    timers.schedule(SEND_BLOCKED_WARN_NANOS, () -> {
-                        if (w.sendBlockedSince() == episode && w.state() != WorkerProcess.State.DEAD) {
-                            w.sendBlockedWarned(true);
-                            LOG.warn("{} has not read its channel for {} ms; {} handoff(s) wait in its outbox", w,
-                                    TimeUnit.NANOSECONDS.toMillis(SEND_BLOCKED_WARN_NANOS), w.outbox().size());
-                        }
-                    });
-                }
-                return;
-            }
-            if (w.sendBlockedSince() != 0) {
-                w.sendBlockedSince(0);
-                if (w.sendBlockedWarned()) {
-                    w.sendBlockedWarned(false);
-                    LOG.info("{} is reading its channel again", w);
-                }
-            }
-            for (PendingConnection c : batch) {
-                w.outbox().poll();
-                w.unacked().add(c);
+                sender.flush(w, lifecycle);
             }
         }
     }
