@@ -110,21 +110,4 @@ public final class SupervisorMetrics {
         this.inFlight = inFlight;
         this.workers = workers;
     }
-
-    /** Worker processes alive (serving, starting, draining or stopping). */
-    public int workers() {
-        return workers;
-    }
-
-    public int inFlight() {
-        return inFlight;
-    }
-
-    public int queueDepth() {
-        return queueDepth;
-    }
-
-    public int workersReady() {
-        return workersReady;
-    }
 }
