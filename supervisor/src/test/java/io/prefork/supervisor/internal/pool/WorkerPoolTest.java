@@ -107,7 +107,8 @@ class WorkerPoolTest {
 
         h.child(0).exit(WorkerExit.BOOT_FAILED);
         assertEquals(1, h.failures.size(), h.failures.toString());
-        assertTrue(h.failures.get(0).startsWith(ExitCodes.BOOT_FAILED + " worker 0 failed to boot: "), h.failures.toString());
+        assertTrue(h.failures.get(0).startsWith(ExitCodes.BOOT_FAILED + " worker 0 failed to boot: "),
+                h.failures.toString());
     }
 
     @Test
