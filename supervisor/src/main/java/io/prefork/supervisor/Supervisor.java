@@ -293,15 +293,17 @@ public final class Supervisor implements AutoCloseable {
 
     /**
      * Completes once the supervisor has stopped and reaped every worker, and its admin endpoint and MBeans are gone.
-     * Each call returns a future of its own, as {@link #ready()} does.
+     * A future derived from the loop's (see the constructor), so completing it cannot reach the loop.
      */
     public CompletableFuture<Termination> terminated() {
-        return copyOf(terminated);
+        return terminated;
     }
 
     /**
      * A future completed as {@code source} is, with the same exception (not wrapped, as {@link CompletableFuture#copy}
-     * would wrap it): the supervisor's own futures stay out of reach of a caller that completes or cancels its copy.
+     * would wrap it): the loop's own future stays out of reach of a caller that completes or cancels its copy. Once
+     * {@code source} is done the copy is completed at once, with nothing left registered on {@code source}; a caller
+     * that polls {@link #ready()} adds one small callback per call only until the supervisor is ready.
      */
     private static <T> CompletableFuture<T> copyOf(CompletableFuture<T> source) {
         CompletableFuture<T> copy = new CompletableFuture<>();
