@@ -106,6 +106,9 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     // ------------------------------------------------------------------------------------------------ transitions
 
+    private static final Set<State> MAY_BOOT = EnumSet.of(State.SPAWNED);
+    private static final Set<State> MAY_BE_READY = EnumSet.of(State.BOOTING);
+    private static final Set<State> MAY_DIE = EnumSet.complementOf(EnumSet.of(State.DEAD));
     private static final Set<State> MAY_DRAIN = EnumSet.of(State.SPAWNED, State.BOOTING, State.READY);
     private static final Set<State> MAY_STOP = EnumSet.of(State.SPAWNED, State.BOOTING, State.READY, State.DRAINING);
     private static final Set<State> MAY_KILL = EnumSet.of(State.READY, State.DRAINING);
@@ -119,12 +122,12 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     /** SPAWNED -> BOOTING: it connected back and was handed its channel. */
     public void booting() {
-        move(EnumSet.of(State.SPAWNED), State.BOOTING);
+        move(MAY_BOOT, State.BOOTING);
     }
 
     /** BOOTING -> READY: it reported READY at {@code now}. */
     public void ready(long now) {
-        move(EnumSet.of(State.BOOTING), State.READY);
+        move(MAY_BE_READY, State.READY);
         readyNanos = now;
     }
 
@@ -151,7 +154,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     /** -> DEAD, from any live state: its channel is closed and it waits to be reaped. */
     public void dead() {
-        move(EnumSet.complementOf(EnumSet.of(State.DEAD)), State.DEAD);
+        move(MAY_DIE, State.DEAD);
     }
 
     /** Whatever its state, its exit is expected from now on (the whole supervisor is stopping). */
