@@ -11,18 +11,18 @@ import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.supervisor.internal.OpenSockets;
 import io.prefork.supervisor.internal.loop.ManualClock;
 import io.prefork.supervisor.internal.loop.Timers;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.process.WorkerProcess;
-import java.io.File;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -45,30 +45,17 @@ class DispatcherTest {
     private Dispatcher dispatcher;
     private int target = 1;
     private long nextId = 1;
-    private int fdsBefore;
-
-    @BeforeAll
-    static void warmUp() throws Exception {
-        // Classes loaded (and jars opened) once, before any test counts descriptors.
-        DispatcherTest t = new DispatcherTest();
-        t.create(1, 0);
-        WorkerProcess w = t.worker();
-        t.connection();
-        t.dispatchAndSend();
-        t.report(0, FrameType.ACCEPTED, t.receiveIds(0).get(0));
-        t.dispatcher.receiveFrom(w);
-        t.closeAll();
-    }
+    private Set<String> socketsBefore;
 
     @BeforeEach
-    void countDescriptors() {
-        fdsBefore = openDescriptors();
+    void noteOpenSockets() {
+        socketsBefore = OpenSockets.now();
     }
 
     @AfterEach
     void noDescriptorLeaks() {
         closeAll();
-        assertEquals(fdsBefore, openDescriptors(), "descriptors left open");
+        assertEquals(Set.of(), OpenSockets.openedSince(socketsBefore), "sockets left open");
     }
 
     @Test
@@ -285,11 +272,6 @@ class DispatcherTest {
         workerEnds.clear();
     }
 
-    private static int openDescriptors() {
-        String[] fds = new File("/proc/self/fd").list();
-        assertTrue(fds != null, "cannot list /proc/self/fd");
-        return fds.length;
-    }
 
     /** Records what the dispatcher asks of the pool. */
     private static final class Lifecycle implements Dispatcher.Lifecycle {

@@ -12,6 +12,7 @@ import io.prefork.supervisor.ExitCodes;
 import io.prefork.supervisor.SupervisorConfig;
 import io.prefork.supervisor.SupervisorListener;
 import io.prefork.supervisor.internal.dispatch.Dispatcher;
+import io.prefork.supervisor.internal.OpenSockets;
 import io.prefork.supervisor.internal.loop.ManualClock;
 import io.prefork.supervisor.internal.loop.Phase;
 import io.prefork.supervisor.internal.loop.Timers;
@@ -20,15 +21,14 @@ import io.prefork.supervisor.internal.process.FakeLauncher;
 import io.prefork.supervisor.internal.process.FakeLauncher.FakeChild;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.io.File;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -39,25 +39,12 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class WorkerPoolTest {
-    private int fdsBefore;
+    private Set<String> socketsBefore;
     private Harness h;
 
-    /**
-     * One whole scenario first, so that what the JVM opens once and keeps (the jars of classes loaded for the first
-     * time, SecureRandom's /dev/urandom) is open before any test counts descriptors.
-     */
-    @BeforeAll
-    static void warmUp() {
-        Harness warm = new Harness(1);
-        warm.startReady();
-        warm.launcher.last().exit(1);
-        warm.advance(Duration.ofSeconds(1));
-        warm.closeAll();
-    }
-
     @BeforeEach
-    void countDescriptors() {
-        fdsBefore = openDescriptors();
+    void noteOpenSockets() {
+        socketsBefore = OpenSockets.now();
     }
 
     @AfterEach
@@ -65,7 +52,7 @@ class WorkerPoolTest {
         if (h != null) {
             h.closeAll();
         }
-        assertEquals(fdsBefore, openDescriptors(), "descriptors open after the test (channel ends leaked?)");
+        assertEquals(Set.of(), OpenSockets.openedSince(socketsBefore), "sockets left open (channel ends leaked?)");
     }
 
     @Test
@@ -306,11 +293,4 @@ class WorkerPoolTest {
         }
     }
 
-    static int openDescriptors() {
-        String[] fds = new File("/proc/self/fd").list();
-        if (fds == null) {
-            throw new IllegalStateException(new IOException("cannot list /proc/self/fd"));
-        }
-        return fds.length;
-    }
 }
