@@ -10,6 +10,7 @@ import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.nativeio.BindFailure;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.process.JvmLauncher;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
 import java.io.IOException;
@@ -74,7 +75,7 @@ public final class Supervisor implements AutoCloseable {
         // Runs on the loop thread as it ends (or here, if it already has). A derived future, not a plain callback on
         // loop.terminated: whoever waits for termination (close(), Main) must find the admin port closed and the
         // MBeans unregistered, not race with their removal.
-        this.terminated = loop.terminated.whenComplete((t, e) -> stopAdmin());
+        this.terminated = loop.terminated().whenComplete((t, e) -> stopAdmin());
     }
 
     /**
@@ -125,7 +126,8 @@ public final class Supervisor implements AutoCloseable {
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
         SupervisorLoop loop;
         try {
-            loop = new SupervisorLoop(config, launcher, tcp, boot, new SupervisorMetrics(registry), listener);
+            loop = new SupervisorLoop(config, new JvmLauncher(launcher), tcp, boot, new SupervisorMetrics(registry),
+                    listener);
         } catch (NativeException e) {
             closeAll(tcp);
             boot.close();
@@ -280,16 +282,38 @@ public final class Supervisor implements AutoCloseable {
         return config;
     }
 
-    /** Completes with the bound listen addresses once every worker is ready; fails if the supervisor stops first. */
+    /**
+     * Completes with the bound listen addresses once every worker is ready; fails if the supervisor stops first. Each
+     * call returns a future of its own: completing or cancelling it affects nothing but that future.
+     */
     public CompletableFuture<List<InetSocketAddress>> ready() {
-        return loop.ready;
+        return copyOf(loop.ready());
     }
 
     /**
      * Completes once the supervisor has stopped and reaped every worker, and its admin endpoint and MBeans are gone.
+     * A future derived from the loop's (see the constructor), so completing it cannot reach the loop.
      */
     public CompletableFuture<Termination> terminated() {
         return terminated;
+    }
+
+    /**
+     * A future completed as {@code source} is, with the same exception (not wrapped, as {@link CompletableFuture#copy}
+     * would wrap it): the loop's own future stays out of reach of a caller that completes or cancels its copy. Once
+     * {@code source} is done the copy is completed at once, with nothing left registered on {@code source}; a caller
+     * that polls {@link #ready()} adds one small callback per call only until the supervisor is ready.
+     */
+    private static <T> CompletableFuture<T> copyOf(CompletableFuture<T> source) {
+        CompletableFuture<T> copy = new CompletableFuture<>();
+        source.whenComplete((value, failure) -> {
+            if (failure != null) {
+                copy.completeExceptionally(failure);
+            } else {
+                copy.complete(value);
+            }
+        });
+        return copy;
     }
 
     /** The Dropwizard registry: connections accepted, handoff latency, restarts, queue depth. */

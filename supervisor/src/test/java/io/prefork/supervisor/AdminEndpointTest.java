@@ -115,8 +115,8 @@ class AdminEndpointTest {
                     .map(ProcessHandle::pid).collect(Collectors.toSet());
             assertEquals(children, pids, "the workers /status lists are this JVM's child processes");
 
-            // /metrics: the handoff is timed when the worker's TAKEN report arrives, which may be a moment after
-            // the client got its answer: poll for it.
+            // /metrics: the handoff is timed when the worker's report that it took the connection arrives, which
+            // may be a moment after the client got its answer: poll for it.
             until(IO, "every handoff timed in /metrics",
                     () -> Double.valueOf(REQUESTS).equals(samples(metrics(admin)).get("prefork_handoff_seconds_count")));
             HttpResponse<String> m = get(admin, "/metrics");

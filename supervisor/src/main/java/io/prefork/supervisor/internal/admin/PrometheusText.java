@@ -83,8 +83,8 @@ public final class PrometheusText {
             Family.gauge("prefork_connections_inflight", "prefork.connections.inflight",
                     "Connections given to workers and not yet reported done."),
             Family.summary("prefork_handoff_seconds", "prefork.handoff", "prefork.handoff.nanos",
-                    "Time from accept to the worker's ACCEPTED report; quantiles over a decaying sample "
-                            + "weighted to the last 5 minutes."),
+                    "Time from accept to the worker's report that it took the connection; quantiles over the "
+                            + "last minute."),
             Family.counter("prefork_worker_restarts_total", "prefork.worker.restarts",
                     "Workers started to replace one that died."),
             Family.counter("prefork_connections_redispatched_total", "prefork.connections.redispatched",

@@ -31,22 +31,6 @@ public final class LeastBusyPolicy {
     }
 
     /**
-     * Picks a worker.
-     *
-     * @param workers     the pool by slot; null entries are empty slots
-     * @param concurrency the most connections one worker may hold
-     * @return the chosen slot, or -1 if every worker is unavailable or full
-     */
-    public int pick(Candidate[] workers, int concurrency) {
-        return pick(java.util.Arrays.asList(workers), concurrency, 0);
-    }
-
-    /** Picks a worker, never one already at its concurrency (no prefetch). */
-    public int pick(java.util.List<? extends Candidate> workers, int concurrency) {
-        return pick(workers, concurrency, 0);
-    }
-
-    /**
      * Picks a worker. With prefetch, a worker at its concurrency may be sent up to {@code prefetch} more, to wait in
      * it untaken; but only when no worker has a free slot, because the least busy worker wins and a worker with a
      * free slot is less busy than one without.

@@ -57,10 +57,6 @@ public final class LongLongMap {
         size++;
     }
 
-    public boolean containsKey(long key) {
-        return indexOf(key) >= 0;
-    }
-
     /** The value for {@code key}, or {@code missing}. */
     public long get(long key, long missing) {
         int i = indexOf(key);
@@ -109,20 +105,6 @@ public final class LongLongMap {
     public void clear() {
         Arrays.fill(keys, EMPTY);
         size = 0;
-    }
-
-    /** Calls {@code visitor} for every entry, in no particular order. */
-    public void forEach(Visitor visitor) {
-        for (int i = 0; i < keys.length; i++) {
-            if (keys[i] != EMPTY) {
-                visitor.visit(keys[i], values[i]);
-            }
-        }
-    }
-
-    /** Receives entries from {@link #forEach}. */
-    public interface Visitor {
-        void visit(long key, long value);
     }
 
     /** The entry with the smallest value, as {key, value}, or null when empty (for "oldest held connection"). */

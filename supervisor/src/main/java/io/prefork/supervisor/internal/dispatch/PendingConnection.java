@@ -4,7 +4,7 @@ import io.prefork.internal.wire.WireAddress;
 
 /**
  * A connection the supervisor has accepted and not yet seen a worker take. Owns the supervisor's copy of the
- * socket ({@link #fd}) until a worker reports it TAKEN; while it is owned here, the connection survives the
+ * socket ({@link #fd}) until a worker reports it taken; while it is owned here, the connection survives the
  * death of any worker it was sent to and can be sent again.
  *
  * <p>Objects are recycled through a {@link Pool} once their descriptor is closed, and addresses are kept in fixed
@@ -16,7 +16,7 @@ public final class PendingConnection {
     public long id;
     /** The supervisor's copy of the socket; -1 once closed. */
     public int fd = -1;
-    /** System.nanoTime() at accept, for the handoff latency timer. */
+    /** The loop clock's nanoTime at accept (accept4), for the handoff latency timer. */
     public long acceptedNanos;
     public long acceptedEpochMicros;
     /** The peer address in wire form ({@link WireAddress}), valid up to {@link #peerLength}. */

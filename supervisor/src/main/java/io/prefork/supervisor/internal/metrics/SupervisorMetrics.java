@@ -17,9 +17,12 @@ import java.util.concurrent.TimeUnit;
  */
 public final class SupervisorMetrics {
     public final MetricRegistry registry;
-    /** Connections accepted from the listening socket. */
+    /** Connections accepted from the listening socket (accept4). */
     public final Meter accepted;
-    /** Accept to the worker's TAKEN report: the handoff latency. */
+    /**
+     * The handoff latency: from accept to the worker's report that it took the connection. Quantiles over a sliding
+     * window of the last minute.
+     */
     public final Timer handoff;
     /**
      * The sum of every latency recorded in {@link #handoff}, in nanoseconds ({@code prefork.handoff.nanos}). A
@@ -106,22 +109,5 @@ public final class SupervisorMetrics {
         this.workersReady = workersReady;
         this.inFlight = inFlight;
         this.workers = workers;
-    }
-
-    /** Worker processes alive (serving, starting, draining or stopping). */
-    public int workers() {
-        return workers;
-    }
-
-    public int inFlight() {
-        return inFlight;
-    }
-
-    public int queueDepth() {
-        return queueDepth;
-    }
-
-    public int workersReady() {
-        return workersReady;
     }
 }

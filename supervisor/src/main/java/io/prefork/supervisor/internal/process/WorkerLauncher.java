@@ -38,11 +38,6 @@ public final class WorkerLauncher {
     private final long prefetchTimeoutMs;
     private final Map<String, String> settings;
 
-    public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
-                          String workerClass, int concurrency, Map<String, String> settings) {
-        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, 0, settings);
-    }
-
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
                           String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {

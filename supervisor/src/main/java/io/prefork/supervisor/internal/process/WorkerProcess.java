@@ -8,19 +8,23 @@ import io.prefork.supervisor.internal.dispatch.LongLongMap;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * One worker JVM as the supervisor sees it: its process, its end of the control channel, and the connections on
- * their way to it. Owned by the supervisor loop thread; nothing here is thread-safe.
+ * their way to it. Called on the loop thread only; nothing here is thread-safe.
  *
  * <p>A connection moves outbox -> unacked (sent, its descriptor still also held by the supervisor) -> held (the
  * worker took it, the supervisor closed its copy) -> gone (DONE). If the worker dies, outbox and unacked
  * connections go back to the supervisor's queue; held ones die with the worker.
+ *
+ * <p>Its {@link State} changes only through the transition methods here ({@link #booting()}, {@link #ready},
+ * {@link #draining}, {@link #stopping}, {@link #killing}, {@link #dead()}); each checks the move is legal, and an
+ * illegal one is a bug in the supervisor, so it throws instead of carrying on with a worker in a state nobody
+ * planned for.
  */
 public final class WorkerProcess implements LeastBusyPolicy.Candidate {
-    /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
-    public boolean stopRequested;
-
     /** Lifecycle of one worker process. Order matters: states compare by ordinal. */
     public enum State {
         /** Process started; it has not connected back for its channel yet. */
@@ -38,62 +42,174 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     }
 
     /** Unique for the supervisor's life; increases with every process started. */
-    public final long id;
+    private final long id;
     /** The slot, stable across replacements: WorkerContext.index(). */
-    public final int index;
-    public final String token;
-    public final long spawnedNanos;
-    public Process process;
-    public State state = State.SPAWNED;
-    /** The supervisor's end; owned here until the worker is lost. */
-    public final ControlChannel channel;
-    /** The worker's end, owned here until it is sent to the worker in the bootstrap handshake; then -1. */
-    public int workerEndFd;
-    public long readyNanos;
-    public long lastFrameNanos;
-    /** Connections sent to it, for --max-requests. */
-    public long assigned;
+    private final int index;
+    private final String token;
+    private final long spawnedNanos;
     /** After this many assigned connections it is recycled (Long.MAX_VALUE: never). */
-    public final long requestLimit;
-    public long served;
-    /** Connections it took (TAKEN); a worker that took none before dying counts as a crash for backoff. */
-    public long taken;
+    private final long requestLimit;
+    /** The supervisor's end; owned here until the worker is abandoned. */
+    private final ControlChannel channel;
+    /** The worker's end, owned here until it is sent to the worker in the bootstrap handshake; then -1. */
+    private int workerEndFd;
+    private Launcher.Child process;
+    private State state = State.SPAWNED;
+    /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
+    private boolean stopRequested;
+    private long readyNanos;
+    private long lastFrameNanos;
+    /** Connections sent to it, for --max-requests. */
+    private long assigned;
+    private long served;
+    /** Connections it took; a worker that took none before dying counts as a crash for backoff. */
+    private long taken;
     /** Set if the worker reported BOOT_FAILED. */
-    public String bootFailure;
+    private String bootFailure;
     /** True once a replacement was started for it; it keeps serving until that replacement is ready. */
-    public boolean retiring;
+    private boolean retiring;
     /** The worker this one replaces (until this one is ready), or null. */
-    public WorkerProcess replaces;
+    private WorkerProcess replaces;
     /** Why it is being stopped, for the log. */
-    public String stopReason;
+    private String stopReason;
     /** When a send to it first hit EAGAIN in the current episode (0 while sends go through); for logging. */
-    public long sendBlockedSince;
+    private long sendBlockedSince;
     /** Whether the current blocked episode was logged. */
-    public boolean sendBlockedWarned;
+    private boolean sendBlockedWarned;
     /**
      * False after it gave back prefetched connections (its handlers stayed busy), until it reports one DONE: sending
      * it more ahead would only have them wait and come back again.
      */
-    public boolean prefetchOk = true;
+    private boolean prefetchOk = true;
 
-    public final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
+    private final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
     /**
-     * Sent, not yet TAKEN, REJECTED, LOST or RETURNED; in send order. The worker reports in the order it received, and
-     * SEQPACKET delivers in the order sent, so every report must name the head of this queue: a report that does
-     * not is a FIFO violation, which the loop logs and counts. A queue, not a map: no per-connection allocation.
+     * Sent, not yet reported taken, REJECTED, LOST or RETURNED; in send order. The worker reports in the order it
+     * received, and SEQPACKET delivers in the order sent, so every report must name the head of this queue: a report
+     * that does not is a FIFO violation, which the dispatcher logs and counts. A queue, not a map: no per-connection
+     * allocation.
      */
-    public final ArrayDeque<PendingConnection> unacked = new ArrayDeque<>();
-    /** Taken by the worker and not yet done: connection id -> System.nanoTime() when taken (for --timeout). */
-    public final LongLongMap held = new LongLongMap(16);
+    private final ArrayDeque<PendingConnection> unacked = new ArrayDeque<>();
+    /** Taken by the worker and not yet done: connection id -> nanoTime when taken (for --timeout). */
+    private final LongLongMap held = new LongLongMap(16);
 
-    public WorkerProcess(long id, int index, String token, ControlChannel channel, int workerEndFd, long requestLimit) {
+    public WorkerProcess(long id, int index, String token, ControlChannel channel, int workerEndFd, long requestLimit,
+                         long spawnedNanos) {
         this.id = id;
         this.index = index;
         this.token = token;
         this.channel = channel;
         this.workerEndFd = workerEndFd;
         this.requestLimit = requestLimit;
-        this.spawnedNanos = System.nanoTime();
+        this.spawnedNanos = spawnedNanos;
+    }
+
+    // ------------------------------------------------------------------------------------------------ transitions
+
+    private static final Set<State> MAY_BOOT = EnumSet.of(State.SPAWNED);
+    private static final Set<State> MAY_BE_READY = EnumSet.of(State.BOOTING);
+    private static final Set<State> MAY_DIE = EnumSet.complementOf(EnumSet.of(State.DEAD));
+    private static final Set<State> MAY_DRAIN = EnumSet.of(State.SPAWNED, State.BOOTING, State.READY);
+    private static final Set<State> MAY_STOP = EnumSet.of(State.SPAWNED, State.BOOTING, State.READY, State.DRAINING);
+    private static final Set<State> MAY_KILL = EnumSet.of(State.READY, State.DRAINING);
+
+    private void move(Set<State> from, State to) {
+        if (!from.contains(state)) {
+            throw new IllegalStateException(this + ": illegal transition from " + state + " to " + to);
+        }
+        state = to;
+    }
+
+    /** SPAWNED -> BOOTING: it connected back and was handed its channel. */
+    public void booting() {
+        move(MAY_BOOT, State.BOOTING);
+    }
+
+    /** BOOTING -> READY: it reported READY at {@code now}. */
+    public void ready(long now) {
+        move(MAY_BE_READY, State.READY);
+        readyNanos = now;
+    }
+
+    /**
+     * -> DRAINING: no new connections; it stops once those it has are done. From READY, or from SPAWNED/BOOTING when
+     * TTOU removes a worker that is still starting (it is then stopped at once: it has nothing to finish).
+     */
+    public void draining(String why) {
+        move(MAY_DRAIN, State.DRAINING);
+        stopReason = why;
+    }
+
+    /** -> STOPPING at the supervisor's request (drained, TTOU, reload, shutdown): its exit will be no failure. */
+    public void stopping() {
+        move(MAY_STOP, State.STOPPING);
+        stopRequested = true;
+    }
+
+    /** READY/DRAINING -> STOPPING because it is stuck: its exit still counts as a failure (respawn backoff). */
+    public void killing(String why) {
+        move(MAY_KILL, State.STOPPING);
+        stopReason = why;
+    }
+
+    /** -> DEAD, from any live state: its channel is closed and it waits to be reaped. */
+    public void dead() {
+        move(MAY_DIE, State.DEAD);
+    }
+
+    /** Whatever its state, its exit is expected from now on (the whole supervisor is stopping). */
+    public void stopRequested() {
+        stopRequested = true;
+    }
+
+    // ------------------------------------------------------------------------------------------------ queries
+
+    public long id() {
+        return id;
+    }
+
+    public int index() {
+        return index;
+    }
+
+    public String token() {
+        return token;
+    }
+
+    public State state() {
+        return state;
+    }
+
+    public long spawnedNanos() {
+        return spawnedNanos;
+    }
+
+    public long readyNanos() {
+        return readyNanos;
+    }
+
+    public boolean isStopRequested() {
+        return stopRequested;
+    }
+
+    public ControlChannel channel() {
+        return channel;
+    }
+
+    public int workerEndFd() {
+        return workerEndFd;
+    }
+
+    public Launcher.Child process() {
+        return process;
+    }
+
+    /** Set once, right after the launcher started it. */
+    public void started(Launcher.Child child) {
+        if (process != null) {
+            throw new IllegalStateException(this + " was started already");
+        }
+        process = child;
     }
 
     public long pid() {
@@ -121,11 +237,120 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     }
 
     /**
-     * True if this worker fills its slot in the pool: starting or serving and not being replaced. The loop keeps
+     * True if this worker fills its slot in the pool: starting or serving and not being replaced. The pool keeps
      * as many primaries as the target worker count.
      */
     public boolean isPrimary() {
         return state.compareTo(State.READY) <= 0 && !retiring;
+    }
+
+    // ------------------------------------------------------------------------------------------------ bookkeeping
+
+    /** Its last frame (any type) arrived at {@code now}: the heartbeat watchdog's evidence of life. */
+    public void frameReceived(long now) {
+        lastFrameNanos = now;
+    }
+
+    public long lastFrameNanos() {
+        return lastFrameNanos;
+    }
+
+    /** Counts one more connection assigned to it; true when that reaches its --max-requests limit. */
+    public boolean assignOne() {
+        return ++assigned >= requestLimit;
+    }
+
+    public long assigned() {
+        return assigned;
+    }
+
+    /** It took a connection (closed our copy of the descriptor). */
+    public void tookOne(long connectionId, long now) {
+        held.put(connectionId, now);
+        taken++;
+    }
+
+    public long taken() {
+        return taken;
+    }
+
+    /** It finished connection {@code connectionId}; false if it did not hold it. */
+    public boolean finished(long connectionId) {
+        if (!held.remove(connectionId)) {
+            return false;
+        }
+        served++;
+        prefetchOk = true;
+        return true;
+    }
+
+    /** It gave back prefetched connections: send it nothing ahead until one of its connections finishes. */
+    public void prefetchReturned() {
+        prefetchOk = false;
+    }
+
+    public String bootFailure() {
+        return bootFailure;
+    }
+
+    public void bootFailed(String message) {
+        bootFailure = message;
+    }
+
+    public boolean retiring() {
+        return retiring;
+    }
+
+    public void retiring(boolean value) {
+        retiring = value;
+    }
+
+    public WorkerProcess replaces() {
+        return replaces;
+    }
+
+    public void replaces(WorkerProcess old) {
+        replaces = old;
+    }
+
+    public String stopReason() {
+        return stopReason;
+    }
+
+    public void stopReason(String why) {
+        stopReason = why;
+    }
+
+    public long sendBlockedSince() {
+        return sendBlockedSince;
+    }
+
+    /** A send hit EAGAIN at {@code now}, starting a blocked episode (0 ends it). */
+    public void sendBlockedSince(long now) {
+        sendBlockedSince = now;
+    }
+
+    public boolean sendBlockedWarned() {
+        return sendBlockedWarned;
+    }
+
+    public void sendBlockedWarned(boolean value) {
+        sendBlockedWarned = value;
+    }
+
+    /** Not yet sent, in assignment order; the dispatcher's to fill and empty. */
+    public ArrayDeque<PendingConnection> outbox() {
+        return outbox;
+    }
+
+    /** Sent and not yet reported on, in send order (see the field's comment). */
+    public ArrayDeque<PendingConnection> unacked() {
+        return unacked;
+    }
+
+    /** Taken and not yet done: id -> nanoTime when taken. */
+    public LongLongMap held() {
+        return held;
     }
 
     /** Closes the worker's end if it was never handed over (spawn failed, or the worker never connected back). */

@@ -65,8 +65,8 @@ class LeastBusyPolicyTest {
     @Test
     void picksTheLeastLoaded() {
         LeastBusyPolicy policy = new LeastBusyPolicy();
-        assertEquals(2, policy.pick(new Candidate[] {busy(3), busy(2), busy(1), busy(3)}, 4));
-        assertEquals(3, new LeastBusyPolicy().pick(new Candidate[] {busy(5), busy(2), busy(4), idle()}, 8));
+        assertEquals(2, policy.pick(Arrays.asList(busy(3), busy(2), busy(1), busy(3)), 4, 0));
+        assertEquals(3, new LeastBusyPolicy().pick(Arrays.asList(busy(5), busy(2), busy(4), idle()), 8, 0));
     }
 
     @Test
@@ -75,30 +75,30 @@ class LeastBusyPolicyTest {
         // Slot 0 is over the cap (concurrency lowered, say), slot 1 exactly at it, slot 2 one below: only 2 qualifies.
         Candidate[] pool = {busy(3), busy(2), busy(1)};
         for (int i = 0; i < 5; i++) {
-            assertEquals(2, policy.pick(pool, 2));
+            assertEquals(2, policy.pick(Arrays.asList(pool), 2, 0));
         }
     }
 
     @Test
     void returnsMinusOneWhenEveryWorkerIsFull() {
-        assertEquals(-1, new LeastBusyPolicy().pick(new Candidate[] {busy(1), busy(1), busy(1)}, 1));
-        assertEquals(-1, new LeastBusyPolicy().pick(new Candidate[] {busy(4), busy(5)}, 4));
+        assertEquals(-1, new LeastBusyPolicy().pick(Arrays.asList(busy(1), busy(1), busy(1)), 1, 0));
+        assertEquals(-1, new LeastBusyPolicy().pick(Arrays.asList(busy(4), busy(5)), 4, 0));
     }
 
     @Test
     void returnsMinusOneWhenEveryWorkerIsUnavailable() {
-        assertEquals(-1, new LeastBusyPolicy().pick(new Candidate[] {notReady(0), notReady(0)}, 1));
+        assertEquals(-1, new LeastBusyPolicy().pick(Arrays.asList(notReady(0), notReady(0)), 1, 0));
     }
 
     @Test
     void returnsMinusOneWhenEverySlotIsEmpty() {
-        assertEquals(-1, new LeastBusyPolicy().pick(new Candidate[] {null, null, null}, 1));
-        assertEquals(-1, new LeastBusyPolicy().pick(new Candidate[0], 1));
+        assertEquals(-1, new LeastBusyPolicy().pick(Arrays.asList(null, null, null), 1, 0));
+        assertEquals(-1, new LeastBusyPolicy().pick(List.of(), 1, 0));
     }
 
     @Test
     void skipsEmptySlots() {
-        assertEquals(1, new LeastBusyPolicy().pick(new Candidate[] {null, busy(1), null}, 2));
+        assertEquals(1, new LeastBusyPolicy().pick(Arrays.asList(null, busy(1), null), 2, 0));
     }
 
     @Test
@@ -106,7 +106,7 @@ class LeastBusyPolicyTest {
         LeastBusyPolicy policy = new LeastBusyPolicy();
         Candidate[] pool = {busy(2), notReady(0), busy(1), notReady(0)};
         for (int i = 0; i < 4; i++) {
-            assertEquals(2, policy.pick(pool, 3));
+            assertEquals(2, policy.pick(Arrays.asList(pool), 3, 0));
         }
     }
 
@@ -116,7 +116,7 @@ class LeastBusyPolicyTest {
         Candidate[] pool = {idle(), idle(), idle()};
         List<Integer> picks = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
-            picks.add(policy.pick(pool, 1));
+            picks.add(policy.pick(Arrays.asList(pool), 1, 0));
         }
         assertEquals(List.of(0, 1, 2, 0, 1, 2, 0), picks);
     }
@@ -127,7 +127,7 @@ class LeastBusyPolicyTest {
         Candidate[] pool = {busy(1), busy(3), busy(1), busy(1)};
         List<Integer> picks = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            picks.add(policy.pick(pool, 4));
+            picks.add(policy.pick(Arrays.asList(pool), 4, 0));
         }
         assertEquals(List.of(0, 2, 3, 0), picks);
     }
@@ -137,9 +137,9 @@ class LeastBusyPolicyTest {
         LeastBusyPolicy policy = new LeastBusyPolicy();
         Candidate[] idle = {idle(), idle(), idle()};
         Candidate[] full = {busy(1), busy(1), busy(1)};
-        assertEquals(0, policy.pick(idle, 1));
-        assertEquals(-1, policy.pick(full, 1));
-        assertEquals(1, policy.pick(idle, 1));
+        assertEquals(0, policy.pick(Arrays.asList(idle), 1, 0));
+        assertEquals(-1, policy.pick(Arrays.asList(full), 1, 0));
+        assertEquals(1, policy.pick(Arrays.asList(idle), 1, 0));
     }
 
     /**
@@ -168,7 +168,7 @@ class LeastBusyPolicyTest {
                 String where = "trial " + trial + " round " + round + ", concurrency " + concurrency + ", pool "
                         + Arrays.toString(pool);
 
-                int picked = policy.pick(pool, concurrency);
+                int picked = policy.pick(Arrays.asList(pool), concurrency, 0);
 
                 int minLoad = Integer.MAX_VALUE;
                 for (Candidate c : pool) {

@@ -1,0 +1,396 @@
+package io.prefork.supervisor.internal.dispatch;
+
+import io.prefork.internal.nativeio.ControlChannel;
+import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.wire.FrameCodec;
+import io.prefork.internal.wire.FrameException;
+import io.prefork.internal.wire.FrameType;
+import io.prefork.supervisor.internal.loop.Timers;
+import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.process.WorkerProcess;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntSupplier;
+import java.util.function.LongConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Moves accepted connections to workers and reads what the workers say about them. Called on the loop thread only.
+ *
+ * <p>A connection waits in the {@link #enqueue queue} until the {@link LeastBusyPolicy} picks a worker, then in
+ * that worker's outbox until a {@code sendmsg} carries it (up to {@link FrameCodec#MAX_FDS_PER_FRAME} descriptors
+ * per message), then in its unacked queue until the worker reports on it: taken (the TAKEN frame; our copy of the
+ * descriptor is closed), REJECTED, LOST (the kernel dropped the descriptor in transit) or RETURNED (prefetched and
+ * given back); the last three put it back at the head of the queue. A connection handed back too often is dropped.
+ *
+ * <p>Descriptor ownership: an accepted socket belongs to its {@link PendingConnection}, which sits in the queue or
+ * in one worker's outbox or unacked queue; it is closed exactly once, when the worker reports it taken, or when the
+ * supervisor gives up on it ({@link #drop}).
+ */
+public final class Dispatcher {
+    private static final Logger LOG = LoggerFactory.getLogger("prefork");
+
+    /** How often one connection may come back from workers that lost it or died before it is given up. */
+    static final int MAX_TRANSIENT_RETURNS = 1000;
+    /** Frames read from one worker per wakeup, so a chatty worker cannot starve the others. */
+    private static final int MAX_FRAMES_PER_WAKEUP = 64;
+
+    /** What the dispatcher asks of the worker pool when a worker's reports concern its lifecycle. */
+    public interface Lifecycle {
+        /** The worker reported READY. */
+        void ready(WorkerProcess w);
+
+        /** The worker can no longer be used: its channel failed or closed, or it broke the protocol. */
+        void abandon(WorkerProcess w, String reason);
+
+        /** A DRAINING worker finished its last connection. */
+        void drained(WorkerProcess w);
+
+        /** The worker was just assigned its --max-requests-th connection. */
+        void recycle(WorkerProcess w);
+    }
+
+    private final List<WorkerProcess> workers;
+    private final int concurrency;
+    private final int prefetch;
+    private final int queueSize;
+    private final IntSupplier targetWorkers;
+    private final Timers timers;
+    private final SupervisorMetrics metrics;
+    private Lifecycle lifecycle;
+    private final LeastBusyPolicy policy = new LeastBusyPolicy();
+    private final HandoffSender sender;
+    private final ArrayDeque<PendingConnection> queue = new ArrayDeque<>();
+    private final PendingConnection.Pool pool = new PendingConnection.Pool(4096);
+    private final long[] idScratch = new long[FrameCodec.MAX_IDS_PER_FRAME];
+    private int idCount;
+    private final LongConsumer collectId = id -> idScratch[idCount++] = id;
+    /** Set once the supervisor stops for good: what comes back from workers is dropped instead of queued. */
+    private boolean closed;
+
+    /**
+     * @param workers       the pool's workers (read only here; the pool adds and removes them)
+     * @param targetWorkers the pool's target worker count: a REJECTED connection may come back about twice that
+     */
+    public Dispatcher(List<WorkerProcess> workers, int concurrency, int prefetch, int queueSize,
+                      IntSupplier targetWorkers, Timers timers, SupervisorMetrics metrics) {
+        this.workers = workers;
+        this.concurrency = concurrency;
+        this.prefetch = prefetch;
+        this.queueSize = queueSize;
+        this.targetWorkers = targetWorkers;
+        this.timers = timers;
+        this.metrics = metrics;
+        this.sender = new HandoffSender(timers);
+    }
+
+    /** Wiring: the pool, which is built after the dispatcher because it gives outboxes back to it. */
+    public void lifecycle(Lifecycle l) {
+        this.lifecycle = l;
+    }
+
+    // ------------------------------------------------------------------------------------------------ the queue
+
+    /** A (recycled) connection object for a socket just accepted; {@link #enqueue} it or {@link #release} it. */
+    public PendingConnection take(long id, int fd, long acceptedNanos, long acceptedEpochMicros) {
+        return pool.take(id, fd, acceptedNanos, acceptedEpochMicros);
+    }
+
+    /** Recycles a connection whose descriptor the caller closed before it was queued. */
+    public void release(PendingConnection c) {
+        pool.release(c);
+    }
+
+    public void enqueue(PendingConnection c) {
+        queue.add(c);
+    }
+
+    public int queued() {
+        return queue.size();
+    }
+
+    /** Connections the loop may still take: the bounded queue's room plus the workers' free slots. */
+    public int room() {
+        return queueSize + freeCapacity() - queue.size();
+    }
+
+    private int freeCapacity() {
+        int free = 0;
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (w.available()) {
+                free += Math.max(0, LeastBusyPolicy.limit(w, concurrency, prefetch) - w.inFlight());
+            }
+        }
+        return free;
+    }
+
+    public int totalInFlight() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            n += w.inFlight();
+        }
+        return n;
+    }
+
+    /** Assigns queued connections to workers' outboxes while the policy finds one with room. */
+    public void dispatch() {
+        while (!queue.isEmpty()) {
+            int i = policy.pick(workers, concurrency, prefetch);
+            if (i < 0) {
+                return;
+            }
+            WorkerProcess w = workers.get(i);
+            w.outbox().add(queue.poll());
+            if (w.assignOne() && !w.retiring()) {
+                lifecycle.recycle(w);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ sending
+
+    /**
+     * Sends what waits in each worker's outbox, several handoffs per message (see {@link HandoffSender}); a worker
+     * whose channel is full keeps the rest for POLLOUT.
+     */
+    public void flushAll() {
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (!w.outbox().isEmpty()) {
+                sender.flush(w, lifecycle);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ reports
+
+    /** Reads what the worker sent (called when poll found its channel readable, hung up or failed). */
+    public void receiveFrom(WorkerProcess w) {
+        for (int i = 0; i < MAX_FRAMES_PER_WAKEUP && w.hasChannel(); i++) {
+            ControlChannel channel = w.channel();
+            int length;
+            try {
+                length = channel.receive(true);
+            } catch (NativeException e) {
+                lifecycle.abandon(w, "its channel failed: " + e.getMessage());
+                return;
+            }
+            if (length == ControlChannel.WOULD_BLOCK) {
+                return;
+            }
+            if (length == ControlChannel.END_OF_STREAM) {
+                lifecycle.abandon(w, "it closed its channel");
+                return;
+            }
+            try {
+                if (channel.receivedDescriptorCount() > 0) {
+                    channel.closeReceivedDescriptors();
+                    throw new FrameException("a worker sent descriptors; workers never send descriptors");
+                }
+                onFrame(w, channel.receiveBuffer(), length);
+            } catch (FrameException e) {
+                LOG.error("{} sent an invalid frame; killing it: {}", w, e.getMessage());
+                lifecycle.abandon(w, "protocol error");
+                return;
+            }
+        }
+    }
+
+    private void onFrame(WorkerProcess w, ByteBuffer buf, int length) throws FrameException {
+        FrameType type = FrameCodec.readHeader(buf, length, true);
+        long now = timers.clock().nanoTime();
+        w.frameReceived(now);
+        switch (type) {
+            case READY:
+                FrameCodec.readReady(buf, length);
+                lifecycle.ready(w);
+                break;
+            case BOOT_FAILED:
+                w.bootFailed(FrameCodec.readBootFailed(buf, length));
+                break;
+            case TAKEN: {
+                int n = readIdList(buf, length);
+                for (int i = 0; i < n; i++) {
+                    onTaken(w, idScratch[i], now);
+                }
+                break;
+            }
+            case DONE_TAKEN: {
+                if (readIdList(buf, length) != 2) {
+                    throw new FrameException("DONE_TAKEN must carry exactly 2 ids, not " + idCount);
+                }
+                long taken = idScratch[1];
+                onDone(w, idScratch[0]);
+                onTaken(w, taken, now);
+                break;
+            }
+            case REJECTED:
+            case LOST:
+            case RETURNED: {
+                int n = readIdList(buf, length);
+                List<PendingConnection> back = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    back.add(takeUnacked(w, idScratch[i], type));
+                }
+                if (type == FrameType.LOST) {
+                    LOG.warn("{} lost {} descriptor(s) in transit (its descriptor table is full?); sending them again",
+                            w, n);
+                } else if (type == FrameType.RETURNED) {
+                    // Its handlers stayed busy for --prefetch-timeout: send it nothing ahead until one finishes.
+                    w.prefetchReturned();
+                    metrics.prefetchReturned.inc(n);
+                    LOG.debug("{} gave back {} prefetched connection(s) after --prefetch-timeout", w, n);
+                }
+                requeueFront(back, type != FrameType.REJECTED);
+                break;
+            }
+            case DONE: {
+                int n = readIdList(buf, length);
+                for (int i = 0; i < n; i++) {
+                    onDone(w, idScratch[i]);
+                }
+                break;
+            }
+            case HEARTBEAT:
+                FrameCodec.readHeartbeat(buf, length);
+                break;
+            default:
+                throw new FrameException("unexpected frame type " + type);
+        }
+    }
+
+    /** The worker took a connection: it holds its own copy now. */
+    private void onTaken(WorkerProcess w, long id, long now) throws FrameException {
+        PendingConnection c = takeUnacked(w, id, FrameType.TAKEN);
+        // Close ours at once, or the worker's close sends no FIN.
+        Native.closeQuietly(c.fd);
+        c.fd = -1;
+        w.tookOne(c.id, now);
+        metrics.handoff.update(now - c.acceptedNanos, TimeUnit.NANOSECONDS);
+        pool.release(c);
+    }
+
+    /** The worker finished a connection it took. */
+    private void onDone(WorkerProcess w, long id) throws FrameException {
+        if (!w.finished(id)) {
+            throw new FrameException("DONE for connection " + id + ", which it did not hold");
+        }
+        if (w.state() == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
+            lifecycle.drained(w);
+        }
+    }
+
+    /**
+     * Removes a connection the worker reported on from its unacked queue, checking FIFO order: the worker reports in
+     * the order it received, so the report must name the oldest connection sent to it. One out of order is logged
+     * and counted ({@code prefork.handoff.reordered}, which must stay 0); one never sent to it is a protocol error.
+     */
+    private PendingConnection takeUnacked(WorkerProcess w, long id, FrameType type) throws FrameException {
+        ArrayDeque<PendingConnection> unacked = w.unacked();
+        PendingConnection head = unacked.peekFirst();
+        if (head != null && head.id == id) {
+            return unacked.pollFirst();
+        }
+        // Not the oldest: a FIFO violation (or a report for something never sent). Find it to keep going.
+        for (Iterator<PendingConnection> it = unacked.iterator(); it.hasNext(); ) {
+            PendingConnection c = it.next();
+            if (c.id == id) {
+                it.remove();
+                metrics.reordered.inc();
+                LOG.error("handoffs to {} arrived out of order: {} for connection {} while {} was sent earlier",
+                        w, type, id, head.id);
+                return c;
+            }
+        }
+        throw new FrameException(type + " for connection " + id + ", which was not sent to it");
+    }
+
+    /** Decodes an id list into {@link #idScratch}; returns the count. */
+    private int readIdList(ByteBuffer buf, int length) throws FrameException {
+        idCount = 0;
+        FrameCodec.readIds(buf, length, collectId);
+        return idCount;
+    }
+
+    // ------------------------------------------------------------------------------------------------ giving back
+
+    /**
+     * Gives a worker's connections that it has not taken back to the queue, at its head: its outbox (never sent),
+     * and with {@code sentToo} also those sent but not reported on (the worker is gone, so it never will). Returns
+     * how many went back.
+     */
+    public int giveBack(WorkerProcess w, boolean sentToo) {
+        List<PendingConnection> back = new ArrayList<>(w.outbox().size() + (sentToo ? w.unacked().size() : 0));
+        if (sentToo) {
+            back.addAll(w.unacked());
+            w.unacked().clear();
+        }
+        back.addAll(w.outbox());
+        w.outbox().clear();
+        requeueFront(back, true);
+        return back.size();
+    }
+
+    /**
+     * Puts connections back at the head of the queue, oldest first, so they are served before newer ones.
+     *
+     * @param passing true when the worker could not take them for a passing reason (its descriptor table was
+     *     full, it died): such returns are counted against a much higher limit than a worker's explicit REJECTED
+     */
+    private void requeueFront(List<PendingConnection> back, boolean passing) {
+        back.sort(Comparator.comparingLong(c -> c.id));
+        int limit = passing ? MAX_TRANSIENT_RETURNS : 2 * Math.max(1, targetWorkers.getAsInt()) + 3;
+        for (int i = back.size() - 1; i >= 0; i--) {
+            PendingConnection c = back.get(i);
+            if (closed || ++c.returns > limit) {
+                if (c.returns > limit) {
+                    LOG.warn("{} was handed back by workers {} times; closing it", c, c.returns - 1);
+                }
+                drop(c);
+                continue;
+            }
+            queue.addFirst(c);
+            metrics.redispatched.inc();
+        }
+    }
+
+    /**
+     * The supervisor stops for good: closes every queued connection, and from now on every one that comes back from
+     * a worker.
+     */
+    public void close() {
+        closed = true;
+        while (!queue.isEmpty()) {
+            drop(queue.poll());
+        }
+    }
+
+    /** Closes every connection a worker was given and has not taken: the loop's last step. */
+    public void dropAll(WorkerProcess w) {
+        for (PendingConnection c : w.unacked()) {
+            drop(c);
+        }
+        for (PendingConnection c : w.outbox()) {
+            drop(c);
+        }
+        w.unacked().clear();
+        w.outbox().clear();
+    }
+
+    private void drop(PendingConnection c) {
+        if (c.fd >= 0) {
+            Native.closeQuietly(c.fd);
+            c.fd = -1;
+        }
+        metrics.dropped.inc();
+        pool.release(c);
+    }
+}

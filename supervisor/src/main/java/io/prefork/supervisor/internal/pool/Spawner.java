@@ -1,0 +1,259 @@
+package io.prefork.supervisor.internal.pool;
+
+import io.prefork.internal.nativeio.ControlChannel;
+import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.NativeException;
+import io.prefork.supervisor.ExitCodes;
+import io.prefork.supervisor.SupervisorConfig;
+import io.prefork.supervisor.internal.loop.Phase;
+import io.prefork.supervisor.internal.loop.Timers;
+import io.prefork.supervisor.internal.process.Launcher;
+import io.prefork.supervisor.internal.process.WorkerProcess;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Spawn and its bookkeeping, for the {@link WorkerPool}: a channel and a token per worker, the launch, the
+ * --boot-timeout, the bootstrap handshake that hands the worker its channel, and the respawn backoff that keeps a
+ * crash loop from spinning. Called on the loop thread only.
+ */
+final class Spawner {
+    private static final Logger LOG = LoggerFactory.getLogger("prefork");
+
+    /** A worker that dies sooner than this after starting counts as a crash for respawn backoff. */
+    static final long STABLE_AFTER_NANOS = TimeUnit.SECONDS.toNanos(10);
+    static final long BACKOFF_MIN_MS = 100;
+    static final long BACKOFF_MAX_MS = 10_000;
+    /** After a failed spawn (no channel, no JVM), how long before the slot is tried again. */
+    static final long RETRY_SPAWN_MS = TimeUnit.SECONDS.toMillis(1);
+    /**
+     * SO_SNDBUF for the supervisor's end of each worker channel, in bytes; 0 keeps the kernel default (room for
+     * about 278 single handoffs). A tuning and test knob (system property {@code prefork.channelSendBuffer}):
+     * a small buffer makes a stalled worker hit EAGAIN after a few handoffs.
+     */
+    static final int CHANNEL_SEND_BUFFER = Integer.getInteger("prefork.channelSendBuffer", 0);
+    /** Channel buffer sets kept for reuse; more than a burst of restarts needs is left to the GC. */
+    static final int SPARE_BUFFERS = 8;
+
+    private final WorkerPool pool;
+    private final SupervisorConfig config;
+    private final Launcher launcher;
+    private final Path bootSocket;
+    private final Timers timers;
+    private final WorkerPool.Owner owner;
+    /** Runs a task on the loop thread (process exits are reported on other threads). */
+    private final Executor loop;
+    private final List<WorkerProcess> workers;
+    private final SecureRandom random = new SecureRandom();
+    private final int myUid = Native.uid();
+    /** The --boot-timeout timer of each worker not yet ready. */
+    private final Map<WorkerProcess, Timers.Timer> bootTimers = new HashMap<>();
+    /** Slots with a spawn scheduled (respawn backoff), so capacity is not requested twice. */
+    private final List<Integer> pendingSpawns = new ArrayList<>();
+    /** Consecutive early deaths per slot, for the respawn backoff. */
+    private final Map<Integer, Integer> crashes = new HashMap<>();
+    /** Buffers of dead workers' channels, for the next ones (see ControlChannel.Buffers); at most SPARE_BUFFERS. */
+    private final ArrayDeque<ControlChannel.Buffers> spareBuffers = new ArrayDeque<>();
+    private long nextWorkerId = 1;
+
+    Spawner(WorkerPool pool, SupervisorConfig config, Launcher launcher, Path bootSocket, Timers timers,
+            WorkerPool.Owner owner, Executor loop, List<WorkerProcess> workers) {
+        this.pool = pool;
+        this.config = config;
+        this.launcher = launcher;
+        this.bootSocket = bootSocket;
+        this.timers = timers;
+        this.owner = owner;
+        this.loop = loop;
+        this.workers = workers;
+    }
+
+    /** Starts a worker for slot {@code index}; if {@code replaces} is given, the new one will take over from it. */
+    void spawn(int index, WorkerProcess replaces) {
+        if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
+            return;
+        }
+        int[] pair;
+        try {
+            pair = Native.seqpacketPair();
+        } catch (NativeException e) {
+            LOG.error("cannot create a channel for worker {}: {}; retrying in 1 s", index, e.getMessage());
+            scheduleSpawn(index, RETRY_SPAWN_MS);
+            return;
+        }
+        if (CHANNEL_SEND_BUFFER > 0) {
+            try {
+                Native.setIntOption(pair[0], Native.SOL_SOCKET, Native.SO_SNDBUF, CHANNEL_SEND_BUFFER, "SO_SNDBUF");
+            } catch (NativeException e) {
+                LOG.warn("cannot set the channel send buffer: {}", e.getMessage());
+            }
+        }
+        String token = HexFormat.of().formatHex(randomBytes());
+        long limit = config.maxRequests() == 0 ? Long.MAX_VALUE
+                : config.maxRequests() + (config.maxRequestsJitter() == 0 ? 0
+                        : random.nextInt(config.maxRequestsJitter() + 1));
+        ControlChannel.Buffers buffers = spareBuffers.poll();
+        ControlChannel channel = new ControlChannel(pair[0], buffers != null ? buffers : new ControlChannel.Buffers());
+        WorkerProcess w = new WorkerProcess(nextWorkerId++, index, token, channel, pair[1], limit,
+                timers.clock().nanoTime());
+        try {
+            w.started(launcher.start(index, bootSocket, token));
+        } catch (IOException e) {
+            closeChannel(w);
+            w.closeWorkerEnd();
+            String why = "cannot start a worker JVM (" + launcher.program() + "): " + e.getMessage();
+            if (owner.phase() == Phase.STARTING) {
+                owner.fail(ExitCodes.BOOT_FAILED, why);
+            } else {
+                LOG.error("{}; retrying in 1 s", why);
+                if (replaces == null) {
+                    scheduleSpawn(index, RETRY_SPAWN_MS);
+                } else {
+                    replaces.retiring(false);
+                }
+            }
+            return;
+        }
+        w.replaces(replaces);
+        workers.add(w);
+        w.process().onExit().thenAccept(code -> loop.execute(() -> pool.reap(w, code)));
+        // Cancelled on READY and on exit: the timer's reference would otherwise keep a dead worker's WorkerProcess
+        // (and its Process) reachable for the whole --boot-timeout.
+        bootTimers.put(w, timers.schedule(config.bootTimeout().toNanos(), () -> {
+            bootTimers.remove(w);
+            if (w.state().compareTo(WorkerProcess.State.READY) < 0) {
+                LOG.error("{} did not become ready within {} s (--boot-timeout); killing it", w,
+                        config.bootTimeout().toSeconds());
+                w.bootFailed("did not become ready within " + config.bootTimeout().toSeconds()
+                        + " s (--boot-timeout)");
+                pool.abandon(w, "boot timeout");
+            }
+        }));
+        LOG.debug("spawned {} (id {})", w, w.id());
+    }
+
+    private byte[] randomBytes() {
+        byte[] b = new byte[16];
+        random.nextBytes(b);
+        return b;
+    }
+
+    private void scheduleSpawn(int index, long delayMs) {
+        pendingSpawns.add(index);
+        timers.schedule(TimeUnit.MILLISECONDS.toNanos(delayMs), () -> {
+            pendingSpawns.remove(Integer.valueOf(index));
+            if (pool.primaryCount() + pendingSpawns.size() < pool.target() && !slotTaken(index)) {
+                spawn(index, null);
+            }
+        });
+    }
+
+    private boolean slotTaken(int index) {
+        for (WorkerProcess w : workers) {
+            if (w.isPrimary() && w.index() == index) {
+                return true;
+            }
+        }
+        return pendingSpawns.contains(index);
+    }
+
+    /**
+     * Starts workers until there are {@code target} primaries (serving or starting), lowest free slots first; a slot
+     * whose workers keep dying early waits {@link #BACKOFF_MIN_MS}, doubling up to {@link #BACKOFF_MAX_MS}.
+     */
+    void manage(int target) {
+        if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
+            return;
+        }
+        int have = pool.primaryCount() + pendingSpawns.size();
+        for (int index = 0; have < target; index++) {
+            if (!slotTaken(index)) {
+                int c = crashes.getOrDefault(index, 0);
+                long delayMs = c == 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Math.min(20, c - 1));
+                if (delayMs > 0) {
+                    LOG.warn("worker {} died {} time(s) soon after start; starting its replacement in {} ms",
+                            index, c, delayMs);
+                }
+                scheduleSpawn(index, delayMs);
+                have++;
+            }
+        }
+    }
+
+    /**
+     * A worker died without being asked to. One that died soon after start without serving anything is a crash loop
+     * in the making (bad config, a dependency down): each such death doubles its slot's respawn delay. One that ran
+     * for a while or served connections resets it, so workers killed in ordinary operation are replaced at once.
+     */
+    void died(WorkerProcess w) {
+        long lived = timers.clock().nanoTime() - w.spawnedNanos();
+        boolean early = lived < STABLE_AFTER_NANOS && w.taken() == 0;
+        crashes.put(w.index(), early ? crashes.getOrDefault(w.index(), 0) + 1 : 0);
+    }
+
+    /**
+     * Hands the worker that presents {@code token} its channel end, if the kernel's word on the caller ({@code pid},
+     * {@code uid}) matches the process started with that token.
+     */
+    void admit(String token, long pid, int uid, WorkerPool.ChannelSender sender) {
+        WorkerProcess match = null;
+        for (WorkerProcess w : workers) {
+            if (w.state() == WorkerProcess.State.SPAWNED && w.token().equals(token)) {
+                match = w;
+            }
+        }
+        if (match == null) {
+            LOG.warn("refused a bootstrap connection from pid {}: unknown or already used token", pid);
+            return;
+        }
+        if (uid != myUid || pid != match.pid()) {
+            LOG.warn("refused a bootstrap connection presenting {}'s token: it came from pid {} uid {}", match,
+                    pid, uid);
+            return;
+        }
+        try {
+            sender.send(match.workerEndFd());
+        } catch (NativeException e) {
+            match.closeWorkerEnd();
+            pool.abandon(match, "handing it its channel failed: " + e.getMessage());
+            return;
+        }
+        // The worker has its own copy now. Ours must go, or the worker would never see end-of-stream when we
+        // close our end, and would outlive us.
+        match.closeWorkerEnd();
+        match.booting();
+    }
+
+    void cancelBootTimer(WorkerProcess w) {
+        Timers.Timer t = bootTimers.remove(w);
+        if (t != null) {
+            timers.cancel(t);
+        }
+    }
+
+    /**
+     * Closes a worker's channel and keeps its buffers for the next worker. Only for a worker the loop will not use
+     * again (DEAD, or never started): a released channel throws on any use.
+     */
+    void closeChannel(WorkerProcess w) {
+        if (w.channel().isClosed()) {
+            return;
+        }
+        w.channel().close();
+        ControlChannel.Buffers b = w.channel().releaseBuffers();
+        if (spareBuffers.size() < SPARE_BUFFERS) {
+            spareBuffers.add(b);
+        }
+    }
+}

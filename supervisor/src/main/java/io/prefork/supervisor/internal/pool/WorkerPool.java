@@ -1,0 +1,436 @@
+package io.prefork.supervisor.internal.pool;
+
+import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.runtime.WorkerExit;
+import io.prefork.supervisor.ExitCodes;
+import io.prefork.supervisor.SupervisorConfig;
+import io.prefork.supervisor.SupervisorListener;
+import io.prefork.supervisor.WorkerStatus;
+import io.prefork.supervisor.internal.dispatch.Dispatcher;
+import io.prefork.supervisor.internal.loop.Clock;
+import io.prefork.supervisor.internal.loop.Phase;
+import io.prefork.supervisor.internal.loop.Timers;
+import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.process.Launcher;
+import io.prefork.supervisor.internal.process.WorkerProcess;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker processes and their lifecycle, in the verbs of gunicorn's arbiter: spawn ({@link Spawner}),
+ * {@link #reap}, murder (kill the stuck: {@link Watchdog}), {@link #manage} (keep the target count, with respawn
+ * backoff), {@link #scale} (TTIN/TTOU), {@link #reload} (HUP: an ordered replacement, {@link Reload}) and
+ * {@link #terminate}. Called on the loop thread only; a process's exit arrives on another thread and is posted to
+ * the loop. The pool is the {@link Dispatcher}'s {@link Dispatcher.Lifecycle}: what workers report about themselves
+ * (READY, a broken channel) comes here.
+ *
+ * <p>As in gunicorn, a worker that fails to boot (it reports BOOT_FAILED, exits with the reserved
+ * {@link WorkerExit#BOOT_FAILED} code, or dies before it is ready while the supervisor is starting) stops the
+ * supervisor instead of entering a respawn loop that can never succeed. Any other early death doubles its slot's
+ * respawn delay ({@link Spawner#manage}).
+ */
+public final class WorkerPool implements Dispatcher.Lifecycle {
+    private static final Logger LOG = LoggerFactory.getLogger("prefork");
+
+    /** After SIGTERM, how long a worker gets to exit before SIGKILL. */
+    public static final long KILL_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    /** What the pool asks of the loop that owns the supervisor's phase. */
+    public interface Owner {
+        Phase phase();
+
+        /** Every primary worker is ready for the first time: the supervisor is ready. */
+        void allReady();
+
+        /** Stop the supervisor with this exit code (a boot failure). */
+        void fail(int exitCode, String reason);
+
+        /** The last worker was reaped while stopping. */
+        void allReaped();
+    }
+
+    /** Sends a worker its channel end during the bootstrap handshake. */
+    @FunctionalInterface
+    public interface ChannelSender {
+        void send(int fd) throws NativeException;
+    }
+
+    private final Timers timers;
+    private final Clock clock;
+    private final Dispatcher dispatcher;
+    private final SupervisorMetrics metrics;
+    private final SupervisorListener events;
+    private final Owner owner;
+    private final Spawner spawner;
+    private final Watchdog watchdog;
+    private final Reload reload;
+
+    /** Every worker process not yet reaped: serving, starting, draining, stopping. The dispatcher reads it too. */
+    private final List<WorkerProcess> workers;
+    private final List<WorkerProcess> workersView;
+    private int target;
+
+    /** @param workers an empty list that the pool fills and empties, and {@code dispatcher} reads */
+    public WorkerPool(SupervisorConfig config, Launcher launcher, Path bootSocket, Timers timers,
+                      List<WorkerProcess> workers, Dispatcher dispatcher, SupervisorMetrics metrics,
+                      SupervisorListener events, Owner owner, Executor loop) {
+        this.timers = timers;
+        this.clock = timers.clock();
+        this.dispatcher = dispatcher;
+        this.metrics = metrics;
+        this.events = events;
+        this.owner = owner;
+        this.target = config.workers();
+        this.workers = workers;
+        this.workersView = Collections.unmodifiableList(workers);
+        this.spawner = new Spawner(this, config, launcher, bootSocket, timers, owner, loop, workers);
+        this.watchdog = new Watchdog(this, config, timers, dispatcher);
+        this.reload = new Reload(this);
+    }
+
+    /** Starts the initial workers and the watchdog. */
+    public void start() {
+        for (int i = 0; i < target; i++) {
+            spawner.spawn(i, null);
+        }
+        watchdog.start();
+    }
+
+    /** Every worker not yet reaped (read only). */
+    public List<WorkerProcess> workers() {
+        return workersView;
+    }
+
+    public int target() {
+        return target;
+    }
+
+    // ------------------------------------------------------------------------------------------------ spawn, manage
+
+    int primaryCount() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            if (w.isPrimary()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Starts workers until there are {@code target} primaries (serving or starting), with respawn backoff. */
+    void manage() {
+        spawner.manage(target);
+    }
+
+    // ------------------------------------------------------------------------------------------------ boot
+
+    /** A worker connected back to the bootstrap endpoint. */
+    public void arrived(BootstrapServer.Arrival arrival) {
+        try {
+            admit(arrival.token, arrival.pid, arrival.uid, arrival::sendChannel);
+        } finally {
+            arrival.close();
+        }
+    }
+
+    /** Sends a worker that connected back its channel end; see {@link Spawner#admit}. For tests: {@link #arrived}. */
+    public void admit(String token, long pid, int uid, ChannelSender sender) {
+        spawner.admit(token, pid, uid, sender);
+    }
+
+    @Override
+    public void ready(WorkerProcess w) {
+        if (w.state() != WorkerProcess.State.BOOTING) {
+            return;
+        }
+        w.ready(clock.nanoTime());
+        spawner.cancelBootTimer(w);
+        LOG.info("{} ready in {} ms", w, TimeUnit.NANOSECONDS.toMillis(w.readyNanos() - w.spawnedNanos()));
+        WorkerStatus st = w.status(w.readyNanos());
+        notifyListener(() -> events.onWorkerReady(st));
+        WorkerProcess old = w.replaces();
+        if (old != null) {
+            // The replacement serves now; only then does the old worker stop taking connections.
+            w.replaces(null);
+            drain(old, old.stopReason() != null ? old.stopReason() : "replaced");
+            reload.replaced(old);
+        }
+        if (owner.phase() == Phase.STARTING && !workers.isEmpty()
+                && workers.stream().filter(WorkerProcess::isPrimary)
+                        .allMatch(x -> x.state() == WorkerProcess.State.READY)
+                && primaryCount() >= target) {
+            owner.allReady();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ retire, drain
+
+    @Override
+    public void recycle(WorkerProcess w) {
+        LOG.info("{} reached --max-requests ({} connections); starting its replacement", w, w.assigned());
+        w.stopReason("max-requests");
+        retire(w);
+    }
+
+    /**
+     * Replaces a worker without a capacity dip: starts a new JVM in its slot; the old one keeps serving until the
+     * new one is ready, then drains (takes no new connections, finishes what it has) and stops.
+     */
+    void retire(WorkerProcess w) {
+        if (w.retiring() || w.state() != WorkerProcess.State.READY || owner.phase().compareTo(Phase.DRAINING) >= 0) {
+            return;
+        }
+        w.retiring(true);
+        spawner.spawn(w.index(), w);
+    }
+
+    /** Takes no new connections; stops the worker once it has finished the ones it has. */
+    void drain(WorkerProcess w, String why) {
+        if (w.state().compareTo(WorkerProcess.State.DRAINING) >= 0) {
+            return;
+        }
+        w.draining(why);
+        // Connections still in its outbox have not been sent: give them to the others.
+        dispatcher.giveBack(w, false);
+        if (w.inFlight() == 0) {
+            stopWorker(w, why);
+        }
+    }
+
+    @Override
+    public void drained(WorkerProcess w) {
+        stopWorker(w, w.stopReason());
+    }
+
+    /** SIGTERM now, SIGKILL if it has not exited after the kill timeout. */
+    private void stopWorker(WorkerProcess w, String why) {
+        if (w.state().compareTo(WorkerProcess.State.STOPPING) >= 0) {
+            return;
+        }
+        w.stopping();
+        LOG.info("stopping {} ({})", w, why);
+        Launcher.Child p = w.process();
+        p.terminate();
+        timers.schedule(KILL_TIMEOUT_NANOS, () -> {
+            if (p.isAlive()) {
+                LOG.warn("{} did not exit {} s after SIGTERM; sending SIGKILL", w,
+                        TimeUnit.NANOSECONDS.toSeconds(KILL_TIMEOUT_NANOS));
+                p.kill();
+            }
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------------ abandon, reap
+
+    /**
+     * The supervisor gives up on a worker: its channel closed or failed, it broke the protocol, or it timed out.
+     * Gives back every connection it had not taken, kills the process if it still runs, and waits for the reaper.
+     */
+    @Override
+    public void abandon(WorkerProcess w, String reason) {
+        if (w.state() == WorkerProcess.State.DEAD) {
+            return;
+        }
+        boolean expected = w.isStopRequested();
+        w.dead();
+        spawner.closeChannel(w);
+        w.closeWorkerEnd();
+        int diedWith = w.held().size();
+        w.held().clear();
+        int back = dispatcher.giveBack(w, true);
+        if (!expected || back > 0 || diedWith > 0) {
+            LOG.warn("{} abandoned: {}; {} connection(s) it had not taken go to other workers, {} it was serving "
+                    + "are gone", w, reason, back, diedWith);
+        }
+        if (w.process() != null && w.process().isAlive()) {
+            w.process().kill();
+        }
+        WorkerProcess replacement = replacementOf(w);
+        if (replacement != null) {
+            replacement.replaces(null); // nothing left to take over from
+        }
+        // Capacity is restored when the process is reaped, which also decides whether this was a boot failure that
+        // must stop the supervisor rather than be replaced.
+    }
+
+    private WorkerProcess replacementOf(WorkerProcess old) {
+        for (WorkerProcess w : workers) {
+            if (w.replaces() == old) {
+                return w;
+            }
+        }
+        return null;
+    }
+
+    /** A worker process exited with {@code code} (posted by its exit callback). */
+    void reap(WorkerProcess w, int code) {
+        spawner.cancelBootTimer(w);
+        boolean wasReady = w.readyNanos() != 0;
+        boolean expected = w.isStopRequested();
+        abandon(w, WorkerExit.describe(code));
+        workers.remove(w);
+        WorkerStatus st = w.status(clock.nanoTime());
+        notifyListener(() -> events.onWorkerExit(st, code));
+        Phase phase = owner.phase();
+        if (phase == Phase.STOPPING) {
+            LOG.info("{} {}", w, WorkerExit.describe(code));
+            if (workers.isEmpty()) {
+                owner.allReaped();
+            }
+            return;
+        }
+        if (w.bootFailure() != null || code == WorkerExit.BOOT_FAILED || (phase == Phase.STARTING && !wasReady)) {
+            // First line only: the worker printed its full stack trace into the log already.
+            String detail = w.bootFailure() != null ? w.bootFailure().lines().findFirst().orElse("")
+                    : WorkerExit.describe(code) + " before it was ready (its output above says why)";
+            owner.fail(ExitCodes.BOOT_FAILED, "worker " + w.index() + " failed to boot: " + detail);
+            return;
+        }
+        if (w.replaces() != null) {
+            // A replacement died before it was ready: the old worker keeps serving; try again later.
+            WorkerProcess old = w.replaces();
+            old.retiring(false);
+            LOG.warn("{}, the replacement for {}, {}; {} keeps serving", w, old, WorkerExit.describe(code), old);
+            reload.replacementDied(old);
+        }
+        if (expected) {
+            LOG.info("{} {}", w, WorkerExit.describe(code));
+        } else {
+            spawner.died(w);
+            LOG.warn("{} {}; starting a replacement", w, WorkerExit.describe(code));
+            metrics.restarts.inc();
+        }
+        manage();
+    }
+
+    // ------------------------------------------------------------------------------------------------ reload, scale
+
+    /** HUP: replaces every ready worker with a fresh JVM, one at a time. */
+    public void reload() {
+        reload.start();
+    }
+
+    Timers timers() {
+        return timers;
+    }
+
+    /** TTIN (+1) or TTOU (-1). */
+    public void scale(int delta) {
+        Phase phase = owner.phase();
+        if (phase != Phase.RUNNING) {
+            LOG.warn("{} ignored while {}", delta > 0 ? "TTIN" : "TTOU", phase.name().toLowerCase(Locale.ROOT));
+            return;
+        }
+        if (delta > 0) {
+            if (target >= SupervisorConfig.MAX_WORKERS) {
+                LOG.warn("TTIN ignored: already {} workers, the maximum", target);
+                return;
+            }
+            target++;
+            LOG.info("TTIN: {} worker(s) now", target);
+            manage();
+            return;
+        }
+        if (target <= 1) {
+            LOG.warn("TTOU ignored: at least one worker must run");
+            return;
+        }
+        target--;
+        WorkerProcess oldest = null;
+        for (WorkerProcess w : workers) {
+            if (w.isPrimary() && (oldest == null || w.spawnedNanos() < oldest.spawnedNanos())) {
+                oldest = w;
+            }
+        }
+        LOG.info("TTOU: {} worker(s) now; draining the oldest, {}", target, oldest);
+        if (oldest != null) {
+            drain(oldest, "TTOU");
+        }
+    }
+
+    Phase phase() {
+        return owner.phase();
+    }
+
+    // ------------------------------------------------------------------------------------------------ terminate
+
+    /**
+     * SIGTERM to every worker, SIGKILL to those still alive after the kill timeout; returns false if there was no
+     * worker left to wait for.
+     */
+    public boolean terminate() {
+        reload.cancel();
+        for (WorkerProcess w : new ArrayList<>(workers)) {
+            if (w.state().compareTo(WorkerProcess.State.STOPPING) < 0) {
+                w.stopping();
+            }
+            w.stopRequested();
+            if (w.process() != null) {
+                w.process().terminate();
+            }
+        }
+        if (workers.isEmpty()) {
+            return false;
+        }
+        timers.schedule(KILL_TIMEOUT_NANOS, this::killAll);
+        return true;
+    }
+
+    /** A graceful stop began: no more replacements for a reload. */
+    public void stopReloading() {
+        reload.cancel();
+    }
+
+    /** SIGKILL to every worker still alive. */
+    public void killAll() {
+        for (WorkerProcess w : workers) {
+            if (w.process() != null && w.process().isAlive()) {
+                LOG.warn("{} did not exit after SIGTERM; sending SIGKILL", w);
+                w.process().kill();
+            }
+        }
+    }
+
+    /** The loop's last step: closes every channel and kills and waits for every process still there. */
+    public void closeAll() {
+        for (WorkerProcess w : workers) {
+            dispatcher.dropAll(w);
+            w.channel().close();
+            w.closeWorkerEnd();
+            if (w.process() != null) {
+                w.process().kill();
+                try {
+                    w.process().awaitExit(KILL_TIMEOUT_NANOS, TimeUnit.NANOSECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    public int readyCount() {
+        int ready = 0;
+        for (WorkerProcess w : workers) {
+            if (w.state() == WorkerProcess.State.READY) {
+                ready++;
+            }
+        }
+        return ready;
+    }
+
+    private void notifyListener(Runnable call) {
+        try {
+            call.run();
+        } catch (RuntimeException e) {
+            LOG.warn("a SupervisorListener threw; ignoring it", e);
+        }
+    }
+}
