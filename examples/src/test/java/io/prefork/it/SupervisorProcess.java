@@ -2,6 +2,7 @@ package io.prefork.it;
 
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.testing.Poll;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -35,6 +36,7 @@ public final class SupervisorProcess implements AutoCloseable {
     private final List<String> lines = Collections.synchronizedList(new ArrayList<>());
     private final List<String> stdout = Collections.synchronizedList(new ArrayList<>());
     private int port = -1;
+    private Admin admin;
 
     private SupervisorProcess(List<String> jvmOptions, List<String> args) throws IOException {
         this(List.of(), jvmOptions, args);
@@ -75,10 +77,12 @@ public final class SupervisorProcess implements AutoCloseable {
     }
 
     /** Like {@link #startExample}, with the java command run by {@code launcher} (e.g. {@code nohup}). */
-    public static SupervisorProcess startExampleUnder(List<String> launcher, int workers, String workerClass)
-            throws IOException {
-        return new SupervisorProcess(launcher, List.of(), List.of("--listen", "127.0.0.1:0", "--workers",
-                Integer.toString(workers), "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+    public static SupervisorProcess startExampleUnder(List<String> launcher, int workers, String workerClass,
+                                                      String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(launcher, List.of(), args);
     }
 
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */
@@ -123,23 +127,28 @@ public final class SupervisorProcess implements AutoCloseable {
         t.start();
     }
 
-    /** Waits for the ready line; returns the bound port. */
+    /**
+     * Waits for the ready line; returns the bound port. The ready line is the supervisor's promise to scripts (README,
+     * "Usage"), so here the output is the thing to watch.
+     */
     public int awaitReady(Duration timeout) {
-        port = Poll.value(timeout, "the supervisor's ready line (output so far: " + lines + ")", () -> {
+        // The output so far is the observation: on a timeout, it shows how far the start got.
+        List<String> out = Poll.within(timeout).until("the supervisor's ready line", () -> {
             if (!process.isAlive() && !hasReadyLine()) {
-                throw new AssertionError("supervisor exited with " + process.exitValue() + " before ready: " + lines);
+                throw new AssertionError("supervisor exited with " + process.exitValue() + " before ready: " + output());
             }
-            synchronized (stdout) {
-                for (String l : stdout) {
-                    Matcher m = READY.matcher(l);
-                    if (m.find()) {
-                        return Integer.parseInt(m.group(2));
-                    }
+            return output();
+        }, ignored -> hasReadyLine());
+        synchronized (stdout) {
+            for (String l : stdout) {
+                Matcher m = READY.matcher(l);
+                if (m.find()) {
+                    port = Integer.parseInt(m.group(2));
+                    return port;
                 }
             }
-            return null;
-        });
-        return port;
+        }
+        throw new AssertionError("no ready line in " + out); // cannot happen: stdout only grows
     }
 
     /**
@@ -196,9 +205,30 @@ public final class SupervisorProcess implements AutoCloseable {
         }
     }
 
-    /** Waits until some output line contains {@code text}. */
+    /**
+     * Waits until some output line contains {@code text}. Only for what the log line itself promises (a message an
+     * operator must see); a fact the admin endpoint reports is awaited through {@link #admin()}.
+     */
     public void awaitOutput(String text, Duration timeout) {
-        Poll.until(timeout, "output containing '" + text + "'", () -> output().stream().anyMatch(l -> l.contains(text)));
+        Poll.within(timeout).until("an output line containing '" + text + "'", this::output,
+                out -> out.stream().anyMatch(l -> l.contains(text)));
+    }
+
+    /**
+     * The admin endpoint; the supervisor must have been started with {@code --admin 127.0.0.1:0} and be ready (see
+     * {@link Admin#of} for how its port is found).
+     */
+    public synchronized Admin admin() {
+        if (port < 0) {
+            throw new IllegalStateException("admin() before awaitReady(): the admin port is found once the supervisor "
+                    + "is ready");
+        }
+        if (admin == null) {
+            Set<Integer> listenPorts = awaitReadyAddresses(Duration.ofSeconds(1)).stream()
+                    .map(java.net.InetSocketAddress::getPort).collect(Collectors.toSet());
+            admin = Admin.of(pid(), listenPorts);
+        }
+        return admin;
     }
 
     /** The supervisor's live worker JVMs (its children). */
@@ -216,8 +246,7 @@ public final class SupervisorProcess implements AutoCloseable {
 
     /** Waits until exactly {@code n} workers run and returns their pids. */
     public Set<Long> awaitWorkers(int n, Duration timeout) {
-        Poll.until(timeout, n + " live workers (have " + workerPids() + ")", () -> workerPids().size() == n);
-        return workerPids();
+        return Poll.within(timeout).until(n + " live workers", this::workerPids, pids -> pids.size() == n);
     }
 
     public void signal(int sig) throws NativeException {
@@ -243,9 +272,9 @@ public final class SupervisorProcess implements AutoCloseable {
 
     /**
      * Lowers a running process's descriptor limit (RLIMIT_NOFILE, soft and hard) to {@code headroom} above the
-     * descriptors it has open now, with util-linux's {@code prlimit}.
+     * descriptors it has open now, with util-linux's {@code prlimit}; returns that limit.
      */
-    public static void limitDescriptors(long pid, int headroom) throws IOException, InterruptedException {
+    public static long limitDescriptors(long pid, int headroom) throws IOException, InterruptedException {
         long limit = fdCount(pid) + headroom;
         Process p = new ProcessBuilder("prlimit", "--pid", Long.toString(pid), "--nofile=" + limit + ":" + limit)
                 .inheritIO().start();
@@ -253,6 +282,7 @@ public final class SupervisorProcess implements AutoCloseable {
             p.destroyForcibly();
             throw new AssertionError("prlimit --pid " + pid + " --nofile=" + limit + " failed");
         }
+        return limit;
     }
 
     /** What each descriptor of a process points to ("socket:[123]", "/dev/null", ...), from /proc. */
