@@ -128,7 +128,7 @@ class FaultsIT {
             int port = s.awaitReady(READY);
             s.awaitWorkers(1, READY);
             HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
-            long limit = SupervisorProcess.limitDescriptors(s.pid(), 3);
+            SupervisorProcess.limitDescriptors(s.pid(), 3);
             java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(clients);
             try {
                 List<java.util.concurrent.Future<Integer>> answers = new ArrayList<>();
@@ -136,12 +136,10 @@ class FaultsIT {
                     answers.add(pool.submit(() -> HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(60))
                             .status()));
                 }
-                // Out of descriptors (every number under the limit taken, so accept fails with EMFILE), the rest
-                // wait in the kernel's accept queue.
-                Poll.within(READY).until("all " + limit + " descriptors of the supervisor open and connections "
-                        + "waiting in the accept queue of port " + port + " (descriptors, queue)",
-                        () -> List.of(descriptorsBelow(s.pid(), limit), (long) AcceptIT.acceptQueue(port)),
-                        fdsAndQueue -> fdsAndQueue.get(0) == limit && fdsAndQueue.get(1) > 0);
+                // The log stays the oracle: no metric counts failed accepts, and /proc shows the descriptor table
+                // full only for instants (the loop frees one whenever the worker takes a connection, and the JVM
+                // uses the free slot now and then), so only this line says that accept failed with EMFILE.
+                s.awaitOutput("cannot accept", READY); // EMFILE: the rest wait in the kernel's accept queue
                 s.signal(Native.SIGTERM);
                 List<Object> statuses = new ArrayList<>();
                 for (java.util.concurrent.Future<Integer> a : answers) {
@@ -236,15 +234,6 @@ class FaultsIT {
             List<String> now = threadNames(s.pid());
             assertTrue(now.size() <= total + 8, "all threads bounded: before " + total + ", after " + now);
             assertEquals(2, s.workerPids().size(), "children");
-        }
-    }
-
-    /** How many of a process's open descriptors are numbered below {@code limit}, from /proc/PID/fd. */
-    static long descriptorsBelow(long pid, long limit) {
-        try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
-            return s.filter(p -> Long.parseLong(p.getFileName().toString()) < limit).count();
-        } catch (IOException e) {
-            throw new AssertionError("cannot list /proc/" + pid + "/fd", e);
         }
     }
 

@@ -272,9 +272,9 @@ public final class SupervisorProcess implements AutoCloseable {
 
     /**
      * Lowers a running process's descriptor limit (RLIMIT_NOFILE, soft and hard) to {@code headroom} above the
-     * descriptors it has open now, with util-linux's {@code prlimit}; returns that limit.
+     * descriptors it has open now, with util-linux's {@code prlimit}.
      */
-    public static long limitDescriptors(long pid, int headroom) throws IOException, InterruptedException {
+    public static void limitDescriptors(long pid, int headroom) throws IOException, InterruptedException {
         long limit = fdCount(pid) + headroom;
         Process p = new ProcessBuilder("prlimit", "--pid", Long.toString(pid), "--nofile=" + limit + ":" + limit)
                 .inheritIO().start();
@@ -282,7 +282,6 @@ public final class SupervisorProcess implements AutoCloseable {
             p.destroyForcibly();
             throw new AssertionError("prlimit --pid " + pid + " --nofile=" + limit + " failed");
         }
-        return limit;
     }
 
     /** What each descriptor of a process points to ("socket:[123]", "/dev/null", ...), from /proc. */
