@@ -35,6 +35,8 @@ public final class SupervisorProcess implements AutoCloseable {
     private final Process process;
     private final List<String> lines = Collections.synchronizedList(new ArrayList<>());
     private final List<String> stdout = Collections.synchronizedList(new ArrayList<>());
+    /** The threads copying the supervisor's stdout and stderr into {@link #lines}; each ends at end of stream. */
+    private final List<Thread> pumps = new ArrayList<>();
     private int port = -1;
     private Admin admin;
 
@@ -124,6 +126,7 @@ public final class SupervisorProcess implements AutoCloseable {
             }
         }, "it-pump-" + name);
         t.setDaemon(true);
+        pumps.add(t);
         t.start();
     }
 
@@ -253,10 +256,22 @@ public final class SupervisorProcess implements AutoCloseable {
         Native.kill(process.pid(), sig);
     }
 
-    /** Waits for the supervisor to exit; returns its exit code. */
+    /**
+     * Waits for the supervisor to exit, and for everything it printed to be read; returns its exit code. The process
+     * can be reaped before the pump threads have read its last lines (seen: BadInputIT finding no output at all).
+     */
     public int awaitExit(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new AssertionError("supervisor still running after " + timeout.toMillis() + " ms; output: " + output());
+        }
+        // End of stream comes as soon as the last holder of the pipe is gone: at once, unless something leaked.
+        long drained = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        for (Thread pump : pumps) {
+            pump.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(drained - System.nanoTime())));
+            if (pump.isAlive()) {
+                throw new AssertionError("supervisor exited but its output (" + pump.getName() + ") is still open 10 s "
+                        + "later: a process it left behind holds it?; output: " + output());
+            }
         }
         return process.exitValue();
     }
