@@ -103,7 +103,7 @@ class AcceptIT {
         int queueSize = 2;
         int kernel = 5;
         try (SupervisorProcess s = SupervisorProcess.startExample(1, ADDRESS_WORKER, "--queue-size",
-                Integer.toString(queueSize))) {
+                Integer.toString(queueSize), "--admin", "127.0.0.1:0")) {
             int port = s.awaitReady(READY);
             s.awaitWorkers(1, READY);
             List<Socket> clients = new ArrayList<>();
@@ -129,6 +129,11 @@ class AcceptIT {
                 Poll.within(READY).until(kernel + " connections in the listen backlog of port " + port,
                         () -> acceptQueue(port), n -> n == kernel);
                 assertEquals(kernel, acceptQueue(port), "the supervisor took no more than it had room for");
+                // And the supervisor's own account of what it took: one in the worker, the queue full.
+                Admin.Status st = s.admin().status();
+                assertEquals(queueSize, st.queueDepth(), st.toString());
+                assertEquals(1, st.workers().get(0).inFlight(), st.toString());
+                assertEquals(1 + queueSize, st.accepted(), st.toString());
 
                 holder.getOutputStream().write('!');
                 for (Socket c : clients) {
