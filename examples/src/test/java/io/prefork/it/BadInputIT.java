@@ -20,6 +20,8 @@ class BadInputIT {
     private static void expect(int exitCode, String[] mustContain, String... args) throws Exception {
         try (SupervisorProcess s = SupervisorProcess.start(args)) {
             int code = s.awaitExit(Duration.ofSeconds(30));
+            // The output is the oracle here: the one line is the error the user must see (README, "Exit codes"),
+            // and the supervisor exits before any admin endpoint could answer.
             List<String> out = s.output();
             assertEquals(exitCode, code, "exit code; output: " + out);
             assertEquals(1, out.size(), "exactly one line of output: " + out);

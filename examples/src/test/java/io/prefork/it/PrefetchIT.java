@@ -1,10 +1,10 @@
 package io.prefork.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.prefork.testing.Poll;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -38,7 +38,7 @@ class PrefetchIT {
     @Test
     void aConnectionSentAheadToASlowWorkerIsGivenBackAndServedByAnother() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.it.workers.SleepPathWorker",
-                "--prefetch", "1", "--prefetch-timeout", "100")) {
+                "--prefetch", "1", "--prefetch-timeout", "100", "--admin", "127.0.0.1:0")) {
             int port = s.awaitReady(READY);
             s.awaitWorkers(2, READY);
             try (Socket slow = open(port, "/sleep/30000"); Socket medium = open(port, "/sleep/2000")) {
@@ -52,8 +52,13 @@ class PrefetchIT {
                     assertEquals(b, Long.parseLong(m.group(1)), "served by B, not left behind A's 30 s request");
                     assertTrue(response.endsWith("done " + b + "\n"), response);
                 }
+                // A gave it back (and B too, perhaps, if it was sent ahead to B while B's request still ran).
+                long returned = s.admin().metric("prefork_prefetch_returned_total");
+                assertTrue(returned >= 1, "the connection sent ahead was given back: " + returned);
+                assertTrue(s.admin().metric("prefork_connections_redispatched_total") >= returned,
+                        "what was given back was dispatched again");
             }
-            assertFalse(s.output().stream().anyMatch(l -> l.contains("out of order")), "FIFO kept: " + s.output());
+            assertEquals(0, s.admin().metric("prefork_handoff_reordered_total"), "FIFO kept");
         }
     }
 
@@ -75,15 +80,17 @@ class PrefetchIT {
     @Test
     void withSeveralHandlerThreadsEveryConnectionIsServedInOrder() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.examples.SlowBlockingWorker",
-                "--worker-setting", "delayMs=5", "--concurrency", "2", "--prefetch", "2")) {
+                "--worker-setting", "delayMs=5", "--concurrency", "2", "--prefetch", "2", "--admin", "127.0.0.1:0")) {
             int port = s.awaitReady(READY);
             try (Load load = new Load(port, 8, 100)) {
-                Poll.until(READY, "800 requests answered", () -> load.ok() + load.failures().size() >= 800);
+                Poll.within(READY).until("800 requests answered or failed", () -> load.ok() + load.failures().size(),
+                        n -> n >= 800);
                 assertEquals(List.of(), load.failures());
                 assertEquals(800, load.ok());
                 assertEquals(2, load.pids().size(), "both workers served: " + load.pids());
             }
-            assertFalse(s.output().stream().anyMatch(l -> l.contains("out of order")), "FIFO kept: " + s.output());
+            assertEquals(0, s.admin().metric("prefork_handoff_reordered_total"), "FIFO kept");
+            assertEquals(800, s.admin().metric("prefork_connections_accepted_total"));
         }
     }
 

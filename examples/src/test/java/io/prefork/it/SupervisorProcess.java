@@ -2,6 +2,7 @@ package io.prefork.it;
 
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.testing.Poll;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -34,7 +35,10 @@ public final class SupervisorProcess implements AutoCloseable {
     private final Process process;
     private final List<String> lines = Collections.synchronizedList(new ArrayList<>());
     private final List<String> stdout = Collections.synchronizedList(new ArrayList<>());
+    /** The threads copying the supervisor's stdout and stderr into {@link #lines}; each ends at end of stream. */
+    private final List<Thread> pumps = new ArrayList<>();
     private int port = -1;
+    private Admin admin;
 
     private SupervisorProcess(List<String> jvmOptions, List<String> args) throws IOException {
         this(List.of(), jvmOptions, args);
@@ -75,10 +79,12 @@ public final class SupervisorProcess implements AutoCloseable {
     }
 
     /** Like {@link #startExample}, with the java command run by {@code launcher} (e.g. {@code nohup}). */
-    public static SupervisorProcess startExampleUnder(List<String> launcher, int workers, String workerClass)
-            throws IOException {
-        return new SupervisorProcess(launcher, List.of(), List.of("--listen", "127.0.0.1:0", "--workers",
-                Integer.toString(workers), "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+    public static SupervisorProcess startExampleUnder(List<String> launcher, int workers, String workerClass,
+                                                      String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(launcher, List.of(), args);
     }
 
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */
@@ -120,26 +126,32 @@ public final class SupervisorProcess implements AutoCloseable {
             }
         }, "it-pump-" + name);
         t.setDaemon(true);
+        pumps.add(t);
         t.start();
     }
 
-    /** Waits for the ready line; returns the bound port. */
+    /**
+     * Waits for the ready line; returns the bound port. The ready line is the supervisor's promise to scripts (README,
+     * "Usage"), so here the output is the thing to watch.
+     */
     public int awaitReady(Duration timeout) {
-        port = Poll.value(timeout, "the supervisor's ready line (output so far: " + lines + ")", () -> {
+        // The output so far is the observation: on a timeout, it shows how far the start got.
+        List<String> out = Poll.within(timeout).until("the supervisor's ready line", () -> {
             if (!process.isAlive() && !hasReadyLine()) {
-                throw new AssertionError("supervisor exited with " + process.exitValue() + " before ready: " + lines);
+                throw new AssertionError("supervisor exited with " + process.exitValue() + " before ready: " + output());
             }
-            synchronized (stdout) {
-                for (String l : stdout) {
-                    Matcher m = READY.matcher(l);
-                    if (m.find()) {
-                        return Integer.parseInt(m.group(2));
-                    }
+            return output();
+        }, ignored -> hasReadyLine());
+        synchronized (stdout) {
+            for (String l : stdout) {
+                Matcher m = READY.matcher(l);
+                if (m.find()) {
+                    port = Integer.parseInt(m.group(2));
+                    return port;
                 }
             }
-            return null;
-        });
-        return port;
+        }
+        throw new AssertionError("no ready line in " + out); // cannot happen: stdout only grows
     }
 
     /**
@@ -196,9 +208,30 @@ public final class SupervisorProcess implements AutoCloseable {
         }
     }
 
-    /** Waits until some output line contains {@code text}. */
+    /**
+     * Waits until some output line contains {@code text}. Only for what the log line itself promises (a message an
+     * operator must see); a fact the admin endpoint reports is awaited through {@link #admin()}.
+     */
     public void awaitOutput(String text, Duration timeout) {
-        Poll.until(timeout, "output containing '" + text + "'", () -> output().stream().anyMatch(l -> l.contains(text)));
+        Poll.within(timeout).until("an output line containing '" + text + "'", this::output,
+                out -> out.stream().anyMatch(l -> l.contains(text)));
+    }
+
+    /**
+     * The admin endpoint; the supervisor must have been started with {@code --admin 127.0.0.1:0} and be ready (see
+     * {@link Admin#of} for how its port is found).
+     */
+    public synchronized Admin admin() {
+        if (port < 0) {
+            throw new IllegalStateException("admin() before awaitReady(): the admin port is found once the supervisor "
+                    + "is ready");
+        }
+        if (admin == null) {
+            Set<Integer> listenPorts = awaitReadyAddresses(Duration.ofSeconds(1)).stream()
+                    .map(java.net.InetSocketAddress::getPort).collect(Collectors.toSet());
+            admin = Admin.of(pid(), listenPorts);
+        }
+        return admin;
     }
 
     /** The supervisor's live worker JVMs (its children). */
@@ -216,18 +249,29 @@ public final class SupervisorProcess implements AutoCloseable {
 
     /** Waits until exactly {@code n} workers run and returns their pids. */
     public Set<Long> awaitWorkers(int n, Duration timeout) {
-        Poll.until(timeout, n + " live workers (have " + workerPids() + ")", () -> workerPids().size() == n);
-        return workerPids();
+        return Poll.within(timeout).until(n + " live workers", this::workerPids, pids -> pids.size() == n);
     }
 
     public void signal(int sig) throws NativeException {
         Native.kill(process.pid(), sig);
     }
 
-    /** Waits for the supervisor to exit; returns its exit code. */
+    /**
+     * Waits for the supervisor to exit, and for everything it printed to be read; returns its exit code. The process
+     * can be reaped before the pump threads have read its last lines (seen: BadInputIT finding no output at all).
+     */
     public int awaitExit(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new AssertionError("supervisor still running after " + timeout.toMillis() + " ms; output: " + output());
+        }
+        // End of stream comes as soon as the last holder of the pipe is gone: at once, unless something leaked.
+        long drained = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        for (Thread pump : pumps) {
+            pump.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(drained - System.nanoTime())));
+            if (pump.isAlive()) {
+                throw new AssertionError("supervisor exited but its output (" + pump.getName() + ") is still open 10 s "
+                        + "later: a process it left behind holds it?; output: " + output());
+            }
         }
         return process.exitValue();
     }

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.prefork.supervisor.internal.admin.PrometheusText;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.testworkers.FixedHttpWorker;
+import io.prefork.testing.Poll;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -34,7 +35,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -115,10 +115,11 @@ class AdminEndpointTest {
                     .map(ProcessHandle::pid).collect(Collectors.toSet());
             assertEquals(children, pids, "the workers /status lists are this JVM's child processes");
 
-            // /metrics: the handoff is timed when the worker's report that it took the connection arrives, which
-            // may be a moment after the client got its answer: poll for it.
-            until(IO, "every handoff timed in /metrics",
-                    () -> Double.valueOf(REQUESTS).equals(samples(metrics(admin)).get("prefork_handoff_seconds_count")));
+            // /metrics: the handoff is timed when the worker's TAKEN report arrives, which may be a moment after
+            // the client got its answer: poll for it.
+            Poll.within(IO).until("every handoff timed in /metrics: prefork_handoff_seconds_count " + REQUESTS,
+                    () -> samples(metrics(admin)).get("prefork_handoff_seconds_count"),
+                    count -> Double.valueOf(REQUESTS).equals(count));
             HttpResponse<String> m = get(admin, "/metrics");
             assertEquals(200, m.statusCode());
             assertEquals(PrometheusText.CONTENT_TYPE, m.headers().firstValue("content-type").orElse(""));
@@ -275,16 +276,5 @@ class AdminEndpointTest {
             n++;
         }
         return n;
-    }
-
-    /** Polls every 20 ms until {@code condition} holds; fails after {@code timeout}. */
-    static void until(Duration timeout, String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() - deadline > 0) {
-                throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for: " + what);
-            }
-            Thread.sleep(20); // the polling interval, not a wait for the condition itself
-        }
     }
 }

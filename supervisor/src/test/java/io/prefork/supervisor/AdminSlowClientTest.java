@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.testing.Poll;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -135,7 +136,8 @@ class AdminSlowClientTest {
             for (Stalled c : stalled) {
                 c.channel.close();
             }
-            AdminEndpointTest.until(IO, "descriptors back to " + fdsBefore, () -> openFds() <= fdsBefore);
+            Poll.within(IO).until("this JVM's descriptors back to " + fdsBefore, AdminSlowClientTest::openFds,
+                    n -> n <= fdsBefore);
         } finally {
             client.shutdownNow();
             for (Stalled c : stalled) {
@@ -163,32 +165,10 @@ class AdminSlowClientTest {
                 open.add(Stalled.open(admin, "silent #" + (i + 1), ""));
             }
             // Well inside the request limit, which would close them all (and fail this test if it were the cause).
-            long deadline = deadline(REQUEST_LIMIT.minus(EARLY).minus(EARLY));
-            int closed = 0;
-            ByteBuffer buf = ByteBuffer.allocate(64);
-            while (closed < extra) {
-                assertTrue(System.nanoTime() < deadline, closed + " of " + (limit + extra) + " connections closed by "
-                        + "the server before the request limit; expected " + extra + " beyond its limit of " + limit);
-                closed = 0;
-                for (Stalled c : open) {
-                    if (c.closedAt != 0) {
-                        closed++;
-                        continue;
-                    }
-                    int n;
-                    try {
-                        buf.clear();
-                        n = c.channel.read(buf);
-                    } catch (IOException e) {
-                        n = -1;
-                    }
-                    if (n < 0) {
-                        c.closedAt = System.nanoTime();
-                        closed++;
-                    }
-                }
-                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
-            }
+            int closed = Poll.within(REQUEST_LIMIT.minus(EARLY).minus(EARLY)).every(Duration.ofMillis(10))
+                    .until(extra + " of " + (limit + extra) + " connections closed by the server before the request "
+                            + "limit (those beyond its limit of " + limit + ")", () -> closedByServer(open),
+                            n -> n >= extra);
             assertTrue(closed <= extra + 1, closed + " closed; the limit is " + limit + " open connections");
             for (Stalled c : open) {
                 c.channel.close();
@@ -203,6 +183,30 @@ class AdminSlowClientTest {
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
+
+    /** How many of {@code connections} the server has closed (end of stream or reset), noting when for each. */
+    static int closedByServer(List<Stalled> connections) {
+        int closed = 0;
+        ByteBuffer buf = ByteBuffer.allocate(64);
+        for (Stalled c : connections) {
+            if (c.closedAt != 0) {
+                closed++;
+                continue;
+            }
+            int n;
+            try {
+                buf.clear();
+                n = c.channel.read(buf);
+            } catch (IOException e) {
+                n = -1;
+            }
+            if (n < 0) {
+                c.closedAt = System.nanoTime();
+                closed++;
+            }
+        }
+        return closed;
+    }
 
     /** A connection that stops after sending {@code sent} (perhaps nothing), opened now. */
     static final class Stalled {

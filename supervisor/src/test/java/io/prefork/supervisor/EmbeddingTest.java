@@ -3,6 +3,7 @@ package io.prefork.supervisor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.prefork.testing.Poll;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
@@ -59,13 +60,16 @@ class EmbeddingTest {
             assertTrue(AdminEndpointTest.request(address).startsWith("HTTP/1.1 200"));
 
             s.addWorker();
-            waitFor(s, st -> st.targetWorkers() == 3 && readyWorkers(st) == 3);
+            Poll.within(READY).until("3 workers ready after addWorker", () -> s.status().get(5, TimeUnit.SECONDS),
+                    st -> st.targetWorkers() == 3 && readyWorkers(st) == 3);
             s.removeWorker();
-            waitFor(s, st -> st.targetWorkers() == 2 && st.workers().size() == 2 && readyWorkers(st) == 2);
+            Poll.within(READY).until("2 workers after removeWorker", () -> s.status().get(5, TimeUnit.SECONDS),
+                    st -> st.targetWorkers() == 2 && st.workers().size() == 2 && readyWorkers(st) == 2);
             List<Long> before = s.status().get(5, TimeUnit.SECONDS).workers().stream().map(WorkerStatus::pid).toList();
             s.reload();
-            waitFor(s, st -> readyWorkers(st) == 2 && st.workers().size() == 2
-                    && st.workers().stream().noneMatch(w -> before.contains(w.pid())));
+            Poll.within(READY).until("2 fresh workers ready after reload (none of " + before + ")",
+                    () -> s.status().get(5, TimeUnit.SECONDS), st -> readyWorkers(st) == 2 && st.workers().size() == 2
+                            && st.workers().stream().noneMatch(w -> before.contains(w.pid())));
             assertTrue(AdminEndpointTest.request(address).startsWith("HTTP/1.1 200"));
         } finally {
             s.close();
@@ -83,13 +87,4 @@ class EmbeddingTest {
         return st.workers().stream().filter(w -> w.state().equals("ready")).count();
     }
 
-    private static void waitFor(Supervisor s, java.util.function.Predicate<SupervisorStatus> condition) throws Exception {
-        long deadline = System.nanoTime() + READY.toNanos();
-        SupervisorStatus st = s.status().get(5, TimeUnit.SECONDS);
-        while (!condition.test(st)) {
-            assertTrue(System.nanoTime() < deadline, "timed out; last status " + st);
-            Thread.sleep(50); // the polling interval
-            st = s.status().get(5, TimeUnit.SECONDS);
-        }
-    }
 }

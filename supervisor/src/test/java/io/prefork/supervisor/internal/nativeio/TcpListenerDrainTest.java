@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.nativeio.TestFds;
+import io.prefork.testing.Poll;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -113,11 +114,8 @@ class TcpListenerDrainTest {
             }
             // Closing a socket in SYN_SENT sends nothing; the server's request socket goes when its SYN-ACK
             // retransmission (after 1 s) meets the closed port's RST.
-            long deadline = System.nanoTime() + WAIT.toNanos();
-            while (handshakesOn(listener) > 0 && System.nanoTime() < deadline) {
-                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
-            }
-            assertEquals(0, handshakesOn(listener), "the request socket outlived its client by " + WAIT);
+            Poll.within(WAIT).every(Duration.ofMillis(5)).until("no handshake in progress once its client closed",
+                    () -> handshakesOn(listener), n -> n == 0);
         }
     }
 
@@ -184,11 +182,8 @@ class TcpListenerDrainTest {
         server.start();
         threads.forEach(Thread::start);
         try {
-            long deadline = System.nanoTime() + WAIT.toNanos();
-            while (served.get() < 2000 && System.nanoTime() < deadline) {
-                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-            }
-            assertTrue(served.get() >= 2000, "the storm got going: " + served.get() + " served");
+            Poll.within(WAIT).every(Duration.ofMillis(1)).until("the storm going: 2000 connections served",
+                    served::get, n -> n >= 2000);
             accepting.set(false);
             server.join(WAIT.toMillis());
             // What the supervisor does on SIGTERM.
