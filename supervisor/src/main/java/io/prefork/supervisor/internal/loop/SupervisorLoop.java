@@ -1107,6 +1107,7 @@ public final class SupervisorLoop implements Runnable {
             }
         }
         LOG.info("reloading: replacing {} worker(s) one at a time", reloadQueue.size());
+        notifyListener(events::onReloading);
         if (reloading == null) {
             reloadNext();
         }
@@ -1123,6 +1124,7 @@ public final class SupervisorLoop implements Runnable {
             }
         }
         LOG.info("reload finished");
+        notifyListener(events::onReloaded);
     }
 
     private void scale(int delta) {
@@ -1178,6 +1180,9 @@ public final class SupervisorLoop implements Runnable {
     private void stop(boolean graceful) {
         if (phase == Phase.STOPPED) {
             return;
+        }
+        if (phase.compareTo(Phase.DRAINING) < 0) {
+            notifyListener(() -> events.onStopping(graceful));
         }
         if (phase == Phase.STOPPING) {
             if (!graceful) {
