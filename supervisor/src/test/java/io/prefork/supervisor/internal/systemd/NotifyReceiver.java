@@ -16,6 +16,11 @@ import jnr.unixsocket.UnixSocketAddress;
 /**
  * What systemd does with {@code NOTIFY_SOCKET}, for tests: binds an AF_UNIX datagram socket (a path in a new
  * temporary directory, or an abstract address) and collects the datagrams sent to it, in arrival order.
+ *
+ * <p>Read continuously, by a daemon thread, as systemd reads: Linux queues at most
+ * {@code /proc/sys/net/unix/max_dgram_qlen} (10 by default) unread datagrams per socket, after which a non-blocking
+ * sender gets EAGAIN and the message is lost, so a test that read only when it looks would lose messages it is
+ * about to wait for.
  */
 public final class NotifyReceiver implements AutoCloseable {
     private final UnixDatagramChannel channel;
@@ -24,11 +29,27 @@ public final class NotifyReceiver implements AutoCloseable {
     public final String notifySocket;
     private final List<String> received = new ArrayList<>();
     private final ByteBuffer buf = ByteBuffer.allocate(4096);
+    private final Thread reader;
+    private volatile boolean closed;
 
     private NotifyReceiver(UnixDatagramChannel channel, Path dir, String notifySocket) {
         this.channel = channel;
         this.dir = dir;
         this.notifySocket = notifySocket;
+        this.reader = new Thread(this::readUntilClosed, "notify-receiver");
+        this.reader.setDaemon(true);
+        this.reader.start();
+    }
+
+    private void readUntilClosed() {
+        while (!closed) {
+            try {
+                messages();
+                Thread.sleep(2); // the polling interval: a jnr datagram channel has no receive timeout or selector
+            } catch (IOException | InterruptedException e) {
+                return;
+            }
+        }
     }
 
     /** Bound to {@code notify.sock} in a new temporary directory. */
@@ -100,6 +121,12 @@ public final class NotifyReceiver implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        closed = true;
+        try {
+            reader.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         channel.close();
         if (dir != null) {
             Files.deleteIfExists(dir.resolve("notify.sock"));
