@@ -36,7 +36,8 @@ final class Plot {
                 last = v;
             }
         }
-        double top = niceCeiling(max);
+        // A count plotted up to 1 would label its half-way line "0.5" or, rounded, "1" twice: counts go up to 2 at least.
+        double top = decimals == 0 ? Math.max(2, niceCeiling(max)) : niceCeiling(max);
         double plotW = WIDTH - LEFT - RIGHT;
         double plotH = HEIGHT - TOP - BOTTOM;
         String label = StatusPage.esc(title);

@@ -43,7 +43,7 @@ public final class StatusPage {
                         + ".board span{padding:0 .05em}.idle{color:#2a7d2a}.busy{color:#c05800}.boot{color:#1f5fb0}"
                         + ".drain{color:#8a5a00}.stop{color:#b00020}.dead{color:#666}.open{color:#aaa}"
                         + ".legend{color:#444;font-size:.9em}.legend code{font-weight:bold}"
-                        + ".plots{display:flex;flex-wrap:wrap;gap:.8em 1.5em;margin:.5em 0 1em}"
+                        + ".plots{display:grid;grid-template-columns:repeat(2,max-content);gap:.8em 2em;margin:.5em 0 1em}"
                         + "figure{margin:0}figcaption{font-size:.9em;color:#333}"
                         + "svg text{font:11px sans-serif;fill:#555}</style>\n")
                 .append("</head>\n<body>\n")
