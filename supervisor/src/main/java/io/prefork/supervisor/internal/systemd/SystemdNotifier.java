@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -137,11 +138,15 @@ public final class SystemdNotifier implements SupervisorListener, AutoCloseable 
         if (socket == null) {
             return;
         }
-        timer.scheduleWithFixedDelay(() -> sampleStatus(status), 0, STATUS_PERIOD_MS, TimeUnit.MILLISECONDS);
-        if (watchdogPeriodUs > 0) {
-            LOG.info("pinging the systemd watchdog every {} ms while the supervisor loop answers",
-                    watchdogPeriodUs / 1000);
-            timer.scheduleAtFixedRate(() -> pingWatchdog(status), 0, watchdogPeriodUs, TimeUnit.MICROSECONDS);
+        try {
+            timer.scheduleWithFixedDelay(() -> sampleStatus(status), 0, STATUS_PERIOD_MS, TimeUnit.MILLISECONDS);
+            if (watchdogPeriodUs > 0) {
+                LOG.info("pinging the systemd watchdog every {} ms while the supervisor loop answers",
+                        watchdogPeriodUs / 1000);
+                timer.scheduleAtFixedRate(() -> pingWatchdog(status), 0, watchdogPeriodUs, TimeUnit.MICROSECONDS);
+            }
+        } catch (RejectedExecutionException alreadyClosed) {
+            // The supervisor terminated between its start and this call (onTerminated closed us): nothing to report.
         }
     }
 

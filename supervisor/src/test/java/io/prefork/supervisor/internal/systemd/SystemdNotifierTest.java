@@ -201,6 +201,19 @@ class SystemdNotifierTest {
     }
 
     @Test
+    void attachingAfterTheSupervisorTerminatedDoesNothing() throws Exception {
+        try (NotifyReceiver r = NotifyReceiver.atPath()) {
+            SystemdNotifier n = SystemdNotifier.fromEnvironment(Map.of("NOTIFY_SOCKET", r.notifySocket,
+                    "WATCHDOG_USEC", "200000"), PID);
+            n.onTerminated(new Termination(3, "a worker failed to boot"));
+            n.attach(() -> {
+                throw new AssertionError("a closed notifier must not ask the loop anything");
+            });
+            assertEquals(List.of(), r.messages());
+        }
+    }
+
+    @Test
     void statusLineReadsWell() {
         assertEquals("draining: 1/2 workers ready, 1 connection in flight, 0 queued",
                 SystemdNotifier.statusLine(status("draining", 1, 1, 0)));
