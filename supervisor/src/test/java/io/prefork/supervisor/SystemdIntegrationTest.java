@@ -182,6 +182,24 @@ class SystemdIntegrationTest {
         }
     }
 
+    @Test
+    void aPidFileThatCannotBeWrittenStopsTheStartAndLeavesNothingOpen() throws Exception {
+        Path gone = Files.createDirectory(dir.resolve("gone"));
+        SupervisorConfig config = AdminEndpointTest.config().admin("127.0.0.1:0").jmx(false)
+                .pidFile(gone.resolve("prefork.pid")).build(); // checked now, while the directory exists
+        Files.delete(gone);
+        StartupException e = org.junit.jupiter.api.Assertions.assertThrows(StartupException.class,
+                () -> Supervisor.start(config));
+        assertEquals(ExitCodes.USAGE, e.exitCode());
+        assertTrue(e.getMessage().startsWith("--pid " + gone.resolve("prefork.pid") + ": cannot write the pid file"),
+                e.getMessage());
+        assertEquals(List.of(), ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList(),
+                "no worker was started");
+        assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.isAlive()
+                && (t.getName().equals("prefork-loop") || t.getName().startsWith("prefork-admin"))),
+                "no loop or admin thread left");
+    }
+
     private static int indexOf(List<String> messages, String prefix) {
         for (int i = 0; i < messages.size(); i++) {
             if (messages.get(i).startsWith(prefix)) {

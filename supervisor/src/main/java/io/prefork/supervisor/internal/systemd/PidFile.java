@@ -70,7 +70,12 @@ public final class PidFile {
      */
     public static PidFile write(Path file, long pid) throws IOException {
         Path dir = directoryOf(file);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
+        Path tmp;
+        try {
+            tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("--pid " + file + ": cannot write the pid file in " + dir + ": " + e, e);
+        }
         try {
             Files.writeString(tmp, pid + "\n", StandardCharsets.US_ASCII);
             // createTempFile makes it 0600; a pid file is for other users too (systemd, monitoring).
