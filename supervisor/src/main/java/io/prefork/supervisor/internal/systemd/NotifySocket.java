@@ -21,6 +21,10 @@ import org.slf4j.LoggerFactory;
  * not a stalled loop; a failed send is logged once, and every later one is dropped silently, as sd_notify(3)
  * recommends that a failure to notify be ignored. Thread-safe: the loop thread (events, watchdog pings) and the
  * status sampler both send; the lock is held only for one non-blocking sendto.
+ *
+ * <p>Owner: this object, from {@link #open} to {@link #close()}. jnr opens the socket without {@code SOCK_CLOEXEC}
+ * (gunicorn asks for it); it does not leak into worker JVMs all the same, because {@code WorkerLauncher} starts them
+ * with {@code ProcessBuilder}, whose child closes every descriptor above 2 before exec.
  */
 final class NotifySocket implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
