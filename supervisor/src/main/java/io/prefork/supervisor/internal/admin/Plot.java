@@ -55,7 +55,9 @@ final class Plot {
                 .append(fmt(TOP + plotH / 2)).append("\" y2=\"").append(fmt(TOP + plotH / 2))
                 .append("\" stroke=\"#ddd\" stroke-dasharray=\"3 3\"/>\n");
         axisLabel(h, LEFT - 4, TOP + 9, "end", num(top, top < 10 && decimals > 0 ? decimals : 0));
-        axisLabel(h, LEFT - 4, TOP + plotH / 2 + 4, "end", num(top / 2, top < 10 && decimals > 0 ? decimals : 0));
+        // Half of 5 is 2.5: shown as such, not rounded to a 3 that the line would contradict.
+        int midDecimals = top < 10 && decimals > 0 ? decimals : top / 2 == Math.rint(top / 2) ? 0 : 1;
+        axisLabel(h, LEFT - 4, TOP + plotH / 2 + 4, "end", num(top / 2, midDecimals));
         axisLabel(h, LEFT - 4, TOP + plotH, "end", "0");
         axisLabel(h, LEFT, HEIGHT - 4, "start", "-" + minutes + " min");
         axisLabel(h, LEFT + plotW, HEIGHT - 4, "end", "now");

@@ -88,6 +88,16 @@ class StatusPagePlotsTest {
     }
 
     @Test
+    void theHalfWayLabelIsExact() {
+        StringBuilder h = new StringBuilder();
+        Plot.render(h, "busy workers", new double[] {3, 4}, 10, 5, 0);
+        assertTrue(h.toString().contains(">5</text>") && h.toString().contains(">2.5</text>"), h.toString());
+        h.setLength(0);
+        Plot.render(h, "busy workers", new double[] {1, 0}, 10, 5, 0);
+        assertTrue(h.toString().contains(">2</text>") && h.toString().contains(">1</text>"), h.toString());
+    }
+
+    @Test
     void anEmptyHistoryStillDrawsItsAxes() {
         StringBuilder h = new StringBuilder();
         Plot.render(h, "handoff latency (ms)", new double[0], 300, 5, 2);
