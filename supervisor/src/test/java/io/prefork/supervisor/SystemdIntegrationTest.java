@@ -138,8 +138,8 @@ class SystemdIntegrationTest {
                 awaitPings(systemd, pings(systemd) + 2);
                 assertEquals(200, get(s, "/health").statusCode());
 
+                int reloading = systemd.messages().size(); // before the reload: the receiver reads continuously
                 s.reload();
-                int reloading = systemd.messages().size();
                 systemd.await(WAIT, "RELOADING=1", m -> m.startsWith("RELOADING=1\nMONOTONIC_USEC="));
                 long deadline = System.nanoTime() + WAIT.toNanos();
                 while (!systemd.messages().subList(reloading, systemd.messages().size()).contains("READY=1")) {
