@@ -45,6 +45,11 @@ public final class SupervisorProcess implements AutoCloseable {
     }
 
     private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args) throws IOException {
+        this(launcher, jvmOptions, args, java.util.Map.of());
+    }
+
+    private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args,
+                              java.util.Map<String, String> environment) throws IOException {
         List<String> cmd = new ArrayList<>(launcher);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dprefork.test.tag=" + tag);
@@ -58,6 +63,7 @@ public final class SupervisorProcess implements AutoCloseable {
         cmd.add("--worker-jvm-option=-XX:TieredStopAtLevel=1");
         cmd.add("--worker-jvm-option=-Xshare:auto");
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(environment);
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         process = pb.start();
         pump(process.getInputStream(), "out", true);
@@ -85,6 +91,15 @@ public final class SupervisorProcess implements AutoCloseable {
                 "--worker-classpath", examplesClasspath(), "--worker", workerClass));
         args.addAll(List.of(extra));
         return new SupervisorProcess(launcher, List.of(), args);
+    }
+
+    /** Like {@link #startExample}, with these variables added to the supervisor's environment (NOTIFY_SOCKET...). */
+    public static SupervisorProcess startExampleWithEnvironment(java.util.Map<String, String> environment, int workers,
+                                                                String workerClass, String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(List.of(), List.of(), args, environment);
     }
 
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */

@@ -2,6 +2,7 @@ package io.prefork.supervisor;
 
 import io.prefork.supervisor.internal.nativeio.Signals;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.systemd.SystemdNotifier;
 import java.io.PrintWriter;
 import java.util.List;
 import picocli.CommandLine.Model.CommandSpec;
@@ -157,12 +158,16 @@ public final class Main {
             return ExitCodes.USAGE;
         }
         Supervisor supervisor;
+        // sd_notify when run by systemd (NOTIFY_SOCKET set); otherwise it does nothing.
+        SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
         try {
-            supervisor = Supervisor.start(config);
+            supervisor = Supervisor.start(config, systemd);
         } catch (StartupException e) {
+            systemd.close();
             err.println("prefork: " + e.getMessage());
             return e.exitCode();
         }
+        systemd.attach(supervisor::status);
         // The handlers only post to the supervisor's loop (each of these methods returns at once). A process that
         // starts with SIGINT ignored (a background job of a non-interactive shell) keeps it ignored: HotSpot does not
         // install a handler for a signal ignored at startup, and says nothing, so there INT does not stop us.

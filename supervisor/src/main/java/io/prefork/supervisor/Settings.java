@@ -103,6 +103,11 @@ public final class Settings {
             Setting.flag("--admin-allow-remote",
                     "Allow `--admin` on an address other hosts can reach; only on a network you trust.",
                     b -> b.adminAllowRemote(true), SupervisorConfig::adminAllowRemote),
+            Setting.value("--pid", "FILE", "none",
+                    "Write the supervisor's pid to FILE once it listens (atomically: a temporary file renamed), and "
+                            + "remove it on exit if it still holds that pid. For `PIDFile=` in a systemd unit, or "
+                            + "scripts that send signals. Its directory must exist and be writable.",
+                    (b, text) -> b.pidFile(path("--pid", text)), SupervisorConfig::pidFile),
             Setting.flag("--no-jmx",
                     "Do not register the metrics as JMX MBeans (by default they are).",
                     b -> b.jmx(false), SupervisorConfig::jmx));
@@ -192,6 +197,18 @@ public final class Settings {
             }
         }
         return entries;
+    }
+
+    /** One path; blank is an error rather than the current directory. */
+    static Path path(String setting, String text) {
+        if (text.isBlank()) {
+            throw new ConfigException(setting, shown(text), "give a file name, e.g. " + setting + " /run/prefork.pid");
+        }
+        try {
+            return Path.of(text);
+        } catch (InvalidPathException e) {
+            throw new ConfigException(setting, text, "is not a valid path: " + e.getReason());
+        }
     }
 
     /** {@code KEY=VALUE} pairs, in order; a later key replaces an earlier one. The value may be empty or hold '='. */

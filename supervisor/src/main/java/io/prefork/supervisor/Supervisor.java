@@ -13,6 +13,7 @@ import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.process.JvmLauncher;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
+import io.prefork.supervisor.internal.systemd.PidFile;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -61,17 +62,20 @@ public final class Supervisor implements AutoCloseable {
     private final MetricRegistry registry;
     private final AdminServer admin;
     private final JmxReporter jmx;
+    /** {@code --pid}, or null; removed with the admin endpoint. */
+    private final PidFile pidFile;
     /** The loop's termination, completed only after {@link #stopAdmin()} has run. */
     private final CompletableFuture<Termination> terminated;
 
     private Supervisor(SupervisorConfig config, List<InetSocketAddress> listenAddresses, SupervisorLoop loop,
-                       MetricRegistry registry, AdminServer admin, JmxReporter jmx) {
+                       MetricRegistry registry, AdminServer admin, JmxReporter jmx, PidFile pidFile) {
         this.config = config;
         this.listenAddresses = listenAddresses;
         this.loop = loop;
         this.registry = registry;
         this.admin = admin;
         this.jmx = jmx;
+        this.pidFile = pidFile;
         // Runs on the loop thread as it ends (or here, if it already has). A derived future, not a plain callback on
         // loop.terminated: whoever waits for termination (close(), Main) must find the admin port closed and the
         // MBeans unregistered, not race with their removal.
@@ -157,13 +161,31 @@ public final class Supervisor implements AutoCloseable {
             }
             throw new StartupException(ExitCodes.INTERNAL, "cannot start the admin endpoint or the JMX MBeans: " + e, e);
         }
+        // Once it listens (the listeners are bound), and before any worker starts, so a failure costs nothing either.
+        PidFile pidFile = null;
+        if (config.pidFile() != null) {
+            try {
+                pidFile = PidFile.write(config.pidFile(), ProcessHandle.current().pid());
+            } catch (IOException e) {
+                if (admin != null) {
+                    admin.close();
+                }
+                if (jmx != null) {
+                    jmx.stop();
+                }
+                loop.discard();
+                closeAll(tcp);
+                boot.close();
+                throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
+            }
+        }
         // From here on the loop owns tcp and boot (it closes both as it ends).
         Thread loopThread = new Thread(loop, "prefork-loop");
         loopThread.start();
         Thread bootThread = new Thread(() -> acceptWorkers(boot, loop), "prefork-bootstrap");
         bootThread.setDaemon(true);
         bootThread.start();
-        return new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx);
+        return new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
     }
 
     /** Binds every {@code --listen} address, in order; on the first failure closes those already bound. */
@@ -201,6 +223,9 @@ public final class Supervisor implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             LOG.warn("unregistering the JMX MBeans failed", e);
+        }
+        if (pidFile != null) {
+            pidFile.remove();
         }
     }
 

@@ -46,6 +46,7 @@ public final class SupervisorConfig {
     private final InetSocketAddress admin;
     private final boolean adminAllowRemote;
     private final boolean jmx;
+    private final Path pidFile;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -68,6 +69,7 @@ public final class SupervisorConfig {
         this.admin = b.admin;
         this.adminAllowRemote = b.adminAllowRemote;
         this.jmx = b.jmx;
+        this.pidFile = b.pidFile;
     }
 
     public static Builder builder() {
@@ -167,6 +169,11 @@ public final class SupervisorConfig {
         return jmx;
     }
 
+    /** Where the supervisor writes its pid once it listens ({@code --pid}), or null for nowhere. */
+    public Path pidFile() {
+        return pidFile;
+    }
+
     /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
@@ -242,6 +249,7 @@ public final class SupervisorConfig {
         private InetSocketAddress admin;
         private boolean adminAllowRemote;
         private boolean jmx = true;
+        private Path pidFile;
 
         private Builder() {
         }
@@ -285,6 +293,12 @@ public final class SupervisorConfig {
 
         public Builder jmx(boolean enabled) {
             this.jmx = enabled;
+            return this;
+        }
+
+        /** The pid file ({@code --pid}), or null for none. */
+        public Builder pidFile(Path file) {
+            this.pidFile = file;
             return this;
         }
 
@@ -472,6 +486,9 @@ public final class SupervisorConfig {
                 throw new ConfigException("--admin", admin.getAddress().getHostAddress() + ":" + admin.getPort(),
                         "is not a loopback address; the admin endpoint has no authentication, so it listens on "
                                 + "loopback unless you add --admin-allow-remote");
+            }
+            if (pidFile != null) {
+                io.prefork.supervisor.internal.systemd.PidFile.check(pidFile);
             }
             return new SupervisorConfig(this);
         }

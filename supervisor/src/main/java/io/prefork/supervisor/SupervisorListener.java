@@ -21,6 +21,24 @@ public interface SupervisorListener {
     default void onWorkerExit(WorkerStatus worker, int exitCode) {
     }
 
+    /**
+     * A reload (SIGHUP, {@link Supervisor#reload()}) began: every ready worker is about to be replaced, one at a time.
+     * Not called for a reload that is ignored (while starting or stopping).
+     */
+    default void onReloading() {
+    }
+
+    /** The reload that {@link #onReloading()} announced is complete: every worker it replaced has a ready successor. */
+    default void onReloaded() {
+    }
+
+    /**
+     * A stop began: graceful ({@code true}: no new connections, those in flight finish up to the graceful timeout)
+     * or quick. Called once, for the first stop; a graceful stop made quick later is not announced again.
+     */
+    default void onStopping(boolean graceful) {
+    }
+
     /** The supervisor stopped; every worker has been reaped. */
     default void onTerminated(Termination termination) {
     }

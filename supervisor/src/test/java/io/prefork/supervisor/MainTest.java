@@ -28,7 +28,7 @@ class MainTest {
     private static final List<String> OPTIONS = List.of("--listen", "--workers", "--worker", "--worker-classpath",
             "--concurrency", "--graceful-timeout", "--worker-jvm-option", "--worker-setting", "--queue-size",
             "--backlog", "--boot-timeout", "--max-requests", "--max-requests-jitter", "--timeout",
-            "--heartbeat-timeout", "--admin", "--admin-allow-remote", "--no-jmx");
+            "--heartbeat-timeout", "--admin", "--admin-allow-remote", "--pid", "--no-jmx");
 
     @TempDir
     Path dir;
@@ -104,6 +104,13 @@ class MainTest {
             assertTrue(line.contains(m), "mentions '" + m + "': " + line);
         }
         assertEquals("", r.out(), "nothing on stdout: " + r);
+    }
+
+    @Test
+    void aPidFileInADirectoryThatDoesNotExistIsAConfigError() {
+        Path pid = dir.resolve("no-such-dir").resolve("prefork.pid");
+        assertUsageError(run(validArgs("--pid", pid.toString())), "--pid " + pid, "does not exist");
+        assertUsageError(run(validArgs("--pid", dir.toString())), "--pid " + dir, "is a directory");
     }
 
     @Test

@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -24,8 +25,18 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The supervisor's admin HTTP endpoint ({@code --admin}): {@code GET /} (an HTML status page), {@code GET /status}
- * (JSON) and {@code GET /metrics} (Prometheus text). Served by the JDK's own {@link HttpServer} from the supervisor
- * process, so it answers while every worker is busy, and adds no dependency.
+ * (JSON), {@code GET /metrics} (Prometheus text), and two checks for balancers and orchestrators: {@code /health}
+ * (liveness: the loop answers) and {@code /ready} (readiness: serving, with a ready worker, and not stopping). Served
+ * by the JDK's own {@link HttpServer} from the supervisor process, so it answers while every worker is busy, and adds
+ * no dependency.
+ *
+ * <p>The checks ask the loop for a snapshot, as the status page does, but wait at most {@link #CHECK_WAIT_MS} ms: a
+ * probe has its own timeout (Kubernetes' default is 1 s), and an answer after it is worth nothing. {@code /health}
+ * is 200 whenever the loop answers in time, draining included (killing a supervisor that is finishing its
+ * connections would cut them); {@code /ready} turns 503 the moment a stop begins, so balancers stop sending before
+ * the listeners close. Both answer {@code HEAD} too.
+ *
+ * <p>A daemon thread ({@code prefork-admin-sampler}) records {@link History} once a second for the page's plots.
  *
  * <p>Threads: the server's dispatcher thread accepts and parses; requests run on a fixed pool of
  * {@value #THREADS} daemon threads ({@code prefork-admin-N}). Handlers never touch the loop's state: a status
@@ -50,6 +61,11 @@ public final class AdminServer implements AutoCloseable {
     static final int THREADS = 2;
     /** How long a request waits for the loop's snapshot before answering 503. */
     static final long STATUS_WAIT_MS = 2000;
+    /** How long {@code /health} and {@code /ready} wait for the loop before answering 503. */
+    static final long CHECK_WAIT_MS = 1000;
+    /** The plots: 5 minutes at 1 s. */
+    static final long SAMPLE_PERIOD_MS = 1000;
+    static final int SAMPLES = 300;
     /** Pending connections the kernel holds for the admin socket; a few scrapers and a browser at most. */
     private static final int BACKLOG = 16;
     /**
@@ -86,6 +102,8 @@ public final class AdminServer implements AutoCloseable {
     /** Read once, while bound, so it still answers after {@link #close()}. */
     private final InetSocketAddress address;
     private final ExecutorService executor;
+    private final ScheduledExecutorService sampler;
+    private final History history = new History(SAMPLES, SAMPLE_PERIOD_MS);
     private final Supplier<CompletableFuture<SupervisorStatus>> status;
     private final MetricRegistry registry;
     private final long supervisorPid = ProcessHandle.current().pid();
@@ -98,6 +116,11 @@ public final class AdminServer implements AutoCloseable {
         this.executor = executor;
         this.status = status;
         this.registry = registry;
+        this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "prefork-admin-sampler");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /**
@@ -123,6 +146,8 @@ public final class AdminServer implements AutoCloseable {
             server.setExecutor(executor);
             server.createContext("/", admin::handle);
             server.start();
+            admin.sampler.scheduleAtFixedRate(new Sampler(admin.history, status, registry), 0, SAMPLE_PERIOD_MS,
+                    TimeUnit.MILLISECONDS);
         } catch (RuntimeException e) {
             admin.close();
             throw e;
@@ -174,9 +199,10 @@ public final class AdminServer implements AutoCloseable {
         // 0: do not wait for exchanges in progress; the supervisor has stopped, there is nothing left to report.
         server.stop(0);
         executor.shutdownNow();
+        sampler.shutdownNow();
         try {
-            if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
-                LOG.warn("admin endpoint: a request thread did not end within 5 s of stopping");
+            if (!executor.awaitTermination(5, TimeUnit.SECONDS) || !sampler.awaitTermination(5, TimeUnit.SECONDS)) {
+                LOG.warn("admin endpoint: a request or sampler thread did not end within 5 s of stopping");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -188,13 +214,20 @@ public final class AdminServer implements AutoCloseable {
     private void handle(HttpExchange ex) {
         try {
             String path = Objects.requireNonNullElse(ex.getRequestURI().getRawPath(), ""); // null: an opaque URI
-            if (!path.equals("/") && !path.equals("/status") && !path.equals("/metrics")) {
-                text(ex, 404, "not found: " + path + "; try /, /status or /metrics\n");
+            boolean check = path.equals("/health") || path.equals("/ready");
+            if (!check && !path.equals("/") && !path.equals("/status") && !path.equals("/metrics")) {
+                text(ex, 404, "not found: " + path + "; try /, /status, /metrics, /health or /ready\n");
                 return;
             }
-            if (!ex.getRequestMethod().equals("GET")) {
-                ex.getResponseHeaders().set("Allow", "GET");
-                text(ex, 405, "method " + ex.getRequestMethod() + " not allowed; " + path + " answers GET only\n");
+            String method = ex.getRequestMethod();
+            if (!method.equals("GET") && !(check && method.equals("HEAD"))) {
+                ex.getResponseHeaders().set("Allow", check ? "GET, HEAD" : "GET");
+                text(ex, 405, "method " + method + " not allowed; " + path + " answers " + (check ? "GET and HEAD"
+                        : "GET") + " only\n");
+                return;
+            }
+            if (check) {
+                check(ex, path.equals("/ready"), method.equals("HEAD"));
                 return;
             }
             if (path.equals("/metrics")) {
@@ -209,8 +242,8 @@ public final class AdminServer implements AutoCloseable {
             if (path.equals("/status")) {
                 send(ex, 200, StatusJson.CONTENT_TYPE, StatusJson.render(s, supervisorPid));
             } else {
-                send(ex, 200, StatusPage.CONTENT_TYPE,
-                        StatusPage.render(s, supervisorPid, Instant.now()).getBytes(StandardCharsets.UTF_8));
+                send(ex, 200, StatusPage.CONTENT_TYPE, StatusPage.render(s, supervisorPid, Instant.now(),
+                        history.copy()).getBytes(StandardCharsets.UTF_8));
             }
         } catch (IOException e) {
             // The client went away mid-response: nothing to tell it.
@@ -224,6 +257,39 @@ public final class AdminServer implements AutoCloseable {
         } finally {
             ex.close();
         }
+    }
+
+    /**
+     * {@code /health} or {@code /ready}: 200 or 503 with a one-line reason (balancers log it; a person reads it with
+     * curl). {@code Retry-After} is not sent: probes poll on their own schedule.
+     */
+    private void check(HttpExchange ex, boolean readiness, boolean head) throws IOException {
+        long t0 = System.nanoTime();
+        SupervisorStatus s;
+        try {
+            s = status.get().get(CHECK_WAIT_MS, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            s = null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            s = null;
+        } catch (ExecutionException e) {
+            s = null;
+        }
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        String verdict = s == null ? "the supervisor loop did not answer within " + CHECK_WAIT_MS + " ms (stuck, "
+                + "overloaded or stopped)" : readiness ? Checks.notReady(s) : null;
+        int code = verdict == null ? 200 : 503;
+        String body = verdict != null ? (readiness ? "not ready: " : "unhealthy: ") + verdict + "\n"
+                : readiness ? "ready: " + Checks.readySummary(s) + "\n"
+                : "ok: the supervisor loop answered in " + ms + " ms (" + s.state() + ")\n";
+        if (head) {
+            ex.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+            ex.getResponseHeaders().set("Cache-Control", "no-store");
+            ex.sendResponseHeaders(code, -1); // -1: no body
+            return;
+        }
+        text(ex, code, body);
     }
 
     /** The loop's snapshot, or null after answering 503 because it did not come in time. */

@@ -295,6 +295,9 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         if (phase == Phase.STOPPED) {
             return;
         }
+        if (phase.compareTo(Phase.DRAINING) < 0) {
+            notifyListener(() -> events.onStopping(graceful));
+        }
         if (phase == Phase.STOPPING) {
             if (!graceful) {
                 pool.killAll();

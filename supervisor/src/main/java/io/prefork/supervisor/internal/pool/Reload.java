@@ -42,6 +42,7 @@ final class Reload {
             }
         }
         LOG.info("reloading: replacing {} worker(s) one at a time", queue.size());
+        pool.notifyListener(pool.events()::onReloading);
         if (reloading == null) {
             next();
         }
@@ -58,6 +59,7 @@ final class Reload {
             }
         }
         LOG.info("reload finished");
+        pool.notifyListener(pool.events()::onReloaded);
     }
 
     /** {@code old}'s replacement is ready (and {@code old} draining): on to the next. */

@@ -426,7 +426,12 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         return ready;
     }
 
-    private void notifyListener(Runnable call) {
+    /** The embedding program's listener (Reload tells it about reloads). */
+    SupervisorListener events() {
+        return events;
+    }
+
+    void notifyListener(Runnable call) {
         try {
             call.run();
         } catch (RuntimeException e) {

@@ -84,4 +84,75 @@ class AdminServerTest {
             assertEquals(200, get(first, "/metrics").statusCode());
         }
     }
+
+    static SupervisorStatus snapshot(String state, String... workerStates) {
+        List<io.prefork.supervisor.WorkerStatus> ws = new java.util.ArrayList<>();
+        for (int i = 0; i < workerStates.length; i++) {
+            ws.add(new io.prefork.supervisor.WorkerStatus(i + 1, i, 100 + i, workerStates[i], 0, 0, Duration.ZERO,
+                    null));
+        }
+        return new SupervisorStatus(state, List.of(new InetSocketAddress(InetAddress.getLoopbackAddress(), 8080)), 0,
+                0, 0, workerStates.length, java.time.Instant.now(), ws);
+    }
+
+    @Test
+    void healthIs200WhileTheLoopAnswersAnd503WithinASecondOrSoWhenItDoesNot() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean stuck = new java.util.concurrent.atomic.AtomicBoolean();
+        try (AdminServer s = AdminServer.start(ANY_LOOPBACK_PORT, () -> stuck.get() ? new CompletableFuture<>()
+                : CompletableFuture.completedFuture(snapshot("draining", "draining")), new MetricRegistry())) {
+            HttpResponse<String> ok = get(s, "/health");
+            assertEquals(200, ok.statusCode(), ok.body());
+            assertTrue(ok.body().matches("ok: the supervisor loop answered in \\d+ ms \\(draining\\)\n"), ok.body());
+            stuck.set(true);
+            long t0 = System.nanoTime();
+            HttpResponse<String> bad = get(s, "/health");
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertEquals(503, bad.statusCode(), bad.body());
+            assertEquals("unhealthy: the supervisor loop did not answer within 1000 ms (stuck, overloaded or stopped)\n",
+                    bad.body());
+            assertTrue(ms >= AdminServer.CHECK_WAIT_MS - 50 && ms < 5000, "waited " + ms + " ms");
+            assertEquals(503, head(s, "/health").statusCode());
+            assertEquals(503, get(s, "/ready").statusCode());
+        }
+    }
+
+    @Test
+    void readyIs200WithAReadyWorkerAnd503WhileStartingEmptyOrStopping() throws Exception {
+        java.util.concurrent.atomic.AtomicReference<SupervisorStatus> now = new java.util.concurrent.atomic.AtomicReference<>(
+                snapshot("starting", "starting", "starting"));
+        try (AdminServer s = AdminServer.start(ANY_LOOPBACK_PORT, () -> CompletableFuture.completedFuture(now.get()),
+                new MetricRegistry())) {
+            HttpResponse<String> r = get(s, "/ready");
+            assertEquals(503, r.statusCode(), r.body());
+            assertEquals("not ready: no worker is ready yet (0/2, 2 starting or replacing)\n", r.body());
+            now.set(snapshot("starting", "ready", "starting"));
+            r = get(s, "/ready");
+            assertEquals(200, r.statusCode(), r.body());
+            assertEquals("ready: 1/2 workers ready on 127.0.0.1:8080 (starting)\n", r.body());
+            now.set(snapshot("running", "ready", "ready"));
+            assertEquals(200, get(s, "/ready").statusCode());
+            assertEquals(200, head(s, "/ready").statusCode());
+            now.set(snapshot("draining", "ready", "ready"));
+            r = get(s, "/ready");
+            assertEquals(503, r.statusCode(), r.body());
+            assertTrue(r.body().startsWith("not ready: stopping gracefully"), r.body());
+            assertEquals(200, get(s, "/health").statusCode(), "draining is alive: do not kill it");
+            now.set(snapshot("stopping", "stopping"));
+            assertEquals("not ready: stopping\n", get(s, "/ready").body());
+            HttpResponse<String> post = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                    + s.address().getPort() + "/ready")).timeout(IO).POST(HttpRequest.BodyPublishers.noBody()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(405, post.statusCode());
+            assertEquals("GET, HEAD", post.headers().firstValue("Allow").orElse(""));
+            HttpResponse<String> missing = get(s, "/healthz");
+            assertEquals(404, missing.statusCode());
+            assertTrue(missing.body().contains("/health or /ready"), missing.body());
+        }
+    }
+
+    HttpResponse<Void> head(AdminServer s, String path) throws IOException, InterruptedException {
+        URI uri = URI.create("http://127.0.0.1:" + s.address().getPort() + path);
+        return http.send(HttpRequest.newBuilder(uri).timeout(IO).method("HEAD", HttpRequest.BodyPublishers.noBody())
+                .build(), HttpResponse.BodyHandlers.discarding());
+    }
 }
