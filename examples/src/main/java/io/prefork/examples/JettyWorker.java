@@ -4,10 +4,8 @@ import io.prefork.worker.Connection;
 import io.prefork.worker.Worker;
 import io.prefork.worker.WorkerContext;
 import java.util.concurrent.ExecutionException;
-import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * A Jetty 12 server in each worker process, serving the servlet application of {@link ServletApplication}
@@ -36,9 +34,9 @@ public final class JettyWorker implements Worker {
     @Override
     public void start(WorkerContext context) throws Exception {
         int keepAliveTimeoutMs = Settings.intSetting(context, "keepAliveTimeoutMs",
-                HelloHttpWorker.DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1);
-        server = newServer(context.concurrency());
-        connector = new PreforkConnector(server, 1, new HttpConnectionFactory(httpConfiguration()));
+                JettySetup.DEFAULT_IDLE_TIMEOUT_MS, 1);
+        server = JettySetup.newServer(context.concurrency());
+        connector = new PreforkConnector(server, 1, new HttpConnectionFactory(JettySetup.httpConfiguration()));
         connector.setIdleTimeout(keepAliveTimeoutMs);
         server.addConnector(connector);
         server.setHandler(ServletApplication.create());
@@ -61,26 +59,5 @@ public final class JettyWorker implements Worker {
             // Closes every connection Jetty still serves, which completes their futures and so ends their handle().
             server.stop();
         }
-    }
-
-    /**
-     * A small server for one worker process: blocking servlet I/O holds a thread per request being served, so
-     * {@code concurrency} threads for requests, one for the selector, and a few for Jetty's own tasks.
-     */
-    static Server newServer(int concurrency) {
-        QueuedThreadPool threads = new QueuedThreadPool(Math.max(8, concurrency + 4), 2);
-        threads.setName("jetty");
-        // No threads kept spinning in reserve for a load this small; they would only cost memory and wake-ups.
-        threads.setReservedThreads(0);
-        Server server = new Server(threads);
-        // A worker stops when the supervisor says so, after its graceful timeout: do not wait again here.
-        server.setStopTimeout(1000);
-        return server;
-    }
-
-    static HttpConfiguration httpConfiguration() {
-        HttpConfiguration http = new HttpConfiguration();
-        http.setSendServerVersion(false);
-        return http;
     }
 }

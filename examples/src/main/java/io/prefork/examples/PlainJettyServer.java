@@ -7,7 +7,8 @@ import org.eclipse.jetty.server.ServerConnector;
 /**
  * The servlet application of {@link JettyWorker} in one ordinary Jetty server that listens itself: the baseline of
  * the Jetty end-to-end benchmark (bench/scripts/e2e-jetty.sh), and the "before" of the README's "Running an existing
- * application". Same {@link ServletApplication}, same HTTP configuration; only the connector is Jetty's own.
+ * application". Same {@link ServletApplication}, same {@link JettySetup}; only the connector is Jetty's own. Needs
+ * only this jar (Jetty is in it), not the Prefork worker API.
  *
  * <p>Usage: {@code java -cp examples/target/prefork-examples.jar io.prefork.examples.PlainJettyServer
  * --listen 127.0.0.1:8080 [--threads N]}. Port 0 picks a free port. Prints
@@ -40,12 +41,12 @@ public final class PlainJettyServer {
         int port = Integer.parseInt(listen.substring(colon + 1));
 
         // --threads is the number of requests served at once, as --workers x --concurrency is for JettyWorker.
-        Server server = JettyWorker.newServer(threads);
+        Server server = JettySetup.newServer(threads);
         ServerConnector connector = new ServerConnector(server, 1, 1,
-                new HttpConnectionFactory(JettyWorker.httpConfiguration()));
+                new HttpConnectionFactory(JettySetup.httpConfiguration()));
         connector.setHost(listen.substring(0, colon).replace("[", "").replace("]", ""));
         connector.setPort(port);
-        connector.setIdleTimeout(HelloHttpWorker.DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
+        connector.setIdleTimeout(JettySetup.DEFAULT_IDLE_TIMEOUT_MS);
         server.addConnector(connector);
         server.setHandler(ServletApplication.create());
         server.setStopAtShutdown(true);
