@@ -267,10 +267,14 @@ bench_threads_report() {
         | sort -t$'\t' -k3,3 -g -r
 }
 
+# The header wrk sends with every request: one request per connection unless a script empties it (e2e-jetty.sh with
+# KEEPALIVE=1: then wrk keeps its connections, and the "per connection" columns are per request).
+BENCH_WRK_HEADERS=(-H 'Connection: close')
+
 # WARMUP seconds of the benchmark's load on URL $1, output to $2.warmup; $3 names the variant in errors.
 bench_warmup() {
     local url=$1 log=$2 name=$3
-    timeout $((WARMUP + 30)) wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s -H 'Connection: close' "$url" \
+    timeout $((WARMUP + 30)) wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s "${BENCH_WRK_HEADERS[@]}" "$url" \
         > "$log.warmup" 2>&1 || bench_die "$name: warm-up wrk failed (log: $log.warmup)"
 }
 
@@ -294,7 +298,7 @@ bench_run_measured() {
     opens0=$(bench_passive_opens)
     bench_children_cpu_us load0
     read -r -a mach0 <<< "$(bench_machine_ticks)"
-    timeout $((DURATION + 30)) wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s -H 'Connection: close' \
+    timeout $((DURATION + 30)) wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s "${BENCH_WRK_HEADERS[@]}" \
         --latency "$url" > "$log.wrk" 2>&1 || bench_die "$variant: wrk failed (log: $log.wrk)"
     read -r -a mach1 <<< "$(bench_machine_ticks)"
     bench_children_cpu_us load1
