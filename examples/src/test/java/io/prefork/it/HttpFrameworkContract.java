@@ -1,5 +1,6 @@
 package io.prefork.it;
 
+import io.prefork.testing.Poll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -91,8 +92,8 @@ abstract class HttpFrameworkContract {
             assertEquals(1, accepted(admin), "connections the supervisor accepted for 7 keep-alive requests");
 
             // Jetty/Netty closes the idle connection; its socket goes, and nothing else of it stays.
-            Poll.until(IO, "worker " + worker + " sockets back to " + socketsBefore + " (now " + sockets(worker) + ")",
-                    () -> sockets(worker).equals(socketsBefore));
+            Poll.within(IO).until("worker " + worker + " sockets back to " + socketsBefore, () -> sockets(worker),
+                    socketsBefore::equals);
             assertEquals(Set.of(worker), s.workerPids(), "the worker survived");
         }
     }
@@ -179,13 +180,13 @@ abstract class HttpFrameworkContract {
             for (int i = 0; i < 20; i++) {
                 assertEquals(200, HttpClient.get("127.0.0.1", port, "/", IO).status());
             }
-            Poll.until(IO, "worker descriptors back to " + fdsBefore + " (now " + SupervisorProcess.fdCount(worker)
-                    + ")", () -> SupervisorProcess.fdCount(worker) <= fdsBefore);
+            Poll.within(IO).until("worker descriptors back to " + fdsBefore, () -> SupervisorProcess.fdCount(worker),
+                    n -> n <= fdsBefore);
 
             // A graceful stop ends the framework's threads too: no worker JVM outlives the supervisor.
             s.signal(Native.SIGTERM);
             assertEquals(0, s.awaitExit(READY), "exit code after a graceful stop");
-            Poll.until(IO, "no process of this supervisor left", () -> s.taggedProcesses().isEmpty());
+            Poll.within(IO).until("no process of this supervisor left", s::taggedProcesses, Set::isEmpty);
         }
     }
 

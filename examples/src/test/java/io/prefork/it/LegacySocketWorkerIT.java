@@ -1,5 +1,6 @@
 package io.prefork.it;
 
+import io.prefork.testing.Poll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -93,11 +95,11 @@ class LegacySocketWorkerIT {
                 assertEquals("200 legacy ready pid " + worker, greeting, "the next client is served once freed");
                 assertEquals("200 x", next.call("ECHO x"));
             }
-            Poll.until(IO, "worker descriptors back to " + fdsBefore + " (now " + SupervisorProcess.fdCount(worker)
-                    + ")", () -> SupervisorProcess.fdCount(worker) <= fdsBefore);
+            Poll.within(IO).until("worker descriptors back to " + fdsBefore, () -> SupervisorProcess.fdCount(worker),
+                    n -> n <= fdsBefore);
             s.signal(Native.SIGTERM);
             assertEquals(0, s.awaitExit(READY), "exit code after a graceful stop");
-            Poll.until(IO, "no process of this supervisor left", () -> s.taggedProcesses().isEmpty());
+            Poll.within(IO).until("no process of this supervisor left", s::taggedProcesses, Set::isEmpty);
         }
     }
 }
