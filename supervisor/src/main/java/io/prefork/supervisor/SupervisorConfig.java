@@ -1,6 +1,7 @@
 package io.prefork.supervisor;
 
 import io.prefork.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.process.WorkerJava;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -46,6 +47,7 @@ public final class SupervisorConfig {
     private final InetSocketAddress admin;
     private final boolean adminAllowRemote;
     private final boolean jmx;
+    private final Path workerJava;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -68,6 +70,7 @@ public final class SupervisorConfig {
         this.admin = b.admin;
         this.adminAllowRemote = b.adminAllowRemote;
         this.jmx = b.jmx;
+        this.workerJava = b.resolvedWorkerJava;
     }
 
     public static Builder builder() {
@@ -118,6 +121,14 @@ public final class SupervisorConfig {
 
     public List<String> workerJvmOptions() {
         return workerJvmOptions;
+    }
+
+    /**
+     * The {@code java} executable workers run on ({@code --worker-java}, resolved from a JDK home if one was given);
+     * null for this JVM's own.
+     */
+    public Path workerJava() {
+        return workerJava;
     }
 
     public Map<String, String> workerSettings() {
@@ -242,6 +253,8 @@ public final class SupervisorConfig {
         private InetSocketAddress admin;
         private boolean adminAllowRemote;
         private boolean jmx = true;
+        private Path workerJava;
+        private Path resolvedWorkerJava;
 
         private Builder() {
         }
@@ -347,6 +360,15 @@ public final class SupervisorConfig {
 
         public Builder bootTimeout(Duration d) {
             this.bootTimeout = d;
+            return this;
+        }
+
+        /**
+         * Runs the workers on another JVM: a {@code java} executable, or a JDK home (its {@code bin/java} is used);
+         * null for this JVM's own (the default). Checked by {@link #build()}.
+         */
+        public Builder workerJava(Path javaOrHome) {
+            this.workerJava = javaOrHome;
             return this;
         }
 
@@ -473,6 +495,7 @@ public final class SupervisorConfig {
                         "is not a loopback address; the admin endpoint has no authentication, so it listens on "
                                 + "loopback unless you add --admin-allow-remote");
             }
+            resolvedWorkerJava = workerJava == null ? null : WorkerJava.resolve(workerJava);
             return new SupervisorConfig(this);
         }
     }

@@ -20,6 +20,8 @@ import io.prefork.supervisor.Termination;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.PendingConnection;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.log.RateLimitedLog;
+import io.prefork.supervisor.internal.process.WorkerExits;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.io.IOException;
@@ -58,6 +60,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class SupervisorLoop implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
+    /** Out of descriptors, accepts pause and retry every 100 ms: one line per 10 s says so. */
+    private final RateLimitedLog acceptPausedLog = new RateLimitedLog(LOG, 10, TimeUnit.SECONDS);
 
     /** After SIGTERM, how long a worker gets to exit before SIGKILL. */
     static final long KILL_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -392,7 +396,7 @@ public final class SupervisorLoop implements Runnable {
             } catch (NativeException e) {
                 if (e.errno() == Native.EMFILE || e.errno() == Native.ENFILE) {
                     // Out of descriptors: the connection stays in the kernel backlog. Pause instead of spinning.
-                    LOG.warn("cannot accept: {}; pausing accepts for 100 ms (raise the descriptor limit, "
+                    acceptPausedLog.warn("cannot accept: {}; pausing accepts for 100 ms (raise the descriptor limit, "
                             + "ulimit -n)", e.getMessage());
                     acceptPausedUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
                     return queued;
@@ -1052,7 +1056,7 @@ public final class SupervisorLoop implements Runnable {
         WorkerStatus st = w.status(System.nanoTime());
         notifyListener(() -> events.onWorkerExit(st, code));
         if (phase == Phase.STOPPING) {
-            LOG.info("{} {}", w, WorkerExit.describe(code));
+            LOG.info("{} {}", w, WorkerExits.describe(code, expected));
             if (workers.isEmpty()) {
                 phase = Phase.STOPPED;
             }
@@ -1079,7 +1083,7 @@ public final class SupervisorLoop implements Runnable {
             }
         }
         if (expected) {
-            LOG.info("{} {}", w, WorkerExit.describe(code));
+            LOG.info("{} {}", w, WorkerExits.describe(code, true));
         } else {
             // A worker that died soon after start without serving anything is a crash loop in the making (bad
             // config, a dependency down): each death doubles its slot's respawn delay. One that ran for a while or
@@ -1097,7 +1101,7 @@ public final class SupervisorLoop implements Runnable {
 
     private void reload() {
         if (phase != Phase.RUNNING) {
-            LOG.warn("reload (SIGHUP) ignored while {}", phase.name().toLowerCase(java.util.Locale.ROOT));
+            LOG.warn("reload ignored while {}", phase.name().toLowerCase(java.util.Locale.ROOT));
             return;
         }
         reloadQueue.clear();
@@ -1127,21 +1131,22 @@ public final class SupervisorLoop implements Runnable {
 
     private void scale(int delta) {
         if (phase != Phase.RUNNING) {
-            LOG.warn("{} ignored while {}", delta > 0 ? "TTIN" : "TTOU", phase.name().toLowerCase(java.util.Locale.ROOT));
+            LOG.warn("{} ignored while {}", delta > 0 ? "one more worker" : "one fewer worker",
+                    phase.name().toLowerCase(java.util.Locale.ROOT));
             return;
         }
         if (delta > 0) {
             if (target >= SupervisorConfig.MAX_WORKERS) {
-                LOG.warn("TTIN ignored: already {} workers, the maximum", target);
+                LOG.warn("one more worker ignored: already {} workers, the maximum", target);
                 return;
             }
             target++;
-            LOG.info("TTIN: {} worker(s) now", target);
+            LOG.info("{} worker(s) now", target);
             ensureCapacity();
             return;
         }
         if (target <= 1) {
-            LOG.warn("TTOU ignored: at least one worker must run");
+            LOG.warn("one fewer worker ignored: at least one worker must run");
             return;
         }
         target--;
@@ -1151,9 +1156,9 @@ public final class SupervisorLoop implements Runnable {
                 oldest = w;
             }
         }
-        LOG.info("TTOU: {} worker(s) now; draining the oldest, {}", target, oldest);
+        LOG.info("{} worker(s) now; draining the oldest, {}", target, oldest);
         if (oldest != null) {
-            drain(oldest, "TTOU");
+            drain(oldest, "one fewer worker");
         }
     }
 
