@@ -66,7 +66,8 @@ class OperationsIT {
             Set<Long> initial = s.awaitWorkers(2, READY);
             s.signal(SIGTTIN);
             Set<Long> three = s.awaitWorkers(3, READY);
-            s.awaitOutput("TTIN: 3 worker(s)", READY);
+            s.awaitOutput("SIGTTIN: one more worker", READY);
+            s.awaitOutput("3 worker(s) now", READY);
             long added = three.stream().filter(p -> !initial.contains(p)).findFirst().orElseThrow();
             Poll.until(READY, "the added worker serving", () -> {
                 try {
