@@ -117,6 +117,35 @@ class BadInputIT {
                 "127.0.0.1:0", "--workers", "1", "--worker-classpath", "/no/such/worker.jar", "--worker", HELLO);
     }
 
+    /** A typo'd option is the problem, not the required option it seems to leave out. */
+    @Test
+    void anUnknownOptionComesBeforeMissingOnes() throws Exception {
+        expect(2, new String[] {"Unknown option", "--bnd", "see --help"}, "--bnd", "127.0.0.1:0");
+    }
+
+    /** gunicorn's spellings reach the same checks. */
+    @Test
+    void gunicornSpellings() throws Exception {
+        expect(2, new String[] {"--workers", "0"}, "-b", "127.0.0.1:0", "-w", "0", "--worker-classpath",
+                SupervisorProcess.examplesClasspath(), "--worker", HELLO);
+    }
+
+    @Test
+    void aBadLineInTheConfigFileNamesTheFileAndLine() throws Exception {
+        java.nio.file.Path conf = java.nio.file.Files.createTempFile("prefork", ".conf");
+        try {
+            java.nio.file.Files.write(conf, List.of("listen = 127.0.0.1:0", "worker = " + HELLO,
+                    "worker-classpath = " + SupervisorProcess.examplesClasspath(), "workers = none"));
+            expect(2, new String[] {"--workers none: not a whole number", "(from --config " + conf + " line 4)"},
+                    "--config", conf.toString());
+            java.nio.file.Files.write(conf, List.of("listen = 127.0.0.1:0", "wrokers = 2"));
+            expect(2, new String[] {"--config " + conf + " line 2: unknown setting 'wrokers'", "did you mean "
+                + "'workers'"}, "--config", conf.toString());
+        } finally {
+            java.nio.file.Files.delete(conf);
+        }
+    }
+
     @Test
     void missingRequiredOptions() throws Exception {
         expect(2, new String[] {"--worker"}, "--listen", "127.0.0.1:0");

@@ -41,6 +41,11 @@ public final class SupervisorProcess implements AutoCloseable {
     }
 
     private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args) throws IOException {
+        this(launcher, jvmOptions, args, null);
+    }
+
+    private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args, Path directory)
+            throws IOException {
         List<String> cmd = new ArrayList<>(launcher);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dprefork.test.tag=" + tag);
@@ -54,6 +59,9 @@ public final class SupervisorProcess implements AutoCloseable {
         cmd.add("--worker-jvm-option=-XX:TieredStopAtLevel=1");
         cmd.add("--worker-jvm-option=-Xshare:auto");
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        if (directory != null) {
+            pb.directory(directory.toFile());
+        }
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         process = pb.start();
         pump(process.getInputStream(), "out", true);
@@ -63,6 +71,11 @@ public final class SupervisorProcess implements AutoCloseable {
     /** Starts a supervisor with these command-line arguments (the tag and test JVM options are added). */
     public static SupervisorProcess start(String... args) throws IOException {
         return new SupervisorProcess(List.of(), List.of(args));
+    }
+
+    /** Like {@link #start}, in {@code directory} (relative paths in {@code args} resolve there). */
+    public static SupervisorProcess startIn(Path directory, String... args) throws IOException {
+        return new SupervisorProcess(List.of(), List.of(), List.of(args), directory);
     }
 
     /** Like {@link #startExample} with JVM options for the supervisor itself (e.g. -Dprefork.channelSendBuffer). */
