@@ -20,6 +20,8 @@ class BadInputIT {
     private static void expect(int exitCode, String[] mustContain, String... args) throws Exception {
         try (SupervisorProcess s = SupervisorProcess.start(args)) {
             int code = s.awaitExit(Duration.ofSeconds(30));
+            // The process has exited; its line may still be in the pipe to the pump.
+            Poll.until(Duration.ofSeconds(15), "the error line", () -> !s.output().isEmpty());
             List<String> out = s.output();
             assertEquals(exitCode, code, "exit code; output: " + out);
             assertEquals(1, out.size(), "exactly one line of output: " + out);

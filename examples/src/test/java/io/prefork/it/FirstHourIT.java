@@ -49,6 +49,8 @@ class FirstHourIT {
     void aClassMissingInsideStartIsNamedWithItsCauseChain() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.it.workers.NeedsDriverWorker")) {
             assertEquals(3, s.awaitExit(READY), "exit code; output: " + s.output());
+            // The process has exited; its last lines may still be in the pipe to the pump.
+            s.awaitOutput("prefork: worker 0 failed to boot: ", IO);
             List<String> out = s.output();
             String last = out.get(out.size() - 1);
             assertTrue(last.startsWith("prefork: worker 0 failed to boot: ") && last.contains(
@@ -70,6 +72,7 @@ class FirstHourIT {
         try (SupervisorProcess s = SupervisorProcess.start("--listen", "127.0.0.1:0", "--workers", "1",
                 "--worker-classpath", bad + ":" + SupervisorProcess.examplesClasspath(), "--worker", HELLO)) {
             assertEquals(2, s.awaitExit(READY), "exit code; output: " + s.output());
+            s.awaitOutput("prefork: ", IO);
             assertEquals(List.of("prefork: --worker-classpath " + bad + ": cannot be read as a jar (zip END header "
                     + "not found); it is damaged or not a jar: build or download it again"), s.output());
         }
@@ -79,12 +82,14 @@ class FirstHourIT {
     void aWorkerJavaThatIsNotAJavaIsOneLine() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(1, HELLO, "--worker-java", dir.toString())) {
             assertEquals(2, s.awaitExit(READY), "exit code; output: " + s.output());
+            s.awaitOutput("prefork: ", IO);
             assertEquals(1, s.output().size(), s.output().toString());
             assertTrue(s.output().get(0).startsWith("prefork: --worker-java " + dir + ": is a directory without "
                     + "bin/java"), s.output().get(0));
         }
         try (SupervisorProcess s = SupervisorProcess.startExample(1, HELLO, "--worker-java", "/no/such/java")) {
             assertEquals(2, s.awaitExit(READY), "exit code; output: " + s.output());
+            s.awaitOutput("prefork: ", IO);
             assertTrue(s.output().get(0).startsWith("prefork: --worker-java /no/such/java: does not exist"),
                     s.output().toString());
         }
@@ -171,6 +176,7 @@ class FirstHourIT {
         try (SupervisorProcess s = SupervisorProcess.start(args.toArray(new String[0]))) {
             int code = s.awaitExit(READY);
             assertEquals(feature() == 17 ? 2 : 3, code, "exit code; output: " + s.output());
+            s.awaitOutput("prefork: " + (feature() == 17 ? "--worker " : "worker 0 failed to boot"), IO);
             String last = s.output().get(s.output().size() - 1);
             assertTrue(last.contains("class 'com.example.VersionWorker' was compiled for Java 25 (class file "
                     + "version 69), but workers run on Java 17; compile it with --release 17 (or lower), or run the "
@@ -214,8 +220,10 @@ class FirstHourIT {
             s.awaitReady(READY);
             s.signal(Native.SIGTERM);
             assertEquals(0, s.awaitExit(READY), s.output().toString());
+            s.awaitOutput("SIGTERM: graceful stop", IO);
+            Poll.until(IO, "both workers' exits logged", () -> s.output().stream()
+                    .filter(l -> l.matches(".*worker \\d \\(pid \\d+\\) stopped$")).count() == 2);
             List<String> out = s.output();
-            assertTrue(out.stream().anyMatch(l -> l.contains("SIGTERM: graceful stop")), out.toString());
             assertFalse(out.stream().anyMatch(l -> l.contains("killed by signal")), out.toString());
             assertEquals(2, out.stream().filter(l -> l.matches(".*worker \\d \\(pid \\d+\\) stopped$")).count(),
                     out.toString());
@@ -224,8 +232,7 @@ class FirstHourIT {
             s.awaitReady(READY);
             s.signal(SIGINT);
             assertEquals(0, s.awaitExit(READY), s.output().toString());
-            assertTrue(s.output().stream().anyMatch(l -> l.contains("SIGINT: quick stop: workers get TERM now")),
-                    s.output().toString());
+            s.awaitOutput("SIGINT: quick stop: workers get TERM now", IO);
         }
     }
 
