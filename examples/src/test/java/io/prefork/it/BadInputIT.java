@@ -3,6 +3,7 @@ package io.prefork.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.prefork.testing.Poll;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
@@ -22,6 +23,8 @@ class BadInputIT {
             int code = s.awaitExit(Duration.ofSeconds(30));
             // The output is the oracle here: the one line is the error the user must see (README, "Exit codes"),
             // and the supervisor exits before any admin endpoint could answer.
+            // The process has exited; its line may still be in the pipe to the pump.
+            Poll.within(Duration.ofSeconds(15)).until("the error line", () -> !s.output().isEmpty());
             List<String> out = s.output();
             assertEquals(exitCode, code, "exit code; output: " + out);
             assertEquals(1, out.size(), "exactly one line of output: " + out);
@@ -117,6 +120,35 @@ class BadInputIT {
     void missingClasspathEntry() throws Exception {
         expect(2, new String[] {"--worker-classpath", "/no/such/worker.jar", "does not exist"}, "--listen",
                 "127.0.0.1:0", "--workers", "1", "--worker-classpath", "/no/such/worker.jar", "--worker", HELLO);
+    }
+
+    /** A typo'd option is the problem, not the required option it seems to leave out. */
+    @Test
+    void anUnknownOptionComesBeforeMissingOnes() throws Exception {
+        expect(2, new String[] {"Unknown option", "--bnd", "see --help"}, "--bnd", "127.0.0.1:0");
+    }
+
+    /** gunicorn's spellings reach the same checks. */
+    @Test
+    void gunicornSpellings() throws Exception {
+        expect(2, new String[] {"--workers", "0"}, "-b", "127.0.0.1:0", "-w", "0", "--worker-classpath",
+                SupervisorProcess.examplesClasspath(), "--worker", HELLO);
+    }
+
+    @Test
+    void aBadLineInTheConfigFileNamesTheFileAndLine() throws Exception {
+        java.nio.file.Path conf = java.nio.file.Files.createTempFile("prefork", ".conf");
+        try {
+            java.nio.file.Files.write(conf, List.of("listen = 127.0.0.1:0", "worker = " + HELLO,
+                    "worker-classpath = " + SupervisorProcess.examplesClasspath(), "workers = none"));
+            expect(2, new String[] {"--workers none: not a whole number", "(from --config " + conf + " line 4)"},
+                    "--config", conf.toString());
+            java.nio.file.Files.write(conf, List.of("listen = 127.0.0.1:0", "wrokers = 2"));
+            expect(2, new String[] {"--config " + conf + " line 2: unknown setting 'wrokers'", "did you mean "
+                + "'workers'"}, "--config", conf.toString());
+        } finally {
+            java.nio.file.Files.delete(conf);
+        }
     }
 
     @Test

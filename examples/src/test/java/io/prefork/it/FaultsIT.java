@@ -130,6 +130,7 @@ class FaultsIT {
             HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
             SupervisorProcess.limitDescriptors(s.pid(), 3);
             java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(clients);
+            long started = System.nanoTime();
             try {
                 List<java.util.concurrent.Future<Integer>> answers = new ArrayList<>();
                 for (int i = 0; i < clients; i++) {
@@ -151,6 +152,10 @@ class FaultsIT {
                 }
                 assertEquals(java.util.Collections.nCopies(clients, 200), statuses, "every client answered");
                 assertEquals(0, s.awaitExit(Duration.ofSeconds(30)));
+                // Accepts retry every 100 ms while out of descriptors; the warning is rate-limited to one per 10 s.
+                long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
+                long warnings = s.output().stream().filter(l -> l.contains("cannot accept")).count();
+                assertTrue(warnings <= 1 + seconds / 10, warnings + " EMFILE warnings in " + seconds + " s");
             } finally {
                 pool.shutdownNow();
             }

@@ -74,6 +74,9 @@ class OperationsIT {
                     st -> st.targetWorkers() == 3 && st.readyWorkers(3));
             Set<Long> three = s.awaitWorkers(3, READY);
             assertEquals(up.pids(), three, "/status lists the live child processes");
+            // The log is the contract here: it names who asked for the change (README, Signals).
+            s.awaitOutput("SIGTTIN: one more worker", READY);
+            s.awaitOutput("3 worker(s) now", READY);
             long added = three.stream().filter(p -> !initial.contains(p)).findFirst().orElseThrow();
             Poll.within(READY).until("the added worker serving", () -> {
                 try {

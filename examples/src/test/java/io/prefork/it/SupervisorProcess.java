@@ -45,11 +45,11 @@ public final class SupervisorProcess implements AutoCloseable {
     }
 
     private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args) throws IOException {
-        this(launcher, jvmOptions, args, java.util.Map.of());
+        this(launcher, jvmOptions, args, java.util.Map.of(), null);
     }
 
     private SupervisorProcess(List<String> launcher, List<String> jvmOptions, List<String> args,
-                              java.util.Map<String, String> environment) throws IOException {
+                              java.util.Map<String, String> environment, Path directory) throws IOException {
         List<String> cmd = new ArrayList<>(launcher);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Dprefork.test.tag=" + tag);
@@ -64,6 +64,9 @@ public final class SupervisorProcess implements AutoCloseable {
         cmd.add("--worker-jvm-option=-Xshare:auto");
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().putAll(environment);
+        if (directory != null) {
+            pb.directory(directory.toFile());
+        }
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         process = pb.start();
         pump(process.getInputStream(), "out", true);
@@ -73,6 +76,11 @@ public final class SupervisorProcess implements AutoCloseable {
     /** Starts a supervisor with these command-line arguments (the tag and test JVM options are added). */
     public static SupervisorProcess start(String... args) throws IOException {
         return new SupervisorProcess(List.of(), List.of(args));
+    }
+
+    /** Like {@link #start}, in {@code directory} (relative paths in {@code args} resolve there). */
+    public static SupervisorProcess startIn(Path directory, String... args) throws IOException {
+        return new SupervisorProcess(List.of(), List.of(), List.of(args), java.util.Map.of(), directory);
     }
 
     /** Like {@link #startExample} with JVM options for the supervisor itself (e.g. -Dprefork.channelSendBuffer). */
@@ -99,7 +107,7 @@ public final class SupervisorProcess implements AutoCloseable {
         List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
                 "--worker-classpath", examplesClasspath(), "--worker", workerClass));
         args.addAll(List.of(extra));
-        return new SupervisorProcess(List.of(), List.of(), args, environment);
+        return new SupervisorProcess(List.of(), List.of(), args, environment, null);
     }
 
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */

@@ -1,10 +1,13 @@
 package io.prefork.supervisor;
 
+import io.prefork.supervisor.internal.log.LogSetup;
 import io.prefork.supervisor.internal.nativeio.Signals;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.systemd.SystemdNotifier;
 import java.io.PrintWriter;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.ParseResult;
@@ -23,15 +26,10 @@ import picocli.CommandLine;
 public final class Main {
     static final String VERSION = "prefork 0.1.0";
 
-    /** Signals and what each one does; the footer of {@code --help} says the same. */
-    static final List<String> FOOTER = List.of("",
-            "Signals: TERM = graceful stop (connections in flight finish, up to --graceful-timeout, then workers stop; "
-                    + "a second TERM stops them at once). INT = quick stop (workers get TERM now, KILL 5 s later). "
-                    + "HUP = reload (every worker replaced by a fresh JVM, one at a time). TTIN / TTOU = one worker "
-                    + "more / fewer. QUIT cannot be handled: the JVM reserves it for thread dumps, so it prints the "
-                    + "supervisor's threads and does not stop it.",
-            "Exit codes: 0 stopped normally, 1 internal error, 2 bad command line or settings, "
-                    + "3 a worker failed to boot, 4 cannot listen.");
+    /** How the jar is really run; the first words of {@code --help}. */
+    static final String COMMAND = "java -jar prefork-supervisor.jar";
+    /** Width {@code --help} wraps at, on spaces only (a token such as {@code [::1]:8080} is never split). */
+    static final int HELP_WIDTH = 110;
 
     private final PrintWriter out;
     private final PrintWriter err;
@@ -44,66 +42,107 @@ public final class Main {
     public static void main(String[] args) {
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
-        System.exit(run(args, out, err));
+        System.exit(run(args, System.getenv(), out, err));
     }
 
-    /** Parses and runs; returns the exit code. Separate from {@link #main} so tests can call it in-process. */
+    /** Parses and runs, without {@code PREFORK_CMD_ARGS}; returns the exit code. For tests, in-process. */
     static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(commandSpec());
-        cl.setOut(out);
-        cl.setErr(err);
-        cl.setParameterExceptionHandler((ex, a) -> {
-            // One line naming the problem, not a page of usage: the usage is one --help away.
-            err.println("prefork: " + ex.getMessage() + " (see --help)");
-            return ExitCodes.USAGE;
-        });
-        cl.setExecutionStrategy(parsed -> {
-            Integer helpExit = CommandLine.executeHelpRequest(parsed);
-            if (helpExit != null) {
-                return helpExit;
-            }
-            try {
-                return new Main(out, err).execute(parsed);
-            } catch (RuntimeException e) {
-                throw new CommandLine.ExecutionException(cl, "prefork failed", e);
-            }
-        });
-        cl.setExecutionExceptionHandler((ex, c, parsed) -> {
-            err.println("prefork: internal error: " + ex);
-            ex.printStackTrace(err);
-            return ExitCodes.INTERNAL;
-        });
-        return cl.execute(args);
+        return run(args, Map.of(), out, err);
     }
 
-    /** The command's options, one per row of the settings table, plus {@code --help} and {@code --version}. */
-    static CommandSpec commandSpec() {
-        CommandSpec spec = CommandSpec.create()
-                .name("prefork")
-                .version(VERSION);
-        StringBuilder synopsis = new StringBuilder("prefork");
-        for (Setting s : Settings.ALL) {
-            if (s.required()) {
-                synopsis.append(' ').append(s.usage());
-            }
+    /**
+     * Parses the command line, {@code PREFORK_CMD_ARGS} in {@code env} and a {@code --config} file, then runs;
+     * returns the exit code.
+     */
+    static int run(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err) {
+        ParseResult cli;
+        try {
+            // No option is required to picocli: a required one may come from the file or the environment, and an
+            // unknown option (a typo, gunicorn's --bind) must be reported before what seems missing because of it.
+            cli = new CommandLine(commandSpec()).parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            // One line naming the problem, not a page of usage: the usage is one --help away.
+            err.println("prefork: " + e.getMessage() + " (see --help)");
+            return ExitCodes.USAGE;
         }
-        spec.usageMessage()
-                .autoWidth(true)
-                .customSynopsis(synopsis.append(" [OPTIONS]").toString())
-                .sortOptions(false)
-                .description("Accepts TCP connections and hands each one, as a file descriptor, to the least busy "
-                        + "of N worker JVMs running your io.prefork.worker.Worker.", "")
-                .footer(FOOTER.toArray(new String[0]));
+        if (cli.isUsageHelpRequested()) {
+            out.print(usage());
+            out.flush();
+            return ExitCodes.OK;
+        }
+        if (cli.isVersionHelpRequested()) {
+            out.println(VERSION);
+            return ExitCodes.OK;
+        }
+        GivenSettings given = new GivenSettings();
+        try {
+            ParseResult fromEnv = null;
+            String envArgs = env.get(GivenSettings.ENV);
+            if (envArgs != null && !envArgs.isBlank()) {
+                try {
+                    fromEnv = new CommandLine(commandSpec()).parseArgs(
+                            GivenSettings.words(envArgs).toArray(new String[0]));
+                } catch (CommandLine.ParameterException e) {
+                    throw new ConfigException(GivenSettings.ENV, "'" + envArgs + "'", e.getMessage());
+                }
+            }
+            String file = cli.hasMatchedOption("--config") ? cli.matchedOption("--config").getValue()
+                    : fromEnv != null && fromEnv.hasMatchedOption("--config")
+                    ? fromEnv.matchedOption("--config").getValue() : null;
+            if (file != null) {
+                given.addFile(Settings.path("--config", file));
+            }
+            if (fromEnv != null) {
+                given.addParsed(fromEnv, GivenSettings.ENV);
+            }
+            given.addParsed(cli, null);
+            List<String> missing = given.missing();
+            if (!missing.isEmpty()) {
+                err.println("prefork: Missing required option" + (missing.size() > 1 ? "s" : "") + ": "
+                        + String.join(", ", missing) + " (give them on the command line or in a --config file; "
+                        + "see --help)");
+                return ExitCodes.USAGE;
+            }
+            given.checkProcessSettings();
+        } catch (ConfigException e) {
+            err.println("prefork: " + e.getMessage());
+            return ExitCodes.USAGE;
+        }
+        String level = given.value("--log-level");
+        String format = given.value("--log-format");
+        LogSetup.configure(level == null ? "info" : level, format == null ? "text" : format);
+        SupervisorConfig config;
+        try {
+            config = given.config();
+        } catch (ConfigException e) {
+            err.println("prefork: " + e.getMessage() + given.sourceOf(e.setting()));
+            return ExitCodes.USAGE;
+        }
+        try {
+            return new Main(out, err).execute(config);
+        } catch (RuntimeException e) {
+            err.println("prefork: internal error: " + e);
+            e.printStackTrace(err);
+            return ExitCodes.INTERNAL;
+        }
+    }
+
+    /**
+     * The command's options, one per row of the settings table (with its aliases), plus {@code --help} and
+     * {@code --version}. Only for parsing: {@link #usage()} writes the help.
+     */
+    static CommandSpec commandSpec() {
+        CommandSpec spec = CommandSpec.create().name("prefork").version(VERSION);
         for (Setting s : Settings.ALL) {
             spec.addOption(optionSpec(s));
         }
-        // After the settings, so that --help and --version come last in the list, as in the README.
         spec.mixinStandardHelpOptions(true);
         return spec;
     }
 
     private static OptionSpec optionSpec(Setting s) {
-        OptionSpec.Builder o = OptionSpec.builder(s.name()).required(s.required()).description(helpText(s));
+        OptionSpec.Builder o = OptionSpec.builder(s.name(), s.aliases().toArray(new String[0]))
+                .description(helpText(s));
         if (s.flag()) {
             o.arity("0").type(boolean.class);
         } else if (s.repeatable()) {
@@ -116,7 +155,7 @@ public final class Main {
 
     /** The description as {@code --help} shows it: no Markdown backticks, then the default and "Repeatable.". */
     static String helpText(Setting s) {
-        String text = s.description().replace("`", "");
+        String text = s.helpDescription().replace("`", "");
         if (s.defaultText() != null) {
             text += " Default: " + s.defaultText() + ".";
         }
@@ -127,36 +166,78 @@ public final class Main {
         return text.replace("%", "%%").replace("${", "$${");
     }
 
-    /** Applies every setting given on the command line to a fresh builder, then validates. */
-    static SupervisorConfig config(ParseResult parsed) {
-        SupervisorConfig.Builder b = SupervisorConfig.builder();
+    /**
+     * {@code --help}: how to run it, the options (from {@link Settings#ALL}), the signals and the exit codes (from
+     * {@link ProcessTables}), wrapped at {@link #HELP_WIDTH} on spaces only.
+     */
+    static String usage() {
+        StringBuilder synopsis = new StringBuilder(COMMAND);
         for (Setting s : Settings.ALL) {
-            OptionSpec option = parsed.matchedOption(s.name());
-            if (option == null) {
-                continue; // not given: the builder's default
+            if (s.required()) {
+                synopsis.append(' ').append(s.usage());
             }
-            List<String> values;
-            if (s.flag()) {
-                values = List.of();
-            } else if (s.repeatable()) {
-                values = option.getValue();
-            } else {
-                String value = option.getValue();
-                values = List.of(value);
-            }
-            s.apply(b, values);
         }
-        return b.build();
+        StringBuilder h = new StringBuilder();
+        wrap(h, "Usage: " + synopsis + " [OPTIONS]", "", "       ");
+        h.append('\n');
+        wrap(h, "Accepts TCP connections and hands each one, as a file descriptor, to the least busy of N worker "
+                + "JVMs running your io.prefork.worker.Worker. The README has the details, and a first worker step "
+                + "by step (Writing a worker).", "", "");
+        h.append("\nOptions (also " + GivenSettings.ENV + "=\"--workers 4 ...\", or name = value lines in a "
+                + "--config file):\n");
+        for (Setting s : Settings.ALL) {
+            StringBuilder names = new StringBuilder("  ");
+            for (String a : s.aliases()) {
+                names.append(a).append(", ");
+            }
+            names.append(s.usage());
+            h.append(names).append('\n');
+            wrap(h, helpText(s).replace("%%", "%").replace("$${", "${"), "      ", "      ");
+        }
+        h.append("  -h, --help\n      Print this help and exit.\n  -V, --version\n      Print the version and exit.\n");
+        h.append("\nSignals:\n");
+        for (ProcessTables.Row r : ProcessTables.SIGNALS) {
+            wrap(h, r.summary().replace("`", ""), "  " + String.format(Locale.ROOT, "%-6s", r.key()), "        ");
+        }
+        h.append("\nExit codes:\n");
+        for (ProcessTables.Row r : ProcessTables.EXIT_CODES) {
+            wrap(h, r.summary().replace("`", ""), "  " + r.key() + "  ", "     ");
+        }
+        return h.toString();
     }
 
-    private int execute(ParseResult parsed) {
-        SupervisorConfig config;
-        try {
-            config = config(parsed);
-        } catch (ConfigException e) {
-            err.println("prefork: " + e.getMessage());
-            return ExitCodes.USAGE;
+    /** Appends {@code text} in lines of at most {@link #HELP_WIDTH}, broken at spaces only. */
+    static void wrap(StringBuilder out, String text, String first, String rest) {
+        StringBuilder line = new StringBuilder(first);
+        // A prefix that is not only indentation (a signal's name) is the line's first word.
+        boolean empty = first.isBlank();
+        for (String word : text.split(" ")) {
+            if (word.isEmpty()) {
+                continue;
+            }
+            if (!empty && line.length() + 1 + word.length() > HELP_WIDTH) {
+                out.append(line).append('\n');
+                line.setLength(0);
+                line.append(rest);
+                empty = true;
+            }
+            if (!empty && line.charAt(line.length() - 1) != ' ') {
+                line.append(' ');
+            }
+            line.append(word);
+            empty = false;
         }
+        out.append(line).append('\n');
+    }
+
+    /** Applies every setting given on the command line to a fresh builder, then validates. */
+    static SupervisorConfig config(ParseResult parsed) {
+        GivenSettings given = new GivenSettings();
+        given.addParsed(parsed, null);
+        return given.config();
+    }
+
+    private int execute(SupervisorConfig config) {
         Supervisor supervisor;
         // sd_notify when run by systemd (NOTIFY_SOCKET set); otherwise it does nothing.
         SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
@@ -171,19 +252,19 @@ public final class Main {
         // The handlers only post to the supervisor's loop (each of these methods returns at once). A process that
         // starts with SIGINT ignored (a background job of a non-interactive shell) keeps it ignored: HotSpot does not
         // install a handler for a signal ignored at startup, and says nothing, so there INT does not stop us.
-        handle("TERM", supervisor::stop);
-        handle("INT", supervisor::stopNow);
+        handle("TERM", () -> supervisor.stop("SIGTERM"));
+        handle("INT", () -> supervisor.stopNow("SIGINT"));
         // HUP is a command here (reload), not a hangup: taken back even from nohup's SIG_IGN, as gunicorn's is. INT
         // stays ignored where a non-interactive shell ignored it, so that a Ctrl-C meant for the script does not
         // stop a server it started in the background.
-        handle("HUP", supervisor::reload);
-        handle("TTIN", supervisor::addWorker);
-        handle("TTOU", supervisor::removeWorker);
+        handle("HUP", () -> supervisor.reload("SIGHUP"));
+        handle("TTIN", () -> supervisor.addWorker("SIGTTIN"));
+        handle("TTOU", () -> supervisor.removeWorker("SIGTTOU"));
         // Any other way out of this JVM (an unhandled signal, System.exit from a library) still takes the workers
         // down.
         Thread hook = new Thread(() -> {
             if (!supervisor.terminated().isDone()) {
-                supervisor.stopNow();
+                supervisor.stopNow("JVM shutdown");
                 supervisor.terminated().join();
             }
         }, "prefork-exit");

@@ -45,12 +45,24 @@ public final class Setting {
     private final String description;
     private final Applier applier;
     private final Function<SupervisorConfig, Object> reader;
+    private final List<String> aliases;
+    private final String brief;
+    private final boolean process;
 
     private Setting(String name, String label, String defaultText, boolean required, boolean repeatable,
                     String description, Applier applier, Function<SupervisorConfig, Object> reader) {
+        this(name, label, defaultText, required, repeatable, description, applier, reader, List.of(), null, false);
+    }
+
+    private Setting(String name, String label, String defaultText, boolean required, boolean repeatable,
+                    String description, Applier applier, Function<SupervisorConfig, Object> reader,
+                    List<String> aliases, String brief, boolean process) {
         if (!name.startsWith("--")) {
             throw new IllegalArgumentException("a setting's name is its long option, e.g. --workers: " + name);
         }
+        this.aliases = List.copyOf(aliases);
+        this.brief = brief;
+        this.process = process;
         this.name = name;
         this.label = label;
         this.defaultText = defaultText;
@@ -92,6 +104,49 @@ public final class Setting {
     static Setting flag(String name, String description, Consumer<SupervisorConfig.Builder> apply,
                         Function<SupervisorConfig, Object> reader) {
         return new Setting(name, null, null, false, false, description, (b, v) -> apply.accept(b), reader);
+    }
+
+    /**
+     * A setting of the command-line process only (its log, its settings file), not of {@link SupervisorConfig}:
+     * {@link Main} reads its value; {@link #apply} does nothing with it. An embedding application configures these
+     * itself (its own logging), so they have no builder method.
+     */
+    static Setting process(String name, String label, String defaultText, String description) {
+        return new Setting(name, label, defaultText, false, false, description, (b, v) -> { }, c -> null,
+                List.of(), null, true);
+    }
+
+    /**
+     * This setting with other names too, e.g. gunicorn's {@code -b}/{@code --bind} for {@code --listen}: the
+     * command line and the settings file accept them; help and README show them beside the name.
+     */
+    Setting aliases(String... names) {
+        return new Setting(name, label, defaultText, required, repeatable, description, applier, reader,
+                List.of(names), brief, process);
+    }
+
+    /**
+     * This setting with a shorter text for {@code --help}, where the README's full one would be a wall (the help
+     * adds a pointer to the README).
+     */
+    Setting brief(String text) {
+        return new Setting(name, label, defaultText, required, repeatable, description, applier, reader, aliases,
+                text, process);
+    }
+
+    /** Other names for it ({@code -b}, {@code --bind}); empty for most. */
+    public List<String> aliases() {
+        return aliases;
+    }
+
+    /** The text {@code --help} shows: the brief one if there is one, else {@link #description()}. */
+    public String helpDescription() {
+        return brief != null ? brief + " More in the README, under Options." : description;
+    }
+
+    /** Whether this is a setting of the command-line process only; see {@link #process}. */
+    public boolean isProcessSetting() {
+        return process;
     }
 
     /** The long option, e.g. {@code --workers}. */

@@ -1,5 +1,6 @@
 package io.prefork.supervisor;
 
+import io.prefork.supervisor.internal.process.WorkerJava;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,7 +32,10 @@ public final class Settings {
                             + "`[::1]:8080`. Give it again to listen on more addresses or ports (at most "
                             + SupervisorConfig.MAX_LISTEN + "); connections from all of them share the workers, "
                             + "and a worker tells them apart by `Connection.localAddress()`.",
-                    SupervisorConfig.Builder::listen, SupervisorConfig::listen),
+                    SupervisorConfig.Builder::listen, SupervisorConfig::listen)
+                    .aliases("-b", "--bind")
+                    .brief("Address to listen on, e.g. 127.0.0.1:8080 or [::1]:8080; port 0 picks a free port. Give "
+                            + "it again for more addresses."),
             Setting.required("--worker", "CLASS",
                     "Class implementing `io.prefork.worker.Worker`, with a public no-argument constructor.",
                     SupervisorConfig.Builder::workerClass, SupervisorConfig::workerClass),
@@ -41,7 +45,8 @@ public final class Settings {
                     SupervisorConfig::workerClasspath),
             number("--workers", "N", "number of CPUs",
                     "Worker processes to run (1 to " + SupervisorConfig.MAX_WORKERS + ").",
-                    SupervisorConfig.Builder::workers, SupervisorConfig::workers),
+                    SupervisorConfig.Builder::workers, SupervisorConfig::workers)
+                    .aliases("-w"),
             number("--concurrency", "K", "1",
                     "Connections one worker serves at once (its handler threads). 1 is classic prefork: handlers "
                             + "need not be thread-safe.",
@@ -54,7 +59,9 @@ public final class Settings {
                             + "connection sent ahead may wait behind a long request, up to `--prefetch-timeout`: keep "
                             + "0 for long or uneven requests. Until taken, the supervisor keeps its copy (a worker's "
                             + "death loses none of them). 0 = they wait in the supervisor's queue.",
-                    SupervisorConfig.Builder::prefetch, SupervisorConfig::prefetch),
+                    SupervisorConfig.Builder::prefetch, SupervisorConfig::prefetch)
+                    .brief("Connections the supervisor may send ahead to a busy worker, for short requests: more "
+                            + "connections per second at less CPU. Keep 0 for long or uneven requests."),
             Setting.value("--prefetch-timeout", "MILLISECONDS", "100",
                     "With `--prefetch`: a worker whose slots all stay busy this long gives back what was sent "
                             + "ahead to it, and the supervisor serves it elsewhere.",
@@ -89,6 +96,11 @@ public final class Settings {
                     "A worker that sends nothing for this long (it sends a heartbeat every second) is killed and "
                             + "replaced. At least 2.",
                     SupervisorConfig.Builder::heartbeatTimeout, SupervisorConfig::heartbeatTimeout),
+            Setting.value("--worker-java", "PATH", "this JVM",
+                    "The JVM workers run on: a `java` executable or a JDK home, e.g. to run workers compiled for a "
+                            + "newer Java than the supervisor's. Java " + WorkerJava.MINIMUM_FEATURE + " or newer.",
+                    (b, text) -> b.workerJava(path("--worker-java", text)),
+                    SupervisorConfig::workerJava),
             Setting.repeatable("--worker-jvm-option", "OPTION",
                     "An option for each worker JVM, e.g. `--worker-jvm-option=-Xmx256m`.",
                     SupervisorConfig.Builder::workerJvmOptions, SupervisorConfig::workerJvmOptions),
@@ -110,12 +122,25 @@ public final class Settings {
                     (b, text) -> b.pidFile(path("--pid", text)), SupervisorConfig::pidFile),
             Setting.flag("--no-jmx",
                     "Do not register the metrics as JMX MBeans (by default they are).",
-                    b -> b.jmx(false), SupervisorConfig::jmx));
+                    b -> b.jmx(false), SupervisorConfig::jmx),
+            Setting.process("--config", "FILE", "none",
+                    "Read settings from FILE: one `name = value` per line, the names of these options without "
+                            + "`--` (`workers = 4`), `#` for comments, a repeatable one on several lines, a flag as "
+                            + "`name = true`. The command line wins over `PREFORK_CMD_ARGS`, which wins over the file."),
+            Setting.process("--log-level", "LEVEL", "info",
+                    "The supervisor's log level: `error`, `warn`, `info`, `debug` or `trace`."),
+            Setting.process("--log-format", "FORMAT", "text",
+                    "`text` (one line per event) or `json` (one JSON object per line, for log pipelines)."));
 
-    /** The setting named {@code name} ({@code --workers}), or null. */
+    /** {@code --log-level}'s values, in order of verbosity. */
+    public static final List<String> LOG_LEVELS = List.of("error", "warn", "info", "debug", "trace");
+    /** {@code --log-format}'s values. */
+    public static final List<String> LOG_FORMATS = List.of("text", "json");
+
+    /** The setting named {@code name} ({@code --workers}) or one of its aliases ({@code -w}), or null. */
     public static Setting named(String name) {
         for (Setting s : ALL) {
-            if (s.name().equals(name)) {
+            if (s.name().equals(name) || s.aliases().contains(name)) {
                 return s;
             }
         }
@@ -131,6 +156,9 @@ public final class Settings {
         for (Setting s : ALL) {
             String def = s.required() ? "(required)" : s.defaultText() == null ? "" : s.defaultText();
             String meaning = s.description() + (s.repeatable() ? " Repeatable." : "");
+            if (!s.aliases().isEmpty()) {
+                meaning += " Also " + String.join(", ", s.aliases().stream().map(a -> "`" + a + "`").toList()) + ".";
+            }
             md.append("| `").append(s.usage()).append("` |").append(def.isEmpty() ? "" : " " + cell(def)).append(" | ")
                     .append(cell(meaning)).append(" |\n");
         }

@@ -16,6 +16,7 @@ import io.prefork.supervisor.internal.process.WorkerLauncher;
 import io.prefork.supervisor.internal.systemd.PidFile;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -106,7 +107,7 @@ public final class Supervisor implements AutoCloseable {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
         try {
-            WorkerClassCheck.check(config.workerClass(), config.workerClasspath());
+            WorkerClassCheck.check(config.workerClass(), config.workerClasspath(), config.workerJava() != null);
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
@@ -121,11 +122,17 @@ public final class Supervisor implements AutoCloseable {
         }
         MetricRegistry registry = new MetricRegistry();
         StringBuilder runtimeNote = new StringBuilder();
-        List<String> runtime = WorkerLauncher.runtimeClasspath(WorkerLauncher.ownClasspath(), runtimeNote);
-        if (runtimeNote.length() > 0) {
-            LOG.info("worker runtime classpath: {}", runtimeNote);
+        List<String> own = WorkerLauncher.ownClasspath();
+        List<String> runtime = WorkerLauncher.runtimeClasspath(own, runtimeNote);
+        if (runtimeNote.length() > 0 && own.size() == 1) {
+            // Run from the supervisor jar without its sibling: fixable, and the note says how.
+            LOG.warn("worker runtime classpath: {}", runtimeNote);
+        } else if (runtimeNote.length() > 0) {
+            // Embedded, or tests from class directories: this JVM's classpath is the only one there is.
+            LOG.debug("worker runtime classpath: {}", runtimeNote);
         }
-        WorkerLauncher launcher = new WorkerLauncher(WorkerLauncher.currentJava(), runtime,
+        Path java = config.workerJava() != null ? config.workerJava() : WorkerLauncher.currentJava();
+        WorkerLauncher launcher = new WorkerLauncher(java, runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
         SupervisorLoop loop;
@@ -348,11 +355,24 @@ public final class Supervisor implements AutoCloseable {
 
     /** Graceful stop (as SIGTERM): stop accepting, finish in-flight connections up to the graceful timeout. */
     public void stop() {
+        stop("stop()");
+    }
+
+    /** {@link #stop()}, logged as asked for by {@code via} (a signal, this API, the JVM's shutdown). */
+    void stop(String via) {
+        LOG.info("{}: graceful stop: no new connections; those in flight may finish (up to {} s, --graceful-timeout)",
+                via, config.gracefulTimeout().toSeconds());
         loop.requestStop();
     }
 
     /** Quick stop: workers get SIGTERM now, SIGKILL after a few seconds. */
     public void stopNow() {
+        stopNow("stopNow()");
+    }
+
+    /** {@link #stopNow()}, logged as asked for by {@code via} (a signal, this API, the JVM's shutdown). */
+    void stopNow(String via) {
+        LOG.info("{}: {}", via, "quick stop: workers get TERM now and KILL 5 s later; queued connections are closed");
         loop.requestStopNow();
     }
 
@@ -361,16 +381,34 @@ public final class Supervisor implements AutoCloseable {
      * effect), one at a time; each replacement is ready before the worker it replaces stops taking connections.
      */
     public void reload() {
+        reload("reload()");
+    }
+
+    /** {@link #reload()}, logged as asked for by {@code via} (a signal, this API, the JVM's shutdown). */
+    void reload(String via) {
+        LOG.info("{}: {}", via, "rolling reload: every worker is replaced by a fresh JVM, one at a time");
         loop.requestReload();
     }
 
     /** One more worker (SIGTTIN). */
     public void addWorker() {
+        addWorker("addWorker()");
+    }
+
+    /** {@link #addWorker()}, logged as asked for by {@code via} (a signal, this API, the JVM's shutdown). */
+    void addWorker(String via) {
+        LOG.info("{}: {}", via, "one more worker");
         loop.requestAddWorker();
     }
 
     /** One fewer worker (SIGTTOU): the oldest is drained, then stopped. */
     public void removeWorker() {
+        removeWorker("removeWorker()");
+    }
+
+    /** {@link #removeWorker()}, logged as asked for by {@code via} (a signal, this API, the JVM's shutdown). */
+    void removeWorker(String via) {
+        LOG.info("{}: {}", via, "one fewer worker");
         loop.requestRemoveWorker();
     }
 

@@ -1,6 +1,7 @@
 package io.prefork.supervisor;
 
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.process.WorkerJava;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -47,6 +48,7 @@ public final class SupervisorConfig {
     private final boolean adminAllowRemote;
     private final boolean jmx;
     private final Path pidFile;
+    private final Path workerJava;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -70,6 +72,7 @@ public final class SupervisorConfig {
         this.adminAllowRemote = b.adminAllowRemote;
         this.jmx = b.jmx;
         this.pidFile = b.pidFile;
+        this.workerJava = b.resolvedWorkerJava;
     }
 
     public static Builder builder() {
@@ -120,6 +123,14 @@ public final class SupervisorConfig {
 
     public List<String> workerJvmOptions() {
         return workerJvmOptions;
+    }
+
+    /**
+     * The {@code java} executable workers run on ({@code --worker-java}, resolved from a JDK home if one was given);
+     * null for this JVM's own.
+     */
+    public Path workerJava() {
+        return workerJava;
     }
 
     public Map<String, String> workerSettings() {
@@ -250,6 +261,8 @@ public final class SupervisorConfig {
         private boolean adminAllowRemote;
         private boolean jmx = true;
         private Path pidFile;
+        private Path workerJava;
+        private Path resolvedWorkerJava;
 
         private Builder() {
         }
@@ -361,6 +374,15 @@ public final class SupervisorConfig {
 
         public Builder bootTimeout(Duration d) {
             this.bootTimeout = d;
+            return this;
+        }
+
+        /**
+         * Runs the workers on another JVM: a {@code java} executable, or a JDK home (its {@code bin/java} is used);
+         * null for this JVM's own (the default). Checked by {@link #build()}.
+         */
+        public Builder workerJava(Path javaOrHome) {
+            this.workerJava = javaOrHome;
             return this;
         }
 
@@ -490,6 +512,7 @@ public final class SupervisorConfig {
             if (pidFile != null) {
                 io.prefork.supervisor.internal.systemd.PidFile.check(pidFile);
             }
+            resolvedWorkerJava = workerJava == null ? null : WorkerJava.resolve(workerJava);
             return new SupervisorConfig(this);
         }
     }

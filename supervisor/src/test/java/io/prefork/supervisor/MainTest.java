@@ -28,7 +28,8 @@ class MainTest {
     private static final List<String> OPTIONS = List.of("--listen", "--workers", "--worker", "--worker-classpath",
             "--concurrency", "--graceful-timeout", "--worker-jvm-option", "--worker-setting", "--queue-size",
             "--backlog", "--boot-timeout", "--max-requests", "--max-requests-jitter", "--timeout",
-            "--heartbeat-timeout", "--admin", "--admin-allow-remote", "--pid", "--no-jmx");
+            "--heartbeat-timeout", "--admin", "--admin-allow-remote", "--pid", "--no-jmx", "--worker-java", "--config",
+            "--log-level", "--log-format");
 
     @TempDir
     Path dir;
@@ -37,7 +38,9 @@ class MainTest {
 
     @BeforeEach
     void createClasspathEntry() throws IOException {
-        jar = Files.createFile(dir.resolve("worker.jar"));
+        jar = dir.resolve("worker.jar");
+        // A real (empty) jar: the class check reads every jar on the classpath.
+        new java.util.jar.JarOutputStream(Files.newOutputStream(jar)).close();
     }
 
     private record Result(int code, String out, String err) {
@@ -118,12 +121,11 @@ class MainTest {
         Result r = run("--help");
         assertEquals(ExitCodes.OK, r.code(), r.toString());
         for (String option : OPTIONS) {
-            assertTrue(r.out().contains(option + " ") || r.out().contains(option + "="),
+            assertTrue(r.out().contains(option + " ") || r.out().contains(option + "\n"),
                     "usage shows " + option + ":\n" + r.out());
         }
         for (Setting s : Settings.ALL) {
-            String shown = s.flag() ? s.name() + " " : s.name() + "=" + s.label();
-            assertTrue(r.out().contains(shown), "usage shows " + shown + ":\n" + r.out());
+            assertTrue(r.out().contains(s.usage() + "\n"), "usage shows " + s.usage() + ":\n" + r.out());
         }
         assertTrue(r.out().contains("Exit codes"), "usage explains the exit codes:\n" + r.out());
         for (String signal : List.of("TERM", "INT", "HUP", "TTIN", "TTOU", "QUIT")) {
@@ -222,6 +224,147 @@ class MainTest {
                 "--worker", "com.example.NoSuchWorker", "--worker-classpath", empty.toString(), "--max-requests",
                 "100", "--max-requests-jitter", "10", "--timeout", "0", "--heartbeat-timeout", "2")),
                 "--worker com.example.NoSuchWorker", "not found");
+    }
+
+    /** picocli's wrapping split `[::1]:8080` and `WorkerContext.settings()`; the help wraps at spaces only. */
+    @Test
+    void helpBreaksLinesOnlyBetweenWords() {
+        String help = run("--help").out();
+        java.util.Set<String> tokens = new java.util.HashSet<>(List.of(help.split("\\s+")));
+        for (Setting s : Settings.ALL) {
+            for (String word : Main.helpText(s).replace("%%", "%").split(" ")) {
+                assertTrue(tokens.contains(word), "'" + word + "' of " + s.name() + " is whole in:\n" + help);
+            }
+        }
+        for (String line : help.split("\n")) {
+            assertTrue(line.length() <= Main.HELP_WIDTH, "at most " + Main.HELP_WIDTH + " columns: " + line);
+        }
+        assertTrue(tokens.stream().anyMatch(t -> t.startsWith("[::1]:8080")), help);
+    }
+
+    @Test
+    void helpShowsHowTheJarIsRunAndPointsToTheReadme() {
+        String help = run("--help").out();
+        assertTrue(help.startsWith("Usage: java -jar prefork-supervisor.jar --listen HOST:PORT --worker CLASS "
+                + "--worker-classpath PATH [OPTIONS]"), help);
+        assertTrue(help.contains("README"), help);
+        assertTrue(!help.contains("bench/E2E.md"), "no pointer to a file a jar user does not have:\n" + help);
+    }
+
+    /** The same rows as the README's tables (SettingsTest checks those). */
+    @Test
+    void helpShowsTheSignalAndExitCodeTables() {
+        String help = run("--help").out().replaceAll("\\s+", " ");
+        for (ProcessTables.Row r : ProcessTables.SIGNALS) {
+            assertTrue(help.contains(r.key() + " " + r.summary().replace("`", "")), r.key() + ":\n" + help);
+        }
+        for (ProcessTables.Row r : ProcessTables.EXIT_CODES) {
+            assertTrue(help.contains(r.key() + " " + r.summary()), r.key() + ":\n" + help);
+        }
+    }
+
+    /** A typo'd option is the problem; the required options it seems to leave out are not. */
+    @Test
+    void anUnknownOptionIsReportedBeforeMissingOnes() {
+        Result r = run("--bnd", "127.0.0.1:8080");
+        assertUsageError(r, "--bnd");
+        assertTrue(!r.errLine().contains("Missing"), r.errLine());
+    }
+
+    /** gunicorn's -b/--bind and -w. */
+    @Test
+    void gunicornsBindAndWorkersSpellingsWork() {
+        String[] args = {"-b", "127.0.0.1:0", "--bind", "[::1]:8080", "-w", "3", "--worker", "com.example.MyWorker",
+            "--worker-classpath", jar.toString()};
+        SupervisorConfig c = Main.config(new picocli.CommandLine(Main.commandSpec()).parseArgs(args));
+        assertEquals(List.of("127.0.0.1:0", "[::1]:8080"),
+                c.listen().stream().map(io.prefork.supervisor.internal.nativeio.TcpListener::format).toList());
+        assertEquals(3, c.workers());
+    }
+
+    @Test
+    void aBadLogLevelIsOneLine() {
+        assertUsageError(run(validArgs("--log-level", "verbose")), "--log-level verbose",
+                "error, warn, info, debug, trace");
+    }
+
+    // ---- --config and PREFORK_CMD_ARGS ----
+
+    private Path config(String... lines) throws IOException {
+        return Files.write(dir.resolve("prefork.conf"), List.of(lines));
+    }
+
+    private static Result run(Map<String, String> env, String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        PrintWriter o = new PrintWriter(out);
+        PrintWriter e = new PrintWriter(err);
+        int code = Main.run(args, env, o, e);
+        o.flush();
+        e.flush();
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    /**
+     * Everything from the file: the run gets past the settings to the worker class check (nothing in the jar), the
+     * first thing Supervisor.start does.
+     */
+    @Test
+    void aConfigFileGivesEverySetting() throws IOException {
+        Path f = config("# a comment", "", "listen = 127.0.0.1:0", "bind = [::1]:0", "worker = com.example.InFile",
+                "worker-classpath = " + jar, "workers = 2", "no-jmx = true", "log-level = warn");
+        assertUsageError(run("--config", f.toString()), "--worker com.example.InFile", "not found");
+    }
+
+    @Test
+    void theCommandLineWinsOverTheFile() throws IOException {
+        Path f = config("listen = 127.0.0.1:0", "worker = com.example.InFile", "worker-classpath = " + jar,
+                "workers = 0");
+        assertUsageError(run("--config", f.toString()), "--workers 0", "from --config " + f + " line 4");
+        assertUsageError(run("--config", f.toString(), "--workers", "2", "--worker", "com.example.OnLine"),
+                "--worker com.example.OnLine", "not found");
+    }
+
+    @Test
+    void anUnknownSettingInTheFileNamesTheLineAndTheNearestName() throws IOException {
+        Path f = config("listen = 127.0.0.1:0", "wrokers = 2");
+        assertUsageError(run("--config", f.toString()), "--config " + f + " line 2", "unknown setting 'wrokers'",
+                "did you mean 'workers'");
+    }
+
+    @Test
+    void aLineWithoutEqualsAndARepeatedSettingAreOneLine() throws IOException {
+        assertUsageError(run("--config", config("workers 2").toString()), "line 1", "'workers = 4'");
+        assertUsageError(run("--config", config("workers = 2", "workers = 3").toString()), "line 2",
+                "first on line 1");
+        assertUsageError(run("--config", config("no-jmx = yes").toString()), "line 1", "no-jmx = true");
+    }
+
+    @Test
+    void aMissingConfigFileIsOneLine() {
+        assertUsageError(run("--config", dir.resolve("nope.conf").toString()), "--config", "nope.conf",
+                "does not exist");
+    }
+
+    @Test
+    void cmdArgsFromTheEnvironmentAreUsedAndTheCommandLineWins() {
+        Map<String, String> env = Map.of("PREFORK_CMD_ARGS", "--workers 0 --worker-setting 'greeting=hello world'");
+        assertUsageError(run(env, validArgs()), "--worker com.example.MyWorker", "not found");
+        List<String> noWorkers = new ArrayList<>(List.of(validArgs()));
+        int i = noWorkers.indexOf("--workers");
+        noWorkers.remove(i);
+        noWorkers.remove(i);
+        assertUsageError(run(env, noWorkers.toArray(new String[0])), "--workers 0", "from PREFORK_CMD_ARGS");
+        assertUsageError(run(Map.of("PREFORK_CMD_ARGS", "--wrokers 2"), validArgs()), "PREFORK_CMD_ARGS",
+                "--wrokers");
+    }
+
+    @Test
+    void cmdArgsAreSplitAsAShellWould() {
+        assertEquals(List.of("-w", "4", "a b", "c\"d", "e f", "g\\h"),
+                GivenSettings.words(" -w 4 'a b' \"c\\\"d\" e\\ f \"g\\\\h\" "));
+        assertUsageError(run(Map.of("PREFORK_CMD_ARGS", "--worker 'oops"), validArgs()), "PREFORK_CMD_ARGS",
+                "not closed");
     }
 
     @Test

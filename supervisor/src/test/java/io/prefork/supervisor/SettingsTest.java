@@ -29,8 +29,6 @@ import org.junit.jupiter.api.io.TempDir;
 class SettingsTest {
     /** Surefire runs a module's tests in the module's directory; the README is the project's. */
     private static final Path README = Path.of("..", "README.md");
-    private static final String BEGIN = "<!-- settings:begin";
-    private static final String END = "<!-- settings:end -->";
 
     @TempDir
     Path dir;
@@ -63,17 +61,29 @@ class SettingsTest {
 
     @Test
     void theReadmeOptionsTableIsTheRenderedTable() throws IOException {
+        assertReadmeSection("settings", Settings.markdownTable(), "the settings table (Settings.ALL)");
+    }
+
+    /** The Signals and Exit codes tables, like the options, are rendered from the tables --help shows. */
+    @Test
+    void theReadmeSignalsAndExitCodesAreTheRenderedTables() throws IOException {
+        assertReadmeSection("signals", ProcessTables.signalsMarkdown(), "ProcessTables.SIGNALS");
+        assertReadmeSection("exit-codes", ProcessTables.exitCodesMarkdown(), "ProcessTables.EXIT_CODES");
+    }
+
+    private static void assertReadmeSection(String name, String expected, String source) throws IOException {
         String readme = Files.readString(README, StandardCharsets.UTF_8);
-        int begin = readme.indexOf(BEGIN);
-        int end = readme.indexOf(END);
-        assertTrue(begin >= 0 && end > begin, README.toAbsolutePath() + " has the markers '" + BEGIN + " ...-->' and '"
-                + END + "', in that order");
+        String beginMarker = "<!-- " + name + ":begin";
+        String endMarker = "<!-- " + name + ":end -->";
+        int begin = readme.indexOf(beginMarker);
+        int end = readme.indexOf(endMarker);
+        assertTrue(begin >= 0 && end > begin, README.toAbsolutePath() + " has the markers '" + beginMarker
+                + " ...-->' and '" + endMarker + "', in that order");
         int from = readme.indexOf('\n', begin) + 1;
         String actual = readme.substring(from, end);
-        String expected = Settings.markdownTable();
         if (!actual.equals(expected)) {
-            fail("README.md's options table is not the one rendered from the settings table (Settings.ALL). Replace "
-                    + "the lines between '" + BEGIN + " ...-->' and '" + END + "' with exactly:\n\n" + expected);
+            fail("README.md's " + name + " table is not the one rendered from " + source + ". Replace the lines "
+                    + "between '" + beginMarker + " ...-->' and '" + endMarker + "' with exactly:\n\n" + expected);
         }
     }
 

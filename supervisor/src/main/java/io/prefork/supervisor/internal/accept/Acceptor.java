@@ -1,5 +1,6 @@
 package io.prefork.supervisor.internal.accept;
 
+import io.prefork.supervisor.internal.log.RateLimitedLog;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.supervisor.internal.nativeio.Poller;
@@ -30,6 +31,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class Acceptor {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
+    /** Out of descriptors, accepts pause and retry every 100 ms: one line per 10 s says so. */
+    private final RateLimitedLog acceptPausedLog = new RateLimitedLog(LOG, 10, TimeUnit.SECONDS);
 
     /** Connections accepted per wakeup, from all listeners together, before the loop turns to the workers again. */
     static final int ACCEPT_BATCH = 128;
@@ -113,7 +116,7 @@ public final class Acceptor {
             } catch (NativeException e) {
                 if (e.errno() == Native.EMFILE || e.errno() == Native.ENFILE) {
                     // Out of descriptors: the connection stays in the kernel backlog. Pause instead of spinning.
-                    LOG.warn("cannot accept: {}; pausing accepts for 100 ms (raise the descriptor limit, "
+                    acceptPausedLog.warn("cannot accept: {}; pausing accepts for 100 ms (raise the descriptor limit, "
                             + "ulimit -n)", e.getMessage());
                     acceptPausedUntil = clock.nanoTime() + EMFILE_PAUSE_NANOS;
                     return queued;

@@ -32,7 +32,7 @@ final class Reload {
     void start() {
         Phase phase = pool.phase();
         if (phase != Phase.RUNNING) {
-            LOG.warn("reload (SIGHUP) ignored while {}", phase.name().toLowerCase(Locale.ROOT));
+            LOG.warn("reload ignored while {}", phase.name().toLowerCase(Locale.ROOT));
             return;
         }
         queue.clear();

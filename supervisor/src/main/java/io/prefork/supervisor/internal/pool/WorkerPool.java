@@ -12,6 +12,7 @@ import io.prefork.supervisor.internal.loop.Clock;
 import io.prefork.supervisor.internal.loop.Phase;
 import io.prefork.supervisor.internal.loop.Timers;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
+import io.prefork.supervisor.internal.process.WorkerExits;
 import io.prefork.supervisor.internal.process.Launcher;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.nio.file.Path;
@@ -281,7 +282,7 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         notifyListener(() -> events.onWorkerExit(st, code));
         Phase phase = owner.phase();
         if (phase == Phase.STOPPING) {
-            LOG.info("{} {}", w, WorkerExit.describe(code));
+            LOG.info("{} {}", w, WorkerExits.describe(code, expected));
             if (workers.isEmpty()) {
                 owner.allReaped();
             }
@@ -302,7 +303,7 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
             reload.replacementDied(old);
         }
         if (expected) {
-            LOG.info("{} {}", w, WorkerExit.describe(code));
+            LOG.info("{} {}", w, WorkerExits.describe(code, true));
         } else {
             spawner.died(w);
             LOG.warn("{} {}; starting a replacement", w, WorkerExit.describe(code));
@@ -326,21 +327,22 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
     public void scale(int delta) {
         Phase phase = owner.phase();
         if (phase != Phase.RUNNING) {
-            LOG.warn("{} ignored while {}", delta > 0 ? "TTIN" : "TTOU", phase.name().toLowerCase(Locale.ROOT));
+            LOG.warn("{} ignored while {}", delta > 0 ? "one more worker" : "one fewer worker",
+                    phase.name().toLowerCase(Locale.ROOT));
             return;
         }
         if (delta > 0) {
             if (target >= SupervisorConfig.MAX_WORKERS) {
-                LOG.warn("TTIN ignored: already {} workers, the maximum", target);
+                LOG.warn("one more worker ignored: already {} workers, the maximum", target);
                 return;
             }
             target++;
-            LOG.info("TTIN: {} worker(s) now", target);
+            LOG.info("{} worker(s) now", target);
             manage();
             return;
         }
         if (target <= 1) {
-            LOG.warn("TTOU ignored: at least one worker must run");
+            LOG.warn("one fewer worker ignored: at least one worker must run");
             return;
         }
         target--;
@@ -350,9 +352,9 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
                 oldest = w;
             }
         }
-        LOG.info("TTOU: {} worker(s) now; draining the oldest, {}", target, oldest);
+        LOG.info("{} worker(s) now; draining the oldest, {}", target, oldest);
         if (oldest != null) {
-            drain(oldest, "TTOU");
+            drain(oldest, "one fewer worker");
         }
     }
 

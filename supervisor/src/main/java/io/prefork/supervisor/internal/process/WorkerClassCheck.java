@@ -1,5 +1,6 @@
 package io.prefork.supervisor.internal.process;
 
+import io.prefork.internal.runtime.BootFailure;
 import io.prefork.supervisor.ConfigException;
 import io.prefork.worker.Worker;
 import java.io.IOException;
@@ -7,8 +8,10 @@ import java.lang.reflect.Modifier;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.net.URLClassLoader;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.jar.JarFile;
 
 /**
  * Checks, before any worker JVM is started, that {@code --worker} names a loadable class implementing
@@ -21,6 +24,17 @@ public final class WorkerClassCheck {
     }
 
     public static void check(String className, List<Path> classpath) {
+        check(className, classpath, false);
+    }
+
+    /**
+     * @param otherJava whether workers run on another JVM ({@code --worker-java}): then a class compiled for a newer
+     *     Java than this one is not an error here (the worker JVM may well run it; if not, its boot says so)
+     */
+    public static void check(String className, List<Path> classpath, boolean otherJava) {
+        for (Path p : classpath) {
+            checkReadable(p);
+        }
         URL[] urls = new URL[classpath.size()];
         for (int i = 0; i < urls.length; i++) {
             try {
@@ -35,11 +49,18 @@ public final class WorkerClassCheck {
             try {
                 c = Class.forName(className, false, loader);
             } catch (ClassNotFoundException e) {
+                if (!className.equals(e.getMessage())) {
+                    throw new ConfigException("--worker", className, "cannot be loaded: " + BootFailure.advice(e));
+                }
                 throw new ConfigException("--worker", className, "class not found on --worker-classpath "
                         + classpath + "; check the class name (package included) and the classpath");
+            } catch (UnsupportedClassVersionError e) {
+                if (otherJava) {
+                    return; // this JVM cannot read it; the worker JVM checks it as it boots
+                }
+                throw new ConfigException("--worker", className, BootFailure.tooNew(e));
             } catch (LinkageError e) {
-                throw new ConfigException("--worker", className, "cannot be loaded (" + e + "); add the jars it "
-                        + "depends on to --worker-classpath");
+                throw new ConfigException("--worker", className, "cannot be loaded: " + BootFailure.advice(e));
             }
             if (!Worker.class.isAssignableFrom(c)) {
                 throw new ConfigException("--worker", className, "does not implement " + Worker.class.getName());
@@ -61,11 +82,26 @@ public final class WorkerClassCheck {
             } catch (NoSuchMethodException e) {
                 throw new ConfigException("--worker", className, "needs a public no-argument constructor");
             } catch (LinkageError e) {
-                throw new ConfigException("--worker", className, "cannot be loaded (" + e + "); add the jars it "
-                        + "depends on to --worker-classpath");
+                throw new ConfigException("--worker", className, "cannot be loaded: " + BootFailure.advice(e));
             }
         } catch (IOException e) {
             // Closing the loader only releases jar handles; nothing to report.
+        }
+    }
+
+    /**
+     * A classpath entry that is a file must be a readable jar: a class loader skips a corrupt one without a word, so
+     * the worker class in it would be reported as "not found" instead of the jar as broken.
+     */
+    private static void checkReadable(Path p) {
+        if (Files.isDirectory(p)) {
+            return;
+        }
+        try (JarFile jar = new JarFile(p.toFile())) {
+            jar.size(); // opening reads the central directory: a truncated or non-zip file fails there
+        } catch (IOException e) {
+            throw new ConfigException("--worker-classpath", p, "cannot be read as a jar (" + e.getMessage()
+                    + "); it is damaged or not a jar: build or download it again");
         }
     }
 }

@@ -3,18 +3,13 @@ package io.prefork.supervisor.internal.process;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
 import io.prefork.internal.runtime.WorkerStartup;
-import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Builds and starts worker JVMs.
@@ -27,8 +22,6 @@ import org.slf4j.LoggerFactory;
  * pipe into the supervisor's log.
  */
 public final class WorkerLauncher {
-    private static final Logger WORKER_LOG = LoggerFactory.getLogger("prefork.worker");
-
     private final Path java;
     private final List<String> runtimeClasspath;
     private final List<Path> workerClasspath;
@@ -104,8 +97,9 @@ public final class WorkerLauncher {
         cmd.addAll(List.of(ChannelWrapper.REQUIRED_FLAG.split(" ")));
         // jffi loads a native library: JDK 24+ warns (and a future JDK will refuse) without this. 17 accepts it.
         cmd.add("--enable-native-access=ALL-UNNAMED");
-        // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend.
-        cmd.add("-Djava.util.logging.SimpleFormatter.format=%1$tF %1$tT %4$s %3$s - %5$s%6$s%n");
+        // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend. No
+        // time: the supervisor's log stamps each line it pumps (WorkerOutput), and reads the level from here.
+        cmd.add("-Djava.util.logging.SimpleFormatter.format=" + WorkerOutput.JUL_FORMAT);
         cmd.addAll(jvmOptions);
         // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
         // worker's own version wins. The runtime's classes live in io.prefork.internal, which user jars do not
@@ -132,25 +126,8 @@ public final class WorkerLauncher {
         return pb.start();
     }
 
-    /**
-     * Copies a worker's output (stdout and stderr merged, thread dumps included) into the supervisor's log, one
-     * log line per output line, prefixed with the worker's index and pid. One daemon thread per worker; it ends
-     * when the worker's end of the pipe closes, i.e. when the worker exits.
-     */
+    /** See {@link WorkerOutput#pump}. */
     public static void pumpOutput(Process process, int index) {
-        String prefix = "[worker " + index + " pid " + process.pid() + "] ";
-        Thread t = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                    StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    WORKER_LOG.info(prefix + line);
-                }
-            } catch (IOException e) {
-                // The pipe broke: the worker is gone.
-            }
-        }, "prefork-output-" + process.pid());
-        t.setDaemon(true);
-        t.start();
+        WorkerOutput.pump(process, index);
     }
 }

@@ -6,8 +6,6 @@ import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
 import io.prefork.worker.Worker;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -97,11 +95,13 @@ final class WorkerRuntime {
         // if handlers had filled the descriptor table.
         LOG.isLoggable(Level.INFO);
         String className = startup.workerClass();
+        boolean inStart = false;
         try {
             worker = instantiate(className);
+            inStart = true;
             worker.start(context);
         } catch (Throwable t) {
-            String message = bootFailure(className, t);
+            String message = BootFailure.describe(className, t, inStart);
             System.err.println("prefork worker " + context.index() + " (pid " + context.pid() + "): " + message);
             reports.send(buf -> FrameCodec.encodeBootFailed(buf, message));
             return ExitReason.BOOT_FAILED;
@@ -284,7 +284,7 @@ final class WorkerRuntime {
             try {
                 worker.handle(c);
             } catch (Throwable t) {
-                LOG.log(Level.WARNING, "prefork worker: handler failed on connection " + c.id, t);
+                HandlerFailure.log(LOG, c.id, t);
             } finally {
                 finish(c);
             }
@@ -363,23 +363,6 @@ final class WorkerRuntime {
             throw new ClassCastException(className + " does not implement " + Worker.class.getName());
         }
         return (Worker) c.getConstructor().newInstance();
-    }
-
-    static String bootFailure(String className, Throwable t) {
-        if (t instanceof ClassNotFoundException) {
-            return "worker class '" + className + "' was not found on the worker classpath (--worker-classpath)";
-        }
-        if (t instanceof NoSuchMethodException) {
-            return "worker class '" + className + "' has no public no-argument constructor";
-        }
-        if (t instanceof ClassCastException) {
-            return "worker class '" + className + "' does not implement " + Worker.class.getName();
-        }
-        Throwable cause = t instanceof java.lang.reflect.InvocationTargetException && t.getCause() != null ? t.getCause() : t;
-        StringWriter trace = new StringWriter();
-        cause.printStackTrace(new PrintWriter(trace));
-        String where = t == cause ? ".start() threw " : " constructor threw ";
-        return "worker class '" + className + "'" + where + cause + "\n" + trace;
     }
 
     private static Thread daemon(Runnable r, String name) {
