@@ -1,5 +1,6 @@
 package io.prefork.supervisor.internal.systemd;
 
+import io.prefork.testing.Poll;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -101,22 +102,17 @@ public final class NotifyReceiver implements AutoCloseable {
         return List.copyOf(received);
     }
 
-    /** Waits until a received message matches, polling; fails naming what it waited for and what came. */
-    public String await(Duration timeout, String what, Predicate<String> match) throws IOException,
-            InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (true) {
-            for (String m : messages()) {
-                if (match.test(m)) {
-                    return m;
-                }
-            }
-            if (System.nanoTime() - deadline > 0) {
-                throw new AssertionError("no notification matching " + what + " within " + timeout
-                        + "; received " + messages());
-            }
-            Thread.sleep(10); // the polling interval: a jnr datagram channel has no receive timeout or selector
-        }
+    /** Waits until a received message matches; fails naming what it waited for and what came. */
+    public String await(Duration timeout, String what, Predicate<String> match) {
+        List<String> seen = Poll.within(timeout).until("a notification matching " + what, this::messages,
+                ms -> ms.stream().anyMatch(match));
+        return seen.stream().filter(match).findFirst().orElseThrow();
+    }
+
+    /** The first lines of every message but STATUS and WATCHDOG ones: the service's lifecycle, in order. */
+    public List<String> lifecycle() throws IOException {
+        return messages().stream().map(m -> m.split("\n")[0])
+                .filter(m -> !m.startsWith("STATUS=") && !m.equals("WATCHDOG=1")).toList();
     }
 
     @Override
