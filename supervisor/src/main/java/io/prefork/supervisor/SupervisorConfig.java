@@ -1,5 +1,7 @@
 package io.prefork.supervisor;
 
+import io.prefork.internal.proxy.AllowList;
+import io.prefork.internal.proxy.ProxyMode;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -47,6 +49,8 @@ public final class SupervisorConfig {
     private final boolean adminAllowRemote;
     private final boolean jmx;
     private final Path pidFile;
+    private final String proxyProtocol;
+    private final String proxyAllowFrom;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -70,6 +74,8 @@ public final class SupervisorConfig {
         this.adminAllowRemote = b.adminAllowRemote;
         this.jmx = b.jmx;
         this.pidFile = b.pidFile;
+        this.proxyProtocol = b.proxyProtocol;
+        this.proxyAllowFrom = b.proxyAllowFrom;
     }
 
     public static Builder builder() {
@@ -174,6 +180,16 @@ public final class SupervisorConfig {
         return pidFile;
     }
 
+    /** {@code off}, {@code v1}, {@code v2} or {@code auto}: the PROXY protocol header each connection must begin with. */
+    public String proxyProtocol() {
+        return proxyProtocol;
+    }
+
+    /** The CIDR blocks of the balancers allowed to send a PROXY protocol header, comma-separated. */
+    public String proxyAllowFrom() {
+        return proxyAllowFrom;
+    }
+
     /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
@@ -250,6 +266,8 @@ public final class SupervisorConfig {
         private boolean adminAllowRemote;
         private boolean jmx = true;
         private Path pidFile;
+        private String proxyProtocol = ProxyMode.OFF.cliName();
+        private String proxyAllowFrom = AllowList.DEFAULT;
 
         private Builder() {
         }
@@ -297,6 +315,18 @@ public final class SupervisorConfig {
         }
 
         /** The pid file ({@code --pid}), or null for none. */
+        /** {@code off} (the default), {@code v1}, {@code v2} or {@code auto}: see {@code --proxy-protocol}. */
+        public Builder proxyProtocol(String mode) {
+            this.proxyProtocol = mode;
+            return this;
+        }
+
+        /** Comma-separated CIDR blocks (default loopback): see {@code --proxy-allow-from}. */
+        public Builder proxyAllowFrom(String cidrs) {
+            this.proxyAllowFrom = cidrs;
+            return this;
+        }
+
         public Builder pidFile(Path file) {
             this.pidFile = file;
             return this;
@@ -486,6 +516,17 @@ public final class SupervisorConfig {
                 throw new ConfigException("--admin", admin.getAddress().getHostAddress() + ":" + admin.getPort(),
                         "is not a loopback address; the admin endpoint has no authentication, so it listens on "
                                 + "loopback unless you add --admin-allow-remote");
+            }
+            try {
+                ProxyMode.parse(String.valueOf(proxyProtocol));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("--proxy-protocol", proxyProtocol, "must be v1, v2 or auto (the PROXY "
+                        + "protocol version the balancer sends: HAProxy send-proxy is v1, send-proxy-v2 is v2), or off");
+            }
+            try {
+                AllowList.parse(String.valueOf(proxyAllowFrom));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("--proxy-allow-from", proxyAllowFrom, e.getMessage());
             }
             if (pidFile != null) {
                 io.prefork.supervisor.internal.systemd.PidFile.check(pidFile);

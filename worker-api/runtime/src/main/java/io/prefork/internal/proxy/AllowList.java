@@ -102,6 +102,17 @@ public final class AllowList {
         return (net[full] & mask) == (addr[full] & mask);
     }
 
+    /** Equal when written the same: two startups compare equal after a trip through the environment. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof AllowList other && other.text.equals(text);
+    }
+
+    @Override
+    public int hashCode() {
+        return text.hashCode();
+    }
+
     @Override
     public String toString() {
         return text;
