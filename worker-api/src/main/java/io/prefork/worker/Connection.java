@@ -36,9 +36,8 @@ public interface Connection {
     /**
      * The connection's TCP peer as the supervisor accepted it. With {@code --proxy-protocol} that is the balancer
      * (one of {@code --proxy-allow-from}), while {@link #remoteAddress()} is the client behind it; without, the same
-     * as {@link #remoteAddress()}.
-     *
-     * @since 0.2
+     * as {@link #remoteAddress()}. A default method, so that implementations outside the runtime (test doubles)
+     * need no change.
      */
     default InetSocketAddress peerAddress() {
         return remoteAddress();
