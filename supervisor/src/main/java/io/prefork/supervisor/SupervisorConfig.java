@@ -314,7 +314,6 @@ public final class SupervisorConfig {
             return this;
         }
 
-        /** The pid file ({@code --pid}), or null for none. */
         /** {@code off} (the default), {@code v1}, {@code v2} or {@code auto}: see {@code --proxy-protocol}. */
         public Builder proxyProtocol(String mode) {
             this.proxyProtocol = mode;
@@ -327,6 +326,7 @@ public final class SupervisorConfig {
             return this;
         }
 
+        /** The pid file ({@code --pid}), or null for none. */
         public Builder pidFile(Path file) {
             this.pidFile = file;
             return this;
