@@ -4,12 +4,17 @@ import io.prefork.worker.Connection;
 import io.prefork.worker.Worker;
 import io.prefork.worker.WorkerContext;
 import java.io.IOException;
+import java.net.Inet6Address;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 
 /**
  * The smallest useful HTTP worker: answers every request with {@code 200 OK} and
  * {@code Hello from prefork worker <pid>}, plus an {@code X-Prefork-Worker: <pid>} header, so a client can see which
- * worker process served it (and that connections are spread over several).
+ * worker process served it (and that connections are spread over several), and an
+ * {@code X-Client-Address: <ip>:<port>} header with the client address the worker sees
+ * ({@code Connection.remoteAddress()}): behind a balancer with the supervisor's {@code --proxy-protocol}, the client's
+ * own address rather than the balancer's.
  *
  * <p>Demonstrates blocking HTTP/1.1 over the streams of the passed connection, with keep-alive: HTTP/1.1 connections
  * stay open unless the request says {@code Connection: close}, HTTP/1.0 ones close unless it says
@@ -43,8 +48,16 @@ public final class HelloHttpWorker implements Worker {
     @Override
     public void handle(Connection connection) throws IOException {
         HttpExchange http = new HttpExchange(connection.channel(), keepAliveTimeoutMs);
+        byte[] client = clientHeader(connection.remoteAddress());
         while (http.readRequest()) {
-            http.respond(body);
+            http.respond(body, client);
         }
+    }
+
+    /** {@code X-Client-Address: 192.0.2.7:5150} or {@code [2001:db8::7]:5150}, CRLF-terminated. */
+    static byte[] clientHeader(InetSocketAddress client) {
+        String host = client.getAddress().getHostAddress();
+        String shown = client.getAddress() instanceof Inet6Address ? "[" + host + "]" : host;
+        return ("X-Client-Address: " + shown + ":" + client.getPort() + "\r\n").getBytes(StandardCharsets.US_ASCII);
     }
 }

@@ -127,7 +127,15 @@ final class HttpExchange {
      * @throws IOException if the write fails
      */
     void respond(byte[] body) throws IOException {
+        respond(body, null);
+    }
+
+    /** Answers 200 with {@code body}, and {@code extraHeaders} (whole header lines, each ending in CRLF) if not null. */
+    void respond(byte[] body, byte[] extraHeaders) throws IOException {
         out.write(STATUS_OK);
+        if (extraHeaders != null) {
+            out.write(extraHeaders);
+        }
         out.write(FIXED_HEADERS);
         writeDecimal(body.length);
         // HTTP/1.1 keep-alive is the default and needs no header; HTTP/1.0 needs it confirmed.

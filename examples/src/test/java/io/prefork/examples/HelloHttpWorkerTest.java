@@ -33,6 +33,18 @@ class HelloHttpWorkerTest {
         assertEquals("text/plain; charset=utf-8", response.header("content-type"));
         assertEquals(Integer.toString(BODY.getBytes(StandardCharsets.UTF_8).length), response.header("Content-Length"));
         assertEquals(BODY, response.body());
+        assertTrue(response.header("X-Client-Address").matches("127\\.0\\.0\\.1:[0-9]+"),
+                "the client address the worker sees: " + response.header("X-Client-Address"));
+    }
+
+    @Test
+    void clientAddressHeaderBracketsIpv6() throws Exception {
+        assertEquals("X-Client-Address: [2001:db8:0:0:0:0:0:7]:5150\r\n", new String(HelloHttpWorker.clientHeader(
+                new java.net.InetSocketAddress(java.net.InetAddress.getByName("2001:db8::7"), 5150)),
+                StandardCharsets.US_ASCII));
+        assertEquals("X-Client-Address: 192.0.2.7:80\r\n", new String(HelloHttpWorker.clientHeader(
+                new java.net.InetSocketAddress(java.net.InetAddress.getByName("192.0.2.7"), 80)),
+                StandardCharsets.US_ASCII));
     }
 
     @Test

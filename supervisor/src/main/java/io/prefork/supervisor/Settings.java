@@ -115,6 +115,19 @@ public final class Settings {
             Setting.flag("--admin-allow-remote",
                     "Allow `--admin` on an address other hosts can reach; only on a network you trust.",
                     b -> b.adminAllowRemote(true), SupervisorConfig::adminAllowRemote),
+            Setting.value("--proxy-protocol", "VERSION", "off",
+                    "`v1`, `v2` or `auto`: every connection must begin with a PROXY protocol header of this "
+                            + "version (HAProxy's `send-proxy` is v1, `send-proxy-v2` v2; `auto` takes either), from "
+                            + "which "
+                            + "`Connection.remoteAddress()` is the client's address; `peerAddress()` stays the "
+                            + "balancer's. The worker reads it before `handle()`, within 2 s. A connection without a "
+                            + "valid header is closed and counted in `prefork_proxy_refused_total`.",
+                    SupervisorConfig.Builder::proxyProtocol, SupervisorConfig::proxyProtocol),
+            Setting.value("--proxy-allow-from", "CIDRS", "127.0.0.0/8,::1/128",
+                    "With `--proxy-protocol`: the balancers allowed to send the header, as comma-separated CIDR "
+                            + "blocks or addresses. A connection from any "
+                            + "other address is closed unread, so no one else can claim a client address.",
+                    SupervisorConfig.Builder::proxyAllowFrom, SupervisorConfig::proxyAllowFrom),
             Setting.value("--pid", "FILE", "none",
                     "Write the supervisor's pid to FILE once it listens (atomically: a temporary file renamed), and "
                             + "remove it on exit if it still holds that pid. For `PIDFile=` in a systemd unit, or "

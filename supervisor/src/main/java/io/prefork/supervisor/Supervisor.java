@@ -4,6 +4,9 @@ import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.jmx.JmxReporter;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.proxy.AllowList;
+import io.prefork.internal.proxy.ProxyMode;
+import io.prefork.internal.proxy.ProxyProtocol;
 import io.prefork.supervisor.internal.admin.AdminServer;
 import io.prefork.supervisor.internal.loop.SupervisorLoop;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
@@ -134,7 +137,8 @@ public final class Supervisor implements AutoCloseable {
         Path java = config.workerJava() != null ? config.workerJava() : WorkerLauncher.currentJava();
         WorkerLauncher launcher = new WorkerLauncher(java, runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
-                config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
+                config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings(),
+                new ProxyProtocol(ProxyMode.parse(config.proxyProtocol()), AllowList.parse(config.proxyAllowFrom())));
         SupervisorLoop loop;
         try {
             loop = new SupervisorLoop(config, new JvmLauncher(launcher), tcp, boot, new SupervisorMetrics(registry),

@@ -1,5 +1,7 @@
 package io.prefork.supervisor;
 
+import io.prefork.internal.proxy.AllowList;
+import io.prefork.internal.proxy.ProxyMode;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.process.WorkerJava;
 import java.net.InetAddress;
@@ -49,6 +51,8 @@ public final class SupervisorConfig {
     private final boolean jmx;
     private final Path pidFile;
     private final Path workerJava;
+    private final String proxyProtocol;
+    private final String proxyAllowFrom;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -73,6 +77,8 @@ public final class SupervisorConfig {
         this.jmx = b.jmx;
         this.pidFile = b.pidFile;
         this.workerJava = b.resolvedWorkerJava;
+        this.proxyProtocol = b.proxyProtocol;
+        this.proxyAllowFrom = b.proxyAllowFrom;
     }
 
     public static Builder builder() {
@@ -185,6 +191,16 @@ public final class SupervisorConfig {
         return pidFile;
     }
 
+    /** {@code off}, {@code v1}, {@code v2} or {@code auto}: the PROXY protocol header each connection must begin with. */
+    public String proxyProtocol() {
+        return proxyProtocol;
+    }
+
+    /** The CIDR blocks of the balancers allowed to send a PROXY protocol header, comma-separated. */
+    public String proxyAllowFrom() {
+        return proxyAllowFrom;
+    }
+
     /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
@@ -263,6 +279,8 @@ public final class SupervisorConfig {
         private Path pidFile;
         private Path workerJava;
         private Path resolvedWorkerJava;
+        private String proxyProtocol = ProxyMode.OFF.cliName();
+        private String proxyAllowFrom = AllowList.DEFAULT;
 
         private Builder() {
         }
@@ -306,6 +324,18 @@ public final class SupervisorConfig {
 
         public Builder jmx(boolean enabled) {
             this.jmx = enabled;
+            return this;
+        }
+
+        /** {@code off} (the default), {@code v1}, {@code v2} or {@code auto}: see {@code --proxy-protocol}. */
+        public Builder proxyProtocol(String mode) {
+            this.proxyProtocol = mode;
+            return this;
+        }
+
+        /** Comma-separated CIDR blocks (default loopback): see {@code --proxy-allow-from}. */
+        public Builder proxyAllowFrom(String cidrs) {
+            this.proxyAllowFrom = cidrs;
             return this;
         }
 
@@ -508,6 +538,17 @@ public final class SupervisorConfig {
                 throw new ConfigException("--admin", admin.getAddress().getHostAddress() + ":" + admin.getPort(),
                         "is not a loopback address; the admin endpoint has no authentication, so it listens on "
                                 + "loopback unless you add --admin-allow-remote");
+            }
+            try {
+                ProxyMode.parse(String.valueOf(proxyProtocol));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("--proxy-protocol", proxyProtocol, "must be v1, v2 or auto (the PROXY "
+                        + "protocol version the balancer sends: HAProxy send-proxy is v1, send-proxy-v2 is v2), or off");
+            }
+            try {
+                AllowList.parse(String.valueOf(proxyAllowFrom));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("--proxy-allow-from", proxyAllowFrom, e.getMessage());
             }
             if (pidFile != null) {
                 io.prefork.supervisor.internal.systemd.PidFile.check(pidFile);

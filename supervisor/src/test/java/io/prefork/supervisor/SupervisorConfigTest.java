@@ -120,6 +120,19 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void proxyProtocolIsOffByDefaultAndChecked() {
+        SupervisorConfig c = valid().build();
+        assertEquals("off", c.proxyProtocol());
+        assertEquals("127.0.0.0/8,::1/128", c.proxyAllowFrom());
+        assertEquals("v2", valid().proxyProtocol("v2").proxyAllowFrom("10.0.0.0/8").build().proxyProtocol());
+        assertTrue(rejects(valid().proxyProtocol("v3"), "--proxy-protocol", "v3").getMessage()
+                .contains("send-proxy-v2"));
+        assertTrue(rejects(valid().proxyAllowFrom("10.0.0.0/8,lb.example.com"), "--proxy-allow-from",
+                "lb.example.com").getMessage().contains("host names are not accepted"));
+        rejects(valid().proxyAllowFrom("10.0.0.0/40"), "--proxy-allow-from", "10.0.0.0/40");
+    }
+
+    @Test
     void rejectsAMissingListen() {
         SupervisorConfig.Builder b = SupervisorConfig.builder().workers(1).workerClass("com.example.MyWorker")
                 .workerClasspath(List.of(jar));

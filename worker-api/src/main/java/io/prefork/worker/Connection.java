@@ -24,11 +24,28 @@ public interface Connection {
     /** The connection, in blocking mode on arrival. Owned by the runtime: see the class comment. */
     SocketChannel channel();
 
-    /** The client's address, as the supervisor saw it at accept time. */
+    /**
+     * The client's address. Without the supervisor's {@code --proxy-protocol}, the connection's peer as the
+     * supervisor saw it at accept time. With it, the client's address as the balancer's PROXY protocol header gave it
+     * (the runtime read and checked the header before {@link Worker#handle} was called); when the header names no
+     * client (a v2 {@code LOCAL} header, such as a balancer's own health check, or v1 {@code UNKNOWN}), the
+     * connection's peer, as the specification requires.
+     */
     InetSocketAddress remoteAddress();
 
     /**
-     * The server-side address the client connected to, as the channel knows it: on a wildcard listen address
+     * The connection's TCP peer as the supervisor accepted it. With {@code --proxy-protocol} that is the balancer
+     * (one of {@code --proxy-allow-from}), while {@link #remoteAddress()} is the client behind it; without, the same
+     * as {@link #remoteAddress()}. A default method, so that implementations outside the runtime (test doubles)
+     * need no change.
+     */
+    default InetSocketAddress peerAddress() {
+        return remoteAddress();
+    }
+
+    /**
+     * The server-side address the client connected to, as the channel knows it (with {@code --proxy-protocol}, the
+     * address the balancer connected to, not the balancer's own front end): on a wildcard listen address
      * ({@code 0.0.0.0}, {@code [::]}) the machine's address the client actually reached, which tells apart
      * connections that came in through different addresses.
      */

@@ -95,6 +95,9 @@ public final class PrometheusText {
             Family.counter("prefork_prefetch_returned_total", "prefork.prefetch.returned",
                     "Connections sent ahead to a busy worker (--prefetch) that it gave back after "
                             + "--prefetch-timeout; they are served by another worker."),
+            Family.counter("prefork_proxy_refused_total", "prefork.proxy.refused",
+                    "Connections closed unserved because their PROXY protocol header was missing, malformed or too "
+                            + "slow, or their peer is not in --proxy-allow-from (reported with worker heartbeats)."),
             Family.counter("prefork_handoff_reordered_total", "prefork.handoff.reordered",
                     "Worker reports that broke FIFO order; anything but 0 is a bug."),
             Family.gauge("prefork_loop_allocated_bytes", "prefork.loop.allocated.bytes",

@@ -262,6 +262,9 @@ public final class Dispatcher {
             case HEARTBEAT:
                 FrameCodec.readHeartbeat(buf, length);
                 break;
+            case PROXY_REFUSED:
+                metrics.proxyRefused.inc(FrameCodec.readProxyRefused(buf, length));
+                break;
             default:
                 throw new FrameException("unexpected frame type " + type);
         }

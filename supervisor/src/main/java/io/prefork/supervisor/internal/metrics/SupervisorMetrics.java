@@ -41,6 +41,11 @@ public final class SupervisorMetrics {
     public final Counter reordered;
     /** Connections closed unserved (stop with connections still queued, or bounced between workers too often). */
     public final Counter dropped;
+    /**
+     * Connections a worker closed unserved for their PROXY protocol header (missing, malformed, too slow) or their
+     * peer (not in --proxy-allow-from). Workers report them with their heartbeat, so this lags by up to a second.
+     */
+    public final Counter proxyRefused;
 
     private volatile int queueDepth;
     private volatile int workersReady;
@@ -77,6 +82,7 @@ public final class SupervisorMetrics {
         this.dropped = registry.counter("prefork.connections.dropped");
         this.prefetchReturned = registry.counter("prefork.prefetch.returned");
         this.reordered = registry.counter("prefork.handoff.reordered");
+        this.proxyRefused = registry.counter("prefork.proxy.refused");
         registry.register("prefork.queue.depth", (Gauge<Integer>) () -> queueDepth);
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
         registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);

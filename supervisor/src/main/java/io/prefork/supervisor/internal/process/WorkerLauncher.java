@@ -1,5 +1,6 @@
 package io.prefork.supervisor.internal.process;
 
+import io.prefork.internal.proxy.ProxyProtocol;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
 import io.prefork.internal.runtime.WorkerStartup;
@@ -30,10 +31,20 @@ public final class WorkerLauncher {
     private final int concurrency;
     private final long prefetchTimeoutMs;
     private final Map<String, String> settings;
+    private final ProxyProtocol proxy;
 
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
                           String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {
+        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, prefetchTimeoutMs, settings,
+                ProxyProtocol.OFF);
+    }
+
+    /** @param proxy the PROXY protocol header workers require on each connection ({@link ProxyProtocol#OFF}: none) */
+    public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
+                          String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings,
+                          ProxyProtocol proxy) {
+        this.proxy = proxy;
         this.prefetchTimeoutMs = prefetchTimeoutMs;
         this.java = java;
         this.runtimeClasspath = List.copyOf(runtimeClasspath);
@@ -119,7 +130,7 @@ public final class WorkerLauncher {
     public Process start(int slot, Path bootSocket, String token) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command());
         pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
-                settings).toEnvironment());
+                settings, proxy).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
         pb.redirectErrorStream(true);

@@ -104,6 +104,19 @@ class DispatcherTest {
     }
 
     @Test
+    void proxyRefusalsReportedByAWorkerAreCounted() throws Exception {
+        create(1, 0);
+        worker();
+        ControlChannel end = workerEnds.get(0);
+        assertTrue(end.send(FrameCodec.encodeProxyRefused(end.sendBuffer(), 3), new int[0], 0, false));
+        dispatcher.receiveFrom(workers.get(0));
+        assertTrue(end.send(FrameCodec.encodeProxyRefused(end.sendBuffer(), 2), new int[0], 0, false));
+        dispatcher.receiveFrom(workers.get(0));
+        assertEquals(5, metrics.proxyRefused.getCount(), "each frame carries the refusals since the previous one");
+        assertEquals(List.of(), lifecycle.abandoned, "a normal report, not a protocol error");
+    }
+
+    @Test
     void aReportOutOfOrderIsCountedAndOneForAConnectionNeverSentIsAProtocolError() throws Exception {
         create(2, 0); // concurrency 2: both go to the one worker, in one message
         worker();

@@ -6,7 +6,8 @@ import java.lang.System.Logger.Level;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The worker's heartbeat thread: a HEARTBEAT every second with the number of connections held, and, with prefetch,
+ * The worker's heartbeat thread: a HEARTBEAT every second with the number of connections held (followed by a
+ * PROXY_REFUSED with the connections the PROXY protocol check refused since the last one, if any), and, with prefetch,
  * a check every half prefetch timeout for connections waiting behind busy handlers
  * ({@link WorkerRuntime#returnStale}).
  *
@@ -53,6 +54,10 @@ final class Heartbeat implements Runnable {
                 nextBeat += beat;
                 int held = runtime.taken();
                 int e = reports.send(b -> FrameCodec.encodeHeartbeat(b, held));
+                int refused = runtime.takeProxyRefusedCount();
+                if (refused > 0 && e == 0) {
+                    e = reports.send(b -> FrameCodec.encodeProxyRefused(b, refused));
+                }
                 if (e == Native.EPIPE || e == Native.ECONNRESET) {
                     LOG.log(Level.INFO, "prefork worker: the supervisor is gone; exiting");
                     runtime.stopOnce();

@@ -26,7 +26,13 @@ final class WorkerConnection implements Connection, Runnable {
     final Kind kind;
     final long id;
     final SocketChannel channel;
-    final InetSocketAddress remote;
+    /** The peer as accepted: the balancer under the PROXY protocol. */
+    final InetSocketAddress peer;
+    /**
+     * The client: {@link #peer}, or the PROXY protocol header's source. Set on the serving thread before the handler
+     * runs on that same thread; volatile only for {@link #toString()} elsewhere.
+     */
+    volatile InetSocketAddress remote;
     final InetSocketAddress local;
     final long acceptedEpochMicros;
 
@@ -42,6 +48,7 @@ final class WorkerConnection implements Connection, Runnable {
         this.kind = Kind.SERVE;
         this.id = id;
         this.channel = channel;
+        this.peer = remote;
         this.remote = remote;
         // Read now, while the channel is open, from the JDK's copy (no system call): a handler may close the channel
         // and still ask.
@@ -55,6 +62,7 @@ final class WorkerConnection implements Connection, Runnable {
         this.kind = kind;
         this.id = id;
         this.channel = null;
+        this.peer = null;
         this.remote = null;
         this.local = null;
         this.acceptedEpochMicros = 0;
@@ -91,6 +99,11 @@ final class WorkerConnection implements Connection, Runnable {
     }
 
     @Override
+    public InetSocketAddress peerAddress() {
+        return peer;
+    }
+
+    @Override
     public InetSocketAddress localAddress() {
         return local;
     }
@@ -102,6 +115,6 @@ final class WorkerConnection implements Connection, Runnable {
 
     @Override
     public String toString() {
-        return "Connection(id=" + id + ", remote=" + remote + ")";
+        return "Connection(id=" + id + ", remote=" + remote + (remote == peer ? "" : ", peer=" + peer) + ")";
     }
 }

@@ -70,6 +70,8 @@ final class WorkerRuntime {
     private ThreadPoolExecutor handlers;
     /** Concurrency 1: connections are served on the receiving thread (see {@link Receiver#run()}). */
     private final boolean inline;
+    /** The PROXY protocol check before each handler, or null without --proxy-protocol. */
+    private final ProxyGate proxyGate;
     /** Handler threads' one-slot pump scratch. */
     private final ThreadLocal<WorkerConnection[]> handlerScratch = ThreadLocal.withInitial(() -> new WorkerConnection[1]);
 
@@ -81,6 +83,7 @@ final class WorkerRuntime {
         this.receiver = new Receiver(channel, wrapper, this, reports);
         this.prefetchTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(startup.prefetchTimeoutMs());
         this.inline = startup.concurrency() == 1;
+        this.proxyGate = startup.proxy().enabled() ? new ProxyGate(startup.proxy()) : null;
     }
 
     /**
@@ -142,6 +145,11 @@ final class WorkerRuntime {
 
     int taken() {
         return taken;
+    }
+
+    /** Connections refused by the PROXY protocol check since the last call (0 without --proxy-protocol). */
+    int takeProxyRefusedCount() {
+        return proxyGate == null ? 0 : proxyGate.takeRefusedCount();
     }
 
     /** Queues a received entry behind those already waiting; called by the receiver. */
@@ -282,7 +290,11 @@ final class WorkerRuntime {
         WorkerConnection[] next = inline ? null : handlerScratch.get();
         while (c != null) {
             try {
-                worker.handle(c);
+                // The PROXY protocol header is read here, on the serving thread, after TAKEN: the supervisor has
+                // already let go of the connection, and a slow peer holds only this slot, never the supervisor.
+                if (proxyGate == null || proxyGate.admit(c)) {
+                    worker.handle(c);
+                }
             } catch (Throwable t) {
                 HandlerFailure.log(LOG, c.id, t);
             } finally {

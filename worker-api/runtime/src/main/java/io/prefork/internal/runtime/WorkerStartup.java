@@ -1,5 +1,8 @@
 package io.prefork.internal.runtime;
 
+import io.prefork.internal.proxy.AllowList;
+import io.prefork.internal.proxy.ProxyMode;
+import io.prefork.internal.proxy.ProxyProtocol;
 import java.io.IOException;
 import java.io.StringReader;
 import java.io.StringWriter;
@@ -23,9 +26,11 @@ import java.util.Properties;
  * @param prefetchTimeoutMs how long every slot may stay busy before waiting (prefetched) connections are given back;
  *                          0 when the supervisor does not prefetch
  * @param settings          the {@code --worker-setting} pairs, in order
+ * @param proxy             the PROXY protocol header to require on each connection ({@code --proxy-protocol},
+ *                          {@code --proxy-allow-from}); {@link ProxyProtocol#OFF} by default
  */
 public record WorkerStartup(Path bootSocket, String bootToken, String workerClass, int index, int concurrency,
-                            long prefetchTimeoutMs, Map<String, String> settings) {
+                            long prefetchTimeoutMs, Map<String, String> settings, ProxyProtocol proxy) {
     static final String ENV_BOOT_SOCKET = "PREFORK_BOOT_SOCKET";
     static final String ENV_BOOT_TOKEN = "PREFORK_BOOT_TOKEN";
     static final String ENV_WORKER_CLASS = "PREFORK_WORKER_CLASS";
@@ -34,6 +39,8 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
     static final String ENV_PREFETCH_TIMEOUT_MS = "PREFORK_PREFETCH_TIMEOUT_MS";
     /** {@code KEY=VALUE} lines in {@link Properties} syntax, so any key or value survives the trip. */
     static final String ENV_SETTINGS = "PREFORK_SETTINGS";
+    static final String ENV_PROXY_PROTOCOL = "PREFORK_PROXY_PROTOCOL";
+    static final String ENV_PROXY_ALLOW_FROM = "PREFORK_PROXY_ALLOW_FROM";
 
     /** A startup the worker cannot use; the message names the variable, its value and what to do. */
     public static final class InvalidException extends Exception {
@@ -53,6 +60,13 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
                     + ", prefetch timeout " + prefetchTimeoutMs + " ms: need index >= 0, concurrency >= 1, timeout >= 0");
         }
         settings = Map.copyOf(settings); // unmodifiable, as WorkerContext.settings() promises
+        Objects.requireNonNull(proxy, "proxy");
+    }
+
+    /** A startup without the PROXY protocol. */
+    public WorkerStartup(Path bootSocket, String bootToken, String workerClass, int index, int concurrency,
+                         long prefetchTimeoutMs, Map<String, String> settings) {
+        this(bootSocket, bootToken, workerClass, index, concurrency, prefetchTimeoutMs, settings, ProxyProtocol.OFF);
     }
 
     /** The environment variables that carry this startup to the worker JVM. */
@@ -65,12 +79,14 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
         env.put(ENV_CONCURRENCY, Integer.toString(concurrency));
         env.put(ENV_PREFETCH_TIMEOUT_MS, Long.toString(prefetchTimeoutMs));
         env.put(ENV_SETTINGS, encodeSettings(settings));
+        env.put(ENV_PROXY_PROTOCOL, proxy.mode().cliName());
+        env.put(ENV_PROXY_ALLOW_FROM, proxy.allowFrom().toString());
         return env;
     }
 
     /**
      * Reads a startup from a worker JVM's environment ({@link System#getenv()}). The boot socket, token and worker
-     * class are required; the rest default to slot 0, concurrency 1, no prefetch and no settings.
+     * class are required; the rest default to slot 0, concurrency 1, no prefetch, no settings and no PROXY protocol.
      *
      * @throws InvalidException naming the variable: missing (the JVM was not started by a supervisor) or malformed
      */
@@ -92,7 +108,16 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
             throw new InvalidException(ENV_SETTINGS + " is not in java.util.Properties syntax (" + e.getMessage()
                     + "): the supervisor writes it; start workers through the supervisor");
         }
-        return new WorkerStartup(Path.of(socket), token, className, index, concurrency, prefetchTimeoutMs, settings);
+        ProxyProtocol proxy;
+        try {
+            proxy = new ProxyProtocol(ProxyMode.parse(env.getOrDefault(ENV_PROXY_PROTOCOL, "off")),
+                    AllowList.parse(env.getOrDefault(ENV_PROXY_ALLOW_FROM, AllowList.DEFAULT)));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidException(ENV_PROXY_PROTOCOL + " / " + ENV_PROXY_ALLOW_FROM + ": " + e.getMessage()
+                    + "; the supervisor writes them; start workers through the supervisor");
+        }
+        return new WorkerStartup(Path.of(socket), token, className, index, concurrency, prefetchTimeoutMs, settings,
+                proxy);
     }
 
     private static long number(Map<String, String> env, String name, long absent, long min, long max)

@@ -41,6 +41,7 @@ import java.util.function.LongConsumer;
  * READY body:       pid (u64)
  * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
  * HEARTBEAT body:   connections held (u32)
+ * PROXY_REFUSED body: count (u32, >= 1) of connections refused for their PROXY protocol header since the last one
  * </pre>
  *
  * Decoding validates everything it reads (magic, version, known type, lengths, counts, address families) and throws
@@ -108,6 +109,17 @@ public final class FrameCodec {
     public static int encodeHeartbeat(ByteBuffer dst, int held) {
         putHeader(dst, FrameType.HEARTBEAT, 4);
         dst.putInt(HEADER_BYTES, held);
+        return HEADER_BYTES + 4;
+    }
+
+    /** @param count 1 to 2^32 - 1 */
+    public static int encodeProxyRefused(ByteBuffer dst, long count) {
+        if (count < 1 || count > 0xFFFF_FFFFL) {
+            throw new IllegalArgumentException("PROXY_REFUSED count " + count + " outside 1..2^32-1 (send one only "
+                    + "when there were any)");
+        }
+        putHeader(dst, FrameType.PROXY_REFUSED, 4);
+        dst.putInt(HEADER_BYTES, (int) count);
         return HEADER_BYTES + 4;
     }
 
@@ -230,6 +242,16 @@ public final class FrameCodec {
     public static int readHeartbeat(ByteBuffer src, int length) throws FrameException {
         expectLength(length, HEADER_BYTES + 4, "HEARTBEAT");
         return src.getInt(HEADER_BYTES);
+    }
+
+    /** @return the count, 1 to 2^32 - 1 */
+    public static long readProxyRefused(ByteBuffer src, int length) throws FrameException {
+        expectLength(length, HEADER_BYTES + 4, "PROXY_REFUSED");
+        long count = src.getInt(HEADER_BYTES) & 0xFFFFFFFFL;
+        if (count == 0) {
+            throw new FrameException("PROXY_REFUSED frame with a count of 0 (a worker sends one only for 1 or more)");
+        }
+        return count;
     }
 
     public static String readBootFailed(ByteBuffer src, int length) throws FrameException {

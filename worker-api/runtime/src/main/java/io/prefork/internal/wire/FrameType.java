@@ -36,7 +36,13 @@ public enum FrameType {
      */
     DONE_TAKEN(0x25, true),
     /** w->s: the worker is alive. Body: u32 connections it holds now. */
-    HEARTBEAT(0x30, true);
+    HEARTBEAT(0x30, true),
+    /**
+     * w->s: connections the worker closed unserved since its previous PROXY_REFUSED because their PROXY protocol
+     * header was missing or malformed or their peer was not allowed to send one ({@code --proxy-protocol}); sent by
+     * the heartbeat thread at most once a second, only when there were any. Body: u32 count, at least 1.
+     */
+    PROXY_REFUSED(0x31, true);
 
     private static final FrameType[] BY_CODE = new FrameType[256];
 

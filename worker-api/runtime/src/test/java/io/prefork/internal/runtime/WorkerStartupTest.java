@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.prefork.internal.proxy.AllowList;
+import io.prefork.internal.proxy.ProxyMode;
+import io.prefork.internal.proxy.ProxyProtocol;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -49,6 +52,31 @@ class WorkerStartupTest {
         assertEquals(1, s.concurrency());
         assertEquals(0, s.prefetchTimeoutMs());
         assertEquals(Map.of(), s.settings());
+        assertEquals(ProxyProtocol.OFF, s.proxy());
+    }
+
+    @Test
+    void proxyProtocolRoundTrips() throws Exception {
+        WorkerStartup s = new WorkerStartup(Path.of("/s"), "t", "W", 0, 1, 0, Map.of(),
+                new ProxyProtocol(ProxyMode.V2, AllowList.parse("10.0.0.0/8,::1")));
+        Map<String, String> env = s.toEnvironment();
+        assertEquals("v2", env.get("PREFORK_PROXY_PROTOCOL"));
+        assertEquals("10.0.0.0/8,::1", env.get("PREFORK_PROXY_ALLOW_FROM"));
+        assertEquals(s, WorkerStartup.fromEnvironment(env));
+    }
+
+    @Test
+    void badProxySettingsAreNamed() {
+        Map<String, String> env = new HashMap<>(Map.of("PREFORK_BOOT_SOCKET", "/s", "PREFORK_BOOT_TOKEN", "t",
+                "PREFORK_WORKER_CLASS", "W", "PREFORK_PROXY_PROTOCOL", "v3"));
+        WorkerStartup.InvalidException e = assertThrows(WorkerStartup.InvalidException.class,
+                () -> WorkerStartup.fromEnvironment(env));
+        assertTrue(e.getMessage().contains("PREFORK_PROXY_PROTOCOL") && e.getMessage().contains("'v3'"),
+                e.getMessage());
+        env.put("PREFORK_PROXY_PROTOCOL", "v1");
+        env.put("PREFORK_PROXY_ALLOW_FROM", "lb.example.com");
+        e = assertThrows(WorkerStartup.InvalidException.class, () -> WorkerStartup.fromEnvironment(env));
+        assertTrue(e.getMessage().contains("lb.example.com"), e.getMessage());
     }
 
     @Test

@@ -101,6 +101,20 @@ class FrameCodecTest {
         assertEquals(0x7FFF_0000_1234_5678L, FrameCodec.readReady(b, n));
     }
 
+    @Test
+    void proxyRefusedRoundTripAndRejection() throws FrameException {
+        ByteBuffer b = frameBuffer(false);
+        int n = FrameCodec.encodeProxyRefused(b, 0xFFFF_FFFFL); // unsigned: the largest count
+        assertEquals(12, n);
+        assertEquals(FrameType.PROXY_REFUSED, FrameCodec.readHeader(b, n, true));
+        assertEquals(0xFFFF_FFFFL, FrameCodec.readProxyRefused(b, n));
+        assertThrows(IllegalArgumentException.class, () -> FrameCodec.encodeProxyRefused(b, 0));
+        assertThrows(IllegalArgumentException.class, () -> FrameCodec.encodeProxyRefused(b, 1L << 32));
+        b.putInt(FrameCodec.HEADER_BYTES, 0);
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readProxyRefused(b, n)), "count of 0");
+        assertThrows(FrameException.class, () -> FrameCodec.readHeader(b, n, false), "w->s only");
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void heartbeatRoundTrip(boolean direct) throws FrameException {
@@ -547,6 +561,9 @@ class FrameCodecTest {
                 break;
             case HEARTBEAT:
                 FrameCodec.readHeartbeat(src, length);
+                break;
+            case PROXY_REFUSED:
+                FrameCodec.readProxyRefused(src, length);
                 break;
             case BOOT_FAILED:
                 FrameCodec.readBootFailed(src, length);
