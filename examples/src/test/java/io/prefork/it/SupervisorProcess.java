@@ -102,6 +102,18 @@ public final class SupervisorProcess implements AutoCloseable {
         return new SupervisorProcess(List.of(), List.of(), args, environment);
     }
 
+    /**
+     * Like {@link #startExampleUnder}, without {@code --listen}: for a launcher that passes the listening sockets
+     * (systemd-socket-activate).
+     */
+    public static SupervisorProcess startExampleSocketActivated(List<String> launcher, int workers, String workerClass,
+                                                                String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(launcher, List.of(), args);
+    }
+
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */
     public static SupervisorProcess startExample(int workers, String workerClass, String... extra) throws IOException {
         List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),

@@ -2,6 +2,7 @@ package io.prefork.supervisor;
 
 import io.prefork.supervisor.internal.nativeio.Signals;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.systemd.SocketActivation;
 import io.prefork.supervisor.internal.systemd.SystemdNotifier;
 import java.io.PrintWriter;
 import java.util.List;
@@ -31,7 +32,8 @@ public final class Main {
                     + "more / fewer. QUIT cannot be handled: the JVM reserves it for thread dumps, so it prints the "
                     + "supervisor's threads and does not stop it.",
             "Exit codes: 0 stopped normally, 1 internal error, 2 bad command line or settings, "
-                    + "3 a worker failed to boot, 4 cannot listen.");
+                    + "3 a worker failed to boot, 4 cannot listen, 5 a socket passed by systemd (LISTEN_FDS) is not a "
+                    + "listening TCP socket.");
 
     private final PrintWriter out;
     private final PrintWriter err;
@@ -49,7 +51,14 @@ public final class Main {
 
     /** Parses and runs; returns the exit code. Separate from {@link #main} so tests can call it in-process. */
     static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(commandSpec());
+        SocketActivation activation;
+        try {
+            activation = SocketActivation.fromEnvironment();
+        } catch (IllegalArgumentException e) {
+            err.println("prefork: socket activation: " + e.getMessage());
+            return ExitCodes.INHERITED_SOCKET_INVALID;
+        }
+        CommandLine cl = new CommandLine(commandSpec(activation.active()));
         cl.setOut(out);
         cl.setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
@@ -63,7 +72,7 @@ public final class Main {
                 return helpExit;
             }
             try {
-                return new Main(out, err).execute(parsed);
+                return new Main(out, err).execute(parsed, activation);
             } catch (RuntimeException e) {
                 throw new CommandLine.ExecutionException(cl, "prefork failed", e);
             }
@@ -78,6 +87,14 @@ public final class Main {
 
     /** The command's options, one per row of the settings table, plus {@code --help} and {@code --version}. */
     static CommandSpec commandSpec() {
+        return commandSpec(false);
+    }
+
+    /**
+     * The command's options; with {@code socketActivated} (systemd passed listening sockets), {@code --listen} is
+     * optional, since the passed sockets are served instead.
+     */
+    static CommandSpec commandSpec(boolean socketActivated) {
         CommandSpec spec = CommandSpec.create()
                 .name("prefork")
                 .version(VERSION);
@@ -95,15 +112,15 @@ public final class Main {
                         + "of N worker JVMs running your io.prefork.worker.Worker.", "")
                 .footer(FOOTER.toArray(new String[0]));
         for (Setting s : Settings.ALL) {
-            spec.addOption(optionSpec(s));
+            spec.addOption(optionSpec(s, s.required() && !(socketActivated && s.name().equals("--listen"))));
         }
         // After the settings, so that --help and --version come last in the list, as in the README.
         spec.mixinStandardHelpOptions(true);
         return spec;
     }
 
-    private static OptionSpec optionSpec(Setting s) {
-        OptionSpec.Builder o = OptionSpec.builder(s.name()).required(s.required()).description(helpText(s));
+    private static OptionSpec optionSpec(Setting s, boolean required) {
+        OptionSpec.Builder o = OptionSpec.builder(s.name()).required(required).description(helpText(s));
         if (s.flag()) {
             o.arity("0").type(boolean.class);
         } else if (s.repeatable()) {
@@ -129,7 +146,12 @@ public final class Main {
 
     /** Applies every setting given on the command line to a fresh builder, then validates. */
     static SupervisorConfig config(ParseResult parsed) {
-        SupervisorConfig.Builder b = SupervisorConfig.builder();
+        return config(parsed, SocketActivation.fromEnvironment(java.util.Map.of(), 0));
+    }
+
+    /** Like {@link #config(ParseResult)}, serving the sockets systemd passed, if any, instead of {@code --listen}. */
+    static SupervisorConfig config(ParseResult parsed, SocketActivation activation) {
+        SupervisorConfig.Builder b = SupervisorConfig.builder().inheritedListeners(activation.named());
         for (Setting s : Settings.ALL) {
             OptionSpec option = parsed.matchedOption(s.name());
             if (option == null) {
@@ -149,10 +171,10 @@ public final class Main {
         return b.build();
     }
 
-    private int execute(ParseResult parsed) {
+    private int execute(ParseResult parsed, SocketActivation activation) {
         SupervisorConfig config;
         try {
-            config = config(parsed);
+            config = config(parsed, activation);
         } catch (ConfigException e) {
             err.println("prefork: " + e.getMessage());
             return ExitCodes.USAGE;

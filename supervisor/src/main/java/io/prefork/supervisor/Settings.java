@@ -30,7 +30,9 @@ public final class Settings {
                     "Address to listen on. Port 0 picks a free port (the ready line shows it). IPv6 in brackets: "
                             + "`[::1]:8080`. Give it again to listen on more addresses or ports (at most "
                             + SupervisorConfig.MAX_LISTEN + "); connections from all of them share the workers, "
-                            + "and a worker tells them apart by `Connection.localAddress()`.",
+                            + "and a worker tells them apart by `Connection.localAddress()`. Not required when "
+                            + "systemd passes listening sockets (socket activation, `LISTEN_FDS`): those are served "
+                            + "instead, and a `--listen` given as well is ignored, with a warning.",
                     SupervisorConfig.Builder::listen, SupervisorConfig::listen),
             Setting.required("--worker", "CLASS",
                     "Class implementing `io.prefork.worker.Worker`, with a public no-argument constructor.",

@@ -19,6 +19,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -188,8 +189,14 @@ public final class Supervisor implements AutoCloseable {
         return new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
     }
 
-    /** Binds every {@code --listen} address, in order; on the first failure closes those already bound. */
+    /**
+     * Takes the inherited listeners (socket activation), or else binds every {@code --listen} address, in order; on
+     * the first failure closes those already taken or bound.
+     */
     private static List<TcpListener> openListeners(SupervisorConfig config) throws StartupException {
+        if (!config.inheritedListeners().isEmpty()) {
+            return inheritListeners(config);
+        }
         List<TcpListener> open = new ArrayList<>(config.listen().size());
         for (InetSocketAddress address : config.listen()) {
             try {
@@ -199,6 +206,34 @@ public final class Supervisor implements AutoCloseable {
                 throw new StartupException(ExitCodes.LISTEN_FAILED, listenProblem(address, config.listen(), e), e);
             }
         }
+        return open;
+    }
+
+    private static List<TcpListener> inheritListeners(SupervisorConfig config) throws StartupException {
+        if (!config.listen().isEmpty()) {
+            LOG.warn("--listen {} ignored: the service manager passed {} listening socket(s) (LISTEN_FDS), which are "
+                    + "served instead", TcpListener.format(config.listen()), config.inheritedListeners().size());
+        }
+        List<TcpListener> open = new ArrayList<>(config.inheritedListeners().size());
+        for (Map.Entry<Integer, String> e : config.inheritedListeners().entrySet()) {
+            int fd = e.getKey();
+            String which = "socket activation: descriptor " + fd
+                    + (e.getValue().isEmpty() ? "" : " (LISTEN_FDNAMES \"" + e.getValue() + "\")");
+            try {
+                open.add(TcpListener.inherit(fd));
+            } catch (TcpListener.NotAListener wrong) {
+                closeAll(open);
+                throw new StartupException(ExitCodes.INHERITED_SOCKET_INVALID, which + " " + wrong.getMessage()
+                        + "; Prefork serves listening TCP sockets only: in the .socket unit use ListenStream= with an "
+                        + "address or port (not a path) and Accept=no (the default)", wrong);
+            } catch (NativeException failed) {
+                closeAll(open);
+                throw new StartupException(ExitCodes.INHERITED_SOCKET_INVALID, which + ": cannot check it ("
+                        + failed.getMessage() + ")", failed);
+            }
+        }
+        LOG.info("socket activation: serving {} inherited listening socket(s): {}", open.size(),
+                TcpListener.format(open.stream().map(TcpListener::boundAddress).toList()));
         return open;
     }
 

@@ -47,6 +47,7 @@ public final class SupervisorConfig {
     private final boolean adminAllowRemote;
     private final boolean jmx;
     private final Path pidFile;
+    private final Map<Integer, String> inheritedListeners;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -70,6 +71,7 @@ public final class SupervisorConfig {
         this.adminAllowRemote = b.adminAllowRemote;
         this.jmx = b.jmx;
         this.pidFile = b.pidFile;
+        this.inheritedListeners = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.inheritedListeners));
     }
 
     public static Builder builder() {
@@ -175,6 +177,15 @@ public final class SupervisorConfig {
     }
 
     /**
+     * Listening sockets this process inherited (systemd socket activation), descriptor to name ("" for none), in
+     * order; empty when it binds {@link #listen()} itself. When not empty, these are served and {@link #listen()} is
+     * not bound.
+     */
+    public Map<Integer, String> inheritedListeners() {
+        return inheritedListeners;
+    }
+
+    /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
      * @throws ConfigException naming {@code --listen} if the text is malformed or the host does not resolve
@@ -250,6 +261,7 @@ public final class SupervisorConfig {
         private boolean adminAllowRemote;
         private boolean jmx = true;
         private Path pidFile;
+        private Map<Integer, String> inheritedListeners = Map.of();
 
         private Builder() {
         }
@@ -299,6 +311,16 @@ public final class SupervisorConfig {
         /** The pid file ({@code --pid}), or null for none. */
         public Builder pidFile(Path file) {
             this.pidFile = file;
+            return this;
+        }
+
+        /**
+         * Listening sockets this process inherited, to serve instead of binding {@link #listen}: descriptor to name
+         * (for messages; "" for none), in order. The supervisor checks each is a listening TCP socket and then owns
+         * it. {@code Main} takes them from systemd's {@code LISTEN_FDS}.
+         */
+        public Builder inheritedListeners(Map<Integer, String> fds) {
+            this.inheritedListeners = new LinkedHashMap<>(fds);
             return this;
         }
 
@@ -388,8 +410,13 @@ public final class SupervisorConfig {
 
         /** Validates every setting and seals them. */
         public SupervisorConfig build() {
-            if (listen.isEmpty()) {
-                throw new ConfigException("--listen", "(missing)", "say where to listen, e.g. --listen 127.0.0.1:8080");
+            if (listen.isEmpty() && inheritedListeners.isEmpty()) {
+                throw new ConfigException("--listen", "(missing)", "say where to listen, e.g. --listen 127.0.0.1:8080, "
+                        + "or start the supervisor with listening sockets from systemd (socket activation)");
+            }
+            if (inheritedListeners.size() > MAX_LISTEN) {
+                throw new ConfigException("LISTEN_FDS", inheritedListeners.size() + " sockets", "at most " + MAX_LISTEN
+                        + " listening sockets");
             }
             if (listen.size() > MAX_LISTEN) {
                 throw new ConfigException("--listen", listen.size() + " addresses", "at most " + MAX_LISTEN

@@ -127,6 +127,15 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void socketsPassedBySystemdStandInForListen() {
+        SupervisorConfig c = SupervisorConfig.builder().workers(1).workerClass("com.example.MyWorker")
+                .workerClasspath(List.of(jar)).inheritedListeners(java.util.Map.of(3, "web")).build();
+        assertEquals(List.of(), c.listen());
+        assertEquals(java.util.Map.of(3, "web"), c.inheritedListeners());
+        assertEquals(java.util.Map.of(), valid().build().inheritedListeners());
+    }
+
+    @Test
     void listensOnEveryAddressGivenInOrder() {
         SupervisorConfig c = valid().listen("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0").build();
         assertEquals(List.of("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0"),

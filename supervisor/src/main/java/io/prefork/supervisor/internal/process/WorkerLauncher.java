@@ -3,6 +3,7 @@ package io.prefork.supervisor.internal.process;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
 import io.prefork.internal.runtime.WorkerStartup;
+import io.prefork.supervisor.internal.systemd.SocketActivation;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -124,6 +125,9 @@ public final class WorkerLauncher {
     /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */
     public Process start(int slot, Path bootSocket, String token) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command());
+        // Socket activation's variables are for the supervisor (LISTEN_PID names it, and the descriptors are not
+        // passed on): a worker that saw them could only be misled by them.
+        pb.environment().keySet().removeAll(SocketActivation.VARIABLES);
         pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
                 settings).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
