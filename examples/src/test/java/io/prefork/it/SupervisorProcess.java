@@ -303,6 +303,17 @@ public final class SupervisorProcess implements AutoCloseable {
         return process.exitValue();
     }
 
+    /**
+     * Waits for the supervisor process itself to exit and returns its exit code, without waiting for its output to
+     * end: after an upgrade (USR2) the new supervisor it started writes to the same pipes and outlives it.
+     */
+    public int awaitProcessExit(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("supervisor still running after " + timeout.toMillis() + " ms; output: " + output());
+        }
+        return process.exitValue();
+    }
+
     /** Open descriptors of a process, from /proc. */
     public static long fdCount(long pid) {
         try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {

@@ -2,8 +2,11 @@ package io.prefork.supervisor;
 
 import io.prefork.supervisor.internal.nativeio.Signals;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.nativeio.UpgradeEndpoint;
 import io.prefork.supervisor.internal.systemd.SocketActivation;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
 import io.prefork.supervisor.internal.systemd.SystemdNotifier;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import picocli.CommandLine.Model.CommandSpec;
@@ -29,7 +32,8 @@ public final class Main {
             "Signals: TERM = graceful stop (connections in flight finish, up to --graceful-timeout, then workers stop; "
                     + "a second TERM stops them at once). INT = quick stop (workers get TERM now, KILL 5 s later). "
                     + "HUP = reload (every worker replaced by a fresh JVM, one at a time). TTIN / TTOU = one worker "
-                    + "more / fewer. QUIT cannot be handled: the JVM reserves it for thread dumps, so it prints the "
+                    + "more / fewer. USR2 = upgrade (a new supervisor from the same command line takes the listening "
+                    + "sockets; once it is ready, this one drains and exits). QUIT cannot be handled: the JVM reserves it for thread dumps, so it prints the "
                     + "supervisor's threads and does not stop it.",
             "Exit codes: 0 stopped normally, 1 internal error, 2 bad command line or settings, "
                     + "3 a worker failed to boot, 4 cannot listen, 5 a socket passed by systemd (LISTEN_FDS) is not a "
@@ -58,6 +62,24 @@ public final class Main {
             err.println("prefork: socket activation: " + e.getMessage());
             return ExitCodes.INHERITED_SOCKET_INVALID;
         }
+        // An upgrade's new supervisor takes its listening sockets from the old one (USR2; see Upgrader).
+        UpgradeEndpoint.Handover handover = null;
+        String upgradeSocket = System.getenv(Upgrader.SOCKET_VARIABLE);
+        if (upgradeSocket != null && !upgradeSocket.isEmpty()) {
+            try {
+                handover = UpgradeEndpoint.connect(java.nio.file.Path.of(upgradeSocket),
+                        System.getenv().getOrDefault(Upgrader.TOKEN_VARIABLE, ""));
+            } catch (IOException | RuntimeException e) {
+                err.println("prefork: upgrade: cannot take the listening sockets from the old supervisor: "
+                        + e.getMessage());
+                return ExitCodes.LISTEN_FAILED;
+            }
+            java.util.Map<Integer, String> fds = new java.util.LinkedHashMap<>();
+            handover.listeners().forEach(fd -> fds.put(fd, ""));
+            activation = SocketActivation.fromUpgrade(fds);
+        }
+        UpgradeEndpoint.Handover oldSupervisor = handover;
+        SocketActivation sockets = activation;
         CommandLine cl = new CommandLine(commandSpec(activation.active()));
         cl.setOut(out);
         cl.setErr(err);
@@ -72,7 +94,7 @@ public final class Main {
                 return helpExit;
             }
             try {
-                return new Main(out, err).execute(parsed, activation);
+                return new Main(out, err).execute(parsed, sockets, args, oldSupervisor);
             } catch (RuntimeException e) {
                 throw new CommandLine.ExecutionException(cl, "prefork failed", e);
             }
@@ -151,7 +173,8 @@ public final class Main {
 
     /** Like {@link #config(ParseResult)}, serving the sockets systemd passed, if any, instead of {@code --listen}. */
     static SupervisorConfig config(ParseResult parsed, SocketActivation activation) {
-        SupervisorConfig.Builder b = SupervisorConfig.builder().inheritedListeners(activation.named());
+        SupervisorConfig.Builder b = SupervisorConfig.builder().inheritedListeners(activation.named(),
+                activation.upgrade() ? SupervisorConfig.FROM_UPGRADE : SupervisorConfig.FROM_SERVICE_MANAGER);
         for (Setting s : Settings.ALL) {
             OptionSpec option = parsed.matchedOption(s.name());
             if (option == null) {
@@ -171,7 +194,8 @@ public final class Main {
         return b.build();
     }
 
-    private int execute(ParseResult parsed, SocketActivation activation) {
+    private int execute(ParseResult parsed, SocketActivation activation, String[] args,
+                        UpgradeEndpoint.Handover oldSupervisor) {
         SupervisorConfig config;
         try {
             config = config(parsed, activation);
@@ -186,6 +210,9 @@ public final class Main {
             supervisor = Supervisor.start(config, systemd);
         } catch (StartupException e) {
             systemd.close();
+            if (oldSupervisor != null) {
+                oldSupervisor.close(); // the old one reads the end of stream: it serves on
+            }
             err.println("prefork: " + e.getMessage());
             return e.exitCode();
         }
@@ -201,6 +228,8 @@ public final class Main {
         handle("HUP", supervisor::reload);
         handle("TTIN", supervisor::addWorker);
         handle("TTOU", supervisor::removeWorker);
+        List<String> command = Upgrader.currentCommand(Main.class.getName(), List.of(args));
+        handle("USR2", () -> supervisor.upgrade(command));
         // Any other way out of this JVM (an unhandled signal, System.exit from a library) still takes the workers
         // down.
         Thread hook = new Thread(() -> {
@@ -211,8 +240,18 @@ public final class Main {
         }, "prefork-exit");
         Runtime.getRuntime().addShutdownHook(hook);
         // One line; several --listen addresses are separated by ", " (the first one stays first, for scripts).
-        supervisor.ready().thenAccept(bound -> out.println("prefork: ready on " + TcpListener.format(bound)
-                + " with " + config.workers() + " worker(s) of " + config.workerClass()));
+        supervisor.ready().thenAccept(bound -> {
+            out.println("prefork: ready on " + TcpListener.format(bound) + " with " + config.workers()
+                    + " worker(s) of " + config.workerClass());
+            if (oldSupervisor != null) {
+                try {
+                    oldSupervisor.ready(); // it stops accepting and drains
+                } catch (IOException e) {
+                    err.println("prefork: upgrade: cannot tell the old supervisor that this one is ready ("
+                            + e.getMessage() + "); it goes on accepting too, until stopped");
+                }
+            }
+        });
         Termination t = supervisor.terminated().join();
         try {
             Runtime.getRuntime().removeShutdownHook(hook);

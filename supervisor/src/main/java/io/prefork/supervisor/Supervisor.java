@@ -14,6 +14,7 @@ import io.prefork.supervisor.internal.process.JvmLauncher;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
 import io.prefork.supervisor.internal.systemd.PidFile;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -210,14 +211,15 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private static List<TcpListener> inheritListeners(SupervisorConfig config) throws StartupException {
-        if (!config.listen().isEmpty()) {
+        boolean upgrade = config.inheritedFrom().equals(SupervisorConfig.FROM_UPGRADE);
+        if (!config.listen().isEmpty() && !upgrade) {
             LOG.warn("--listen {} ignored: the service manager passed {} listening socket(s) (LISTEN_FDS), which are "
                     + "served instead", TcpListener.format(config.listen()), config.inheritedListeners().size());
         }
         List<TcpListener> open = new ArrayList<>(config.inheritedListeners().size());
         for (Map.Entry<Integer, String> e : config.inheritedListeners().entrySet()) {
             int fd = e.getKey();
-            String which = "socket activation: descriptor " + fd
+            String which = (upgrade ? "upgrade" : "socket activation") + ": descriptor " + fd
                     + (e.getValue().isEmpty() ? "" : " (LISTEN_FDNAMES \"" + e.getValue() + "\")");
             try {
                 open.add(TcpListener.inherit(fd));
@@ -232,7 +234,8 @@ public final class Supervisor implements AutoCloseable {
                         + failed.getMessage() + ")", failed);
             }
         }
-        LOG.info("socket activation: serving {} inherited listening socket(s): {}", open.size(),
+        LOG.info("{}: serving {} inherited listening socket(s): {}", upgrade ? "upgrade" : "socket activation",
+                open.size(),
                 TcpListener.format(open.stream().map(TcpListener::boundAddress).toList()));
         return open;
     }
@@ -397,6 +400,37 @@ public final class Supervisor implements AutoCloseable {
      */
     public void reload() {
         loop.requestReload();
+    }
+
+    /**
+     * Upgrade (SIGUSR2, gunicorn's convention): starts a new supervisor with {@code command} (normally this one's, from
+     * {@link io.prefork.supervisor.internal.upgrade.Upgrader#currentCommand}) and hands it the listening sockets; once
+     * its workers are ready, this supervisor stops accepting, drains as a graceful stop does, and exits 0. If the new
+     * one fails (exits, or is not ready within the boot timeout plus 30 s), it is stopped, the reason is logged, and
+     * this one serves on. Ignored, with a log line, unless running and not already upgrading.
+     */
+    public void upgrade(List<String> command) {
+        long self = ProcessHandle.current().pid();
+        loop.requestUpgrade(fds -> Upgrader.start(command, fds, config.bootTimeout().plusSeconds(30),
+                new Upgrader.Outcome() {
+                    @Override
+                    public void handedOver(long pid) {
+                        loop.requestHandOver(pid);
+                    }
+
+                    @Override
+                    public void failed(String reason) {
+                        // The new one wrote its pid there as it started; scripts must find the one still serving.
+                        if (config.pidFile() != null) {
+                            try {
+                                PidFile.write(config.pidFile(), self);
+                            } catch (IOException e) {
+                                LOG.warn("cannot restore the pid file after the failed upgrade: {}", e.getMessage());
+                            }
+                        }
+                        loop.upgradeFailed(reason);
+                    }
+                }));
     }
 
     /** One more worker (SIGTTIN). */

@@ -48,6 +48,7 @@ public final class SupervisorConfig {
     private final boolean jmx;
     private final Path pidFile;
     private final Map<Integer, String> inheritedListeners;
+    private final String inheritedFrom;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -72,6 +73,7 @@ public final class SupervisorConfig {
         this.jmx = b.jmx;
         this.pidFile = b.pidFile;
         this.inheritedListeners = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.inheritedListeners));
+        this.inheritedFrom = b.inheritedFrom;
     }
 
     public static Builder builder() {
@@ -185,6 +187,16 @@ public final class SupervisorConfig {
         return inheritedListeners;
     }
 
+    /** Who passed the {@link #inheritedListeners()}, for the log: {@link #FROM_SERVICE_MANAGER} or {@link #FROM_UPGRADE}. */
+    public String inheritedFrom() {
+        return inheritedFrom;
+    }
+
+    /** Socket activation: systemd (or its test tool) passed the sockets. */
+    public static final String FROM_SERVICE_MANAGER = "the service manager (LISTEN_FDS)";
+    /** An upgrade (USR2): the old supervisor passed them. */
+    public static final String FROM_UPGRADE = "the old supervisor (upgrade)";
+
     /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
@@ -262,6 +274,7 @@ public final class SupervisorConfig {
         private boolean jmx = true;
         private Path pidFile;
         private Map<Integer, String> inheritedListeners = Map.of();
+        private String inheritedFrom = FROM_SERVICE_MANAGER;
 
         private Builder() {
         }
@@ -322,6 +335,12 @@ public final class SupervisorConfig {
         public Builder inheritedListeners(Map<Integer, String> fds) {
             this.inheritedListeners = new LinkedHashMap<>(fds);
             return this;
+        }
+
+        /** Like {@link #inheritedListeners(Map)}, saying who passed them ({@link #FROM_UPGRADE}...), for the log. */
+        public Builder inheritedListeners(Map<Integer, String> fds, String from) {
+            this.inheritedFrom = java.util.Objects.requireNonNull(from);
+            return inheritedListeners(fds);
         }
 
         /** The addresses to listen on, replacing any set before; one socket each. */

@@ -4,6 +4,7 @@ import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
 import io.prefork.internal.runtime.WorkerStartup;
 import io.prefork.supervisor.internal.systemd.SocketActivation;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -128,6 +129,7 @@ public final class WorkerLauncher {
         // Socket activation's variables are for the supervisor (LISTEN_PID names it, and the descriptors are not
         // passed on): a worker that saw them could only be misled by them.
         pb.environment().keySet().removeAll(SocketActivation.VARIABLES);
+        pb.environment().keySet().removeAll(Upgrader.VARIABLES);
         pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
                 settings).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));

@@ -30,9 +30,16 @@ public final class SocketActivation {
 
     /** Descriptor to name, in descriptor order; the name is "" when LISTEN_FDNAMES did not give one. */
     private final Map<Integer, String> fds;
+    /** True for sockets an upgrade's old supervisor passed, rather than the service manager. */
+    private final boolean upgrade;
 
     private SocketActivation(Map<Integer, String> fds) {
+        this(fds, false);
+    }
+
+    private SocketActivation(Map<Integer, String> fds, boolean upgrade) {
         this.fds = Collections.unmodifiableMap(fds);
+        this.upgrade = upgrade;
     }
 
     /** From this process's environment, for this process. */
@@ -81,6 +88,16 @@ public final class SocketActivation {
             fds.put(FIRST_FD + i, names.isEmpty() ? "" : names.get(i));
         }
         return new SocketActivation(fds);
+    }
+
+    /** Sockets an upgrade's old supervisor passed, descriptor to name. */
+    public static SocketActivation fromUpgrade(Map<Integer, String> fds) {
+        return new SocketActivation(new LinkedHashMap<>(fds), true);
+    }
+
+    /** True when an upgrade's old supervisor passed the sockets, false for the service manager. */
+    public boolean upgrade() {
+        return upgrade;
     }
 
     /** True when at least one socket was passed. */
