@@ -110,6 +110,15 @@ public final class Settings {
                             + "remove it on exit if it still holds that pid. For `PIDFile=` in a systemd unit, or "
                             + "scripts that send signals. Its directory must exist and be writable.",
                     (b, text) -> b.pidFile(path("--pid", text)), SupervisorConfig::pidFile),
+            Setting.value("--user", "USER", "none",
+                    "Run the workers as this user (a name or a uid), as gunicorn's `--user` does: for a supervisor "
+                            + "started as root, e.g. to listen on a port below 1024. Needs root. The supervisor itself "
+                            + "stays root (dropping its own privileges after binding is not implemented yet).",
+                    SupervisorConfig.Builder::user, SupervisorConfig::user),
+            Setting.value("--group", "GROUP", "the user's group",
+                    "With `--user`: run the workers with this group (a name or a gid) instead of the user's primary "
+                            + "group.",
+                    SupervisorConfig.Builder::group, SupervisorConfig::group),
             Setting.flag("--no-jmx",
                     "Do not register the metrics as JMX MBeans (by default they are).",
                     b -> b.jmx(false), SupervisorConfig::jmx));

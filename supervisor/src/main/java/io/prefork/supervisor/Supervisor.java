@@ -112,10 +112,22 @@ public final class Supervisor implements AutoCloseable {
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
+        if (config.workerUid() >= 0 && config.workerUid() != Native.uid()) {
+            if (Native.uid() != 0) {
+                throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": running workers as "
+                        + "another user needs root, and this supervisor runs as uid " + Native.uid() + "; start it as "
+                        + "root, or leave --user out", null);
+            }
+            if (!java.nio.file.Files.isExecutable(java.nio.file.Path.of(WorkerLauncher.SETPRIV))) {
+                throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": " + WorkerLauncher.SETPRIV
+                        + " is missing; it runs the workers as that user: install util-linux (Debian: apt-get "
+                        + "install util-linux)", null);
+            }
+        }
         List<TcpListener> tcp = openListeners(config);
         BootstrapServer boot;
         try {
-            boot = BootstrapServer.open();
+            boot = BootstrapServer.open(config.workerUid(), config.workerGid());
         } catch (IOException e) {
             closeAll(tcp);
             throw new StartupException(ExitCodes.INTERNAL, "cannot create the private endpoint workers connect to "
@@ -130,6 +142,9 @@ public final class Supervisor implements AutoCloseable {
         WorkerLauncher launcher = new WorkerLauncher(WorkerLauncher.currentJava(), runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
+        if (config.workerUid() >= 0) {
+            launcher.runAs(config.workerUid(), config.workerGid());
+        }
         SupervisorLoop loop;
         try {
             loop = new SupervisorLoop(config, new JvmLauncher(launcher), tcp, boot, new SupervisorMetrics(registry),

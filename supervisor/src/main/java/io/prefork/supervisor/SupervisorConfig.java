@@ -49,6 +49,10 @@ public final class SupervisorConfig {
     private final Path pidFile;
     private final Map<Integer, String> inheritedListeners;
     private final String inheritedFrom;
+    private final String user;
+    private final String group;
+    private final int workerUid;
+    private final int workerGid;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -74,6 +78,10 @@ public final class SupervisorConfig {
         this.pidFile = b.pidFile;
         this.inheritedListeners = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.inheritedListeners));
         this.inheritedFrom = b.inheritedFrom;
+        this.user = b.user;
+        this.group = b.group;
+        this.workerUid = b.workerUid;
+        this.workerGid = b.workerGid;
     }
 
     public static Builder builder() {
@@ -192,6 +200,26 @@ public final class SupervisorConfig {
         return inheritedFrom;
     }
 
+    /** The user workers run as ({@code --user}), or null for the supervisor's own. */
+    public String user() {
+        return user;
+    }
+
+    /** The group workers run as ({@code --group}), or null for the user's primary group. */
+    public String group() {
+        return group;
+    }
+
+    /** The uid workers run as, resolved from {@link #user()}; -1 when they run as the supervisor's user. */
+    public int workerUid() {
+        return workerUid;
+    }
+
+    /** The gid workers run as, from {@link #group()} or the user's primary group; -1 without {@link #user()}. */
+    public int workerGid() {
+        return workerGid;
+    }
+
     /** Socket activation: systemd (or its test tool) passed the sockets. */
     public static final String FROM_SERVICE_MANAGER = "the service manager (LISTEN_FDS)";
     /** An upgrade (USR2): the old supervisor passed them. */
@@ -250,6 +278,10 @@ public final class SupervisorConfig {
         }
     }
 
+    private static String shownUser(String name) {
+        return name.isBlank() ? "'" + name + "'" : name;
+    }
+
     /** Collects settings; {@link #build()} validates them all. */
     public static final class Builder {
         private List<InetSocketAddress> listen = List.of();
@@ -275,6 +307,10 @@ public final class SupervisorConfig {
         private Path pidFile;
         private Map<Integer, String> inheritedListeners = Map.of();
         private String inheritedFrom = FROM_SERVICE_MANAGER;
+        private String user;
+        private String group;
+        private int workerUid = -1;
+        private int workerGid = -1;
 
         private Builder() {
         }
@@ -341,6 +377,18 @@ public final class SupervisorConfig {
         public Builder inheritedListeners(Map<Integer, String> fds, String from) {
             this.inheritedFrom = java.util.Objects.requireNonNull(from);
             return inheritedListeners(fds);
+        }
+
+        /** The user to run workers as ({@code --user}): a name or a uid; null for the supervisor's own. */
+        public Builder user(String name) {
+            this.user = name;
+            return this;
+        }
+
+        /** The group to run workers as ({@code --group}), with {@link #user}: a name or a gid. */
+        public Builder group(String name) {
+            this.group = name;
+            return this;
         }
 
         /** The addresses to listen on, replacing any set before; one socket each. */
@@ -446,6 +494,28 @@ public final class SupervisorConfig {
                 // Port 0 twice is two free ports; the same fixed port twice could never both bind.
                 if (a.getPort() != 0 && listen.subList(0, i).contains(a)) {
                     throw new ConfigException("--listen", TcpListener.format(a), "is given twice; give each address once");
+                }
+            }
+            workerUid = -1;
+            workerGid = -1;
+            if (group != null && user == null) {
+                throw new ConfigException("--group", group, "needs --user too: the group is for the workers' user");
+            }
+            if (user != null) {
+                io.prefork.supervisor.internal.nativeio.Accounts.User u =
+                        io.prefork.supervisor.internal.nativeio.Accounts.user(user);
+                if (u == null || user.isBlank()) {
+                    throw new ConfigException("--user", shownUser(user), "no such user on this machine; name an "
+                            + "existing one (e.g. nobody) or create it (useradd --system NAME)");
+                }
+                workerUid = u.uid();
+                workerGid = u.gid();
+                if (group != null) {
+                    workerGid = io.prefork.supervisor.internal.nativeio.Accounts.group(group);
+                    if (workerGid < 0 || group.isBlank()) {
+                        throw new ConfigException("--group", shownUser(group), "no such group on this machine; name "
+                                + "an existing one (e.g. nogroup) or leave --group out for the user's own");
+                    }
                 }
             }
             if (workers < 1 || workers > MAX_WORKERS) {

@@ -41,6 +41,9 @@ public final class WorkerLauncher {
     private final Map<String, String> settings;
 
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
+    /** The setpriv prefix of {@link #runAs}, or nothing. */
+    private List<String> runAs = List.of();
+
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
                           String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {
         this.prefetchTimeoutMs = prefetchTimeoutMs;
@@ -100,8 +103,22 @@ public final class WorkerLauncher {
     }
 
     /** The full command line, for logs and tests. */
+    /**
+     * Runs the workers as {@code uid}:{@code gid} (with the user's supplementary groups), for {@code --user}. A JVM
+     * cannot change the user of a process it starts, so the command starts with util-linux's {@code setpriv}, which
+     * sets them and execs java in the same process: the pid the supervisor knows stays the worker's, and its
+     * capabilities go with root. Call once, before any worker starts.
+     */
+    public WorkerLauncher runAs(int uid, int gid) {
+        this.runAs = List.of(SETPRIV, "--reuid=" + uid, "--regid=" + gid, "--init-groups", "--");
+        return this;
+    }
+
+    /** Where util-linux installs setpriv (Debian, Fedora, Alpine's util-linux-misc). */
+    public static final String SETPRIV = "/usr/bin/setpriv";
+
     public List<String> command() {
-        List<String> cmd = new ArrayList<>();
+        List<String> cmd = new ArrayList<>(runAs);
         cmd.add(java.toString());
         cmd.addAll(List.of(ChannelWrapper.REQUIRED_FLAG.split(" ")));
         // jffi loads a native library: JDK 24+ warns (and a future JDK will refuse) without this. 17 accepts it.

@@ -63,4 +63,10 @@ public interface LibC {
     long signal(int sig, long handler);
 
     int getuid();
+
+    /** {@code struct passwd *}, or null for no such user; for the supervisor's {@code --user}. Not thread-safe. */
+    Pointer getpwnam(String name);
+
+    /** {@code struct group *}, or null for no such group; for the supervisor's {@code --group}. Not thread-safe. */
+    Pointer getgrnam(String name);
 }
