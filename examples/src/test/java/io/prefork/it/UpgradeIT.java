@@ -48,7 +48,12 @@ class UpgradeIT {
     @Test
     void upgradeUnderLoadFailsAndResetsNoConnection() throws Exception {
         Path pidFile = dir.resolve("prefork.pid");
-        try (SupervisorProcess s = SupervisorProcess.startExample(2, OperationsIT.HELLO, "--pid", pidFile.toString())) {
+        int adminPort;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            adminPort = probe.getLocalPort(); // a fixed --admin port, which the new supervisor takes over
+        }
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, OperationsIT.HELLO, "--pid", pidFile.toString(),
+                "--admin", "127.0.0.1:" + adminPort)) {
             int port = s.awaitReady(READY);
             Set<Long> oldWorkers = s.awaitWorkers(2, READY);
             assertEquals(s.pid(), readPid(pidFile));
@@ -80,6 +85,16 @@ class UpgradeIT {
                             + newPid + ") is ready; stopping accepting and draining")), s.output().toString());
                     assertTrue(s.output().stream().noneMatch(l -> l.contains("listening on 127.0.0.1:" + port
                             + " ignored")), "no warning about --listen for an upgrade");
+                    // The admin port passes to the new supervisor once the old one has let go of it.
+                    Poll.within(READY).until("/ready from the new supervisor", () -> {
+                        try {
+                            return HttpClient.get("127.0.0.1", adminPort, "/ready", Duration.ofSeconds(5)).status();
+                        } catch (java.io.IOException e) {
+                            return -1;
+                        }
+                    }, status -> status == 200);
+                    assertTrue(s.output().stream().anyMatch(l -> l.contains("upgrade: --admin 127.0.0.1:" + adminPort
+                            + " is still the old supervisor's")), s.output().toString());
                 } finally {
                     Native.kill(newPid, SIGTERM);
                     next.onExit().get(60, TimeUnit.SECONDS);

@@ -62,7 +62,13 @@ public final class Supervisor implements AutoCloseable {
     private final List<InetSocketAddress> listenAddresses;
     private final SupervisorLoop loop;
     private final MetricRegistry registry;
-    private final AdminServer admin;
+    /**
+     * The admin endpoint, or null. Set later than construction only for an upgrade's new supervisor whose fixed
+     * {@code --admin} port the old one still holds ({@link #bindAdminLater}); guarded by {@code this}.
+     */
+    private AdminServer admin;
+    /** Set once the loop has terminated and {@link #stopAdmin()} ran: an admin bound later is closed at once. */
+    private boolean adminStopped;
     private final JmxReporter jmx;
     /** {@code --pid}, or null; removed with the admin endpoint. */
     private final PidFile pidFile;
@@ -164,7 +170,17 @@ public final class Supervisor implements AutoCloseable {
                 jmx.start();
             }
             if (config.admin() != null) {
-                admin = AdminServer.start(config.admin(), loop::status, registry);
+                try {
+                    admin = AdminServer.start(config.admin(), loop::status, registry);
+                } catch (IOException e) {
+                    // An upgrade: the old supervisor answers on this port (503 on /ready while it drains) until it
+                    // exits; this one takes it over then.
+                    if (!upgrade(config) || BindFailure.of(e) != BindFailure.IN_USE) {
+                        throw e;
+                    }
+                    LOG.info("upgrade: --admin {} is still the old supervisor's; this one binds it once that one "
+                            + "exits", TcpListener.format(config.admin()));
+                }
             }
         } catch (IOException | RuntimeException e) {
             if (jmx != null) {
@@ -202,7 +218,52 @@ public final class Supervisor implements AutoCloseable {
         Thread bootThread = new Thread(() -> acceptWorkers(boot, loop), "prefork-bootstrap");
         bootThread.setDaemon(true);
         bootThread.start();
-        return new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
+        Supervisor supervisor = new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
+        if (config.admin() != null && admin == null) {
+            supervisor.bindAdminLater();
+        }
+        return supervisor;
+    }
+
+    private static boolean upgrade(SupervisorConfig config) {
+        return !config.inheritedListeners().isEmpty() && config.inheritedFrom().equals(SupervisorConfig.FROM_UPGRADE);
+    }
+
+    /** How often an upgrade's new supervisor tries the old one's admin port again. */
+    private static final long ADMIN_RETRY_MS = 100;
+
+    /**
+     * Binds {@code --admin} as soon as the old supervisor of an upgrade has let go of it, trying every
+     * {@value #ADMIN_RETRY_MS} ms on a daemon thread, until bound or this supervisor terminates.
+     */
+    private void bindAdminLater() {
+        Thread t = new Thread(() -> {
+            while (!terminated.isDone()) {
+                try {
+                    Thread.sleep(ADMIN_RETRY_MS); // a poll: nothing announces that another process freed a port
+                    AdminServer bound = AdminServer.start(config.admin(), loop::status, registry);
+                    synchronized (this) {
+                        if (adminStopped) {
+                            bound.close();
+                        } else {
+                            admin = bound;
+                            LOG.info("admin endpoint on {}", TcpListener.format(bound.address()));
+                        }
+                    }
+                    return;
+                } catch (IOException e) {
+                    if (BindFailure.of(e) != BindFailure.IN_USE) {
+                        LOG.error("cannot bind --admin {} after the upgrade: {}; no admin endpoint",
+                                TcpListener.format(config.admin()), e.getMessage());
+                        return;
+                    }
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "prefork-admin-bind");
+        t.setDaemon(true);
+        t.start();
     }
 
     /**
@@ -263,6 +324,11 @@ public final class Supervisor implements AutoCloseable {
 
     /** Stops the admin endpoint and unregisters the MBeans; runs once, when the loop has terminated. */
     private void stopAdmin() {
+        AdminServer admin;
+        synchronized (this) {
+            adminStopped = true;
+            admin = this.admin;
+        }
         try {
             if (admin != null) {
                 admin.close();
@@ -352,7 +418,7 @@ public final class Supervisor implements AutoCloseable {
      * The address the admin endpoint ({@code --admin}) is bound to, with the real port when 0 was configured; null
      * when there is none. It stops answering when the supervisor terminates.
      */
-    public InetSocketAddress adminAddress() {
+    public synchronized InetSocketAddress adminAddress() {
         return admin == null ? null : admin.address();
     }
 
