@@ -110,6 +110,18 @@ public final class SupervisorProcess implements AutoCloseable {
         return new SupervisorProcess(List.of(), List.of(), args, environment, null);
     }
 
+    /**
+     * Like {@link #startExampleUnder}, without {@code --listen}: for a launcher that passes the listening sockets
+     * (systemd-socket-activate).
+     */
+    public static SupervisorProcess startExampleSocketActivated(List<String> launcher, int workers, String workerClass,
+                                                                String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--workers", Integer.toString(workers),
+                "--worker-classpath", examplesClasspath(), "--worker", workerClass));
+        args.addAll(List.of(extra));
+        return new SupervisorProcess(launcher, List.of(), args);
+    }
+
     /** Starts {@code workers} workers of {@code workerClass} from the examples jar on a free port. */
     public static SupervisorProcess startExample(int workers, String workerClass, String... extra) throws IOException {
         List<String> args = new ArrayList<>(List.of("--listen", "127.0.0.1:0", "--workers", Integer.toString(workers),
@@ -295,6 +307,17 @@ public final class SupervisorProcess implements AutoCloseable {
                 throw new AssertionError("supervisor exited but its output (" + pump.getName() + ") is still open 10 s "
                         + "later: a process it left behind holds it?; output: " + output());
             }
+        }
+        return process.exitValue();
+    }
+
+    /**
+     * Waits for the supervisor process itself to exit and returns its exit code, without waiting for its output to
+     * end: after an upgrade (USR2) the new supervisor it started writes to the same pipes and outlives it.
+     */
+    public int awaitProcessExit(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("supervisor still running after " + timeout.toMillis() + " ms; output: " + output());
         }
         return process.exitValue();
     }

@@ -12,6 +12,11 @@ public final class ExitCodes {
     public static final int BOOT_FAILED = 3;
     /** Could not listen on --listen (address in use, not local, no permission). */
     public static final int LISTEN_FAILED = 4;
+    /**
+     * A socket passed by the service manager (socket activation, LISTEN_FDS) is not a listening TCP socket (a UDP or
+     * AF_UNIX socket, a connection from {@code Accept=yes}, not a socket at all): the .socket unit needs fixing.
+     */
+    public static final int INHERITED_SOCKET_INVALID = 5;
 
     private ExitCodes() {
     }

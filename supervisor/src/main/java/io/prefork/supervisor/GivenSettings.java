@@ -1,5 +1,6 @@
 package io.prefork.supervisor;
 
+import io.prefork.supervisor.internal.systemd.SocketActivation;
 import java.io.IOException;
 import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
@@ -171,7 +172,13 @@ final class GivenSettings {
 
     /** A builder with every given setting applied, validated. */
     SupervisorConfig config() {
-        SupervisorConfig.Builder b = SupervisorConfig.builder();
+        return config(SocketActivation.fromEnvironment(java.util.Map.of(), 0));
+    }
+
+    /** Like {@link #config()}, serving the sockets systemd (or an upgrade) passed, if any, instead of --listen. */
+    SupervisorConfig config(SocketActivation activation) {
+        SupervisorConfig.Builder b = SupervisorConfig.builder().inheritedListeners(activation.named(),
+                activation.upgrade() ? SupervisorConfig.FROM_UPGRADE : SupervisorConfig.FROM_SERVICE_MANAGER);
         values.forEach((s, v) -> s.apply(b, v));
         return b.build();
     }

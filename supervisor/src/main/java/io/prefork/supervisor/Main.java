@@ -3,8 +3,14 @@ package io.prefork.supervisor;
 import io.prefork.supervisor.internal.log.LogSetup;
 import io.prefork.supervisor.internal.nativeio.Signals;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
+import io.prefork.supervisor.internal.nativeio.UpgradeEndpoint;
+import io.prefork.supervisor.internal.systemd.SocketActivation;
 import io.prefork.supervisor.internal.systemd.SystemdNotifier;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -74,6 +80,39 @@ public final class Main {
             out.println(VERSION);
             return ExitCodes.OK;
         }
+        SocketActivation activation;
+        try {
+            activation = SocketActivation.fromEnvironment();
+        } catch (IllegalArgumentException e) {
+            err.println("prefork: socket activation: " + e.getMessage());
+            return ExitCodes.INHERITED_SOCKET_INVALID;
+        }
+        // An upgrade's new supervisor takes its listening sockets from the old one (USR2; see Upgrader).
+        UpgradeEndpoint.Handover oldSupervisor = null;
+        String upgradeSocket = env.get(Upgrader.SOCKET_VARIABLE);
+        if (upgradeSocket != null && !upgradeSocket.isEmpty()) {
+            try {
+                oldSupervisor = UpgradeEndpoint.connect(Path.of(upgradeSocket),
+                        env.getOrDefault(Upgrader.TOKEN_VARIABLE, ""));
+            } catch (IOException | RuntimeException e) {
+                err.println("prefork: upgrade: cannot take the listening sockets from the old supervisor: "
+                        + e.getMessage());
+                return ExitCodes.LISTEN_FAILED;
+            }
+            Map<Integer, String> fds = new LinkedHashMap<>();
+            oldSupervisor.listeners().forEach(fd -> fds.put(fd, ""));
+            activation = SocketActivation.fromUpgrade(fds);
+        }
+        int code = configureAndRun(cli, env, activation, args, oldSupervisor, out, err);
+        if (code != ExitCodes.OK && oldSupervisor != null) {
+            oldSupervisor.close(); // the old one reads the end of stream: it serves on
+        }
+        return code;
+    }
+
+    private static int configureAndRun(ParseResult cli, Map<String, String> env, SocketActivation activation,
+                                       String[] args, UpgradeEndpoint.Handover oldSupervisor, PrintWriter out,
+                                       PrintWriter err) {
         GivenSettings given = new GivenSettings();
         try {
             ParseResult fromEnv = null;
@@ -97,6 +136,9 @@ public final class Main {
             }
             given.addParsed(cli, null);
             List<String> missing = given.missing();
+            if (activation.active()) {
+                missing.remove("--listen"); // the passed sockets are served instead
+            }
             if (!missing.isEmpty()) {
                 err.println("prefork: Missing required option" + (missing.size() > 1 ? "s" : "") + ": "
                         + String.join(", ", missing) + " (give them on the command line or in a --config file; "
@@ -113,13 +155,13 @@ public final class Main {
         LogSetup.configure(level == null ? "info" : level, format == null ? "text" : format);
         SupervisorConfig config;
         try {
-            config = given.config();
+            config = given.config(activation);
         } catch (ConfigException e) {
             err.println("prefork: " + e.getMessage() + given.sourceOf(e.setting()));
             return ExitCodes.USAGE;
         }
         try {
-            return new Main(out, err).execute(config);
+            return new Main(out, err).execute(config, args, oldSupervisor);
         } catch (RuntimeException e) {
             err.println("prefork: internal error: " + e);
             e.printStackTrace(err);
@@ -237,7 +279,7 @@ public final class Main {
         return given.config();
     }
 
-    private int execute(SupervisorConfig config) {
+    private int execute(SupervisorConfig config, String[] args, UpgradeEndpoint.Handover oldSupervisor) {
         Supervisor supervisor;
         // sd_notify when run by systemd (NOTIFY_SOCKET set); otherwise it does nothing.
         SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
@@ -260,6 +302,8 @@ public final class Main {
         handle("HUP", () -> supervisor.reload("SIGHUP"));
         handle("TTIN", () -> supervisor.addWorker("SIGTTIN"));
         handle("TTOU", () -> supervisor.removeWorker("SIGTTOU"));
+        List<String> command = Upgrader.currentCommand(Main.class.getName(), List.of(args));
+        handle("USR2", () -> supervisor.upgrade(command));
         // Any other way out of this JVM (an unhandled signal, System.exit from a library) still takes the workers
         // down.
         Thread hook = new Thread(() -> {
@@ -270,8 +314,18 @@ public final class Main {
         }, "prefork-exit");
         Runtime.getRuntime().addShutdownHook(hook);
         // One line; several --listen addresses are separated by ", " (the first one stays first, for scripts).
-        supervisor.ready().thenAccept(bound -> out.println("prefork: ready on " + TcpListener.format(bound)
-                + " with " + config.workers() + " worker(s) of " + config.workerClass()));
+        supervisor.ready().thenAccept(bound -> {
+            out.println("prefork: ready on " + TcpListener.format(bound) + " with " + config.workers()
+                    + " worker(s) of " + config.workerClass());
+            if (oldSupervisor != null) {
+                try {
+                    oldSupervisor.ready(); // it stops accepting and drains
+                } catch (IOException e) {
+                    err.println("prefork: upgrade: cannot tell the old supervisor that this one is ready ("
+                            + e.getMessage() + "); it goes on accepting too, until stopped");
+                }
+            }
+        });
         Termination t = supervisor.terminated().join();
         try {
             Runtime.getRuntime().removeShutdownHook(hook);

@@ -33,6 +33,13 @@ public final class ProcessTables {
                     + "failed request."),
             new Row("TTIN", "One more worker.", ""),
             new Row("TTOU", "One fewer worker: the oldest finishes what it has and exits.", ""),
+            new Row("USR2", "Upgrade the supervisor itself: a new supervisor from the same command line takes the "
+                    + "listening sockets; once its workers are ready, this one drains and exits.",
+                    "The new one is started from the same java, JVM options, jar and arguments, and is handed the "
+                            + "listening sockets over a private socket; until its workers are ready it accepts "
+                            + "nothing and this one serves on. If it fails to boot, this one keeps serving and logs "
+                            + "why (a later `USR2` may retry). `--pid` follows the new one; under systemd this one "
+                            + "announces the new `MAINPID`. See \"Upgrading the supervisor\"."),
             new Row("QUIT", "Not handled: the JVM reserves it for thread dumps; it prints the supervisor's threads and "
                     + "does not stop it.", ""));
 
@@ -49,7 +56,10 @@ public final class ProcessTables {
                             + "of respawning forever; the first line says why (a missing class, the Java a class "
                             + "needs), the log has the cause chain"),
             new Row(Integer.toString(ExitCodes.LISTEN_FAILED), "cannot listen",
-                    "address in use, not an address of this machine, or permission denied"));
+                    "address in use, not an address of this machine, or permission denied"),
+            new Row(Integer.toString(ExitCodes.INHERITED_SOCKET_INVALID), "a socket passed by systemd cannot be "
+                    + "served", "it is not a listening TCP socket, or the `LISTEN_*` variables are malformed (see "
+                    + "\"Running under systemd\")"));
 
     /** The README's Signals table. */
     public static String signalsMarkdown() {

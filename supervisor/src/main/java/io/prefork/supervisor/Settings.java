@@ -31,11 +31,13 @@ public final class Settings {
                     "Address to listen on. Port 0 picks a free port (the ready line shows it). IPv6 in brackets: "
                             + "`[::1]:8080`. Give it again to listen on more addresses or ports (at most "
                             + SupervisorConfig.MAX_LISTEN + "); connections from all of them share the workers, "
-                            + "and a worker tells them apart by `Connection.localAddress()`.",
+                            + "and a worker tells them apart by `Connection.localAddress()`. Not required when "
+                            + "systemd passes listening sockets (socket activation, `LISTEN_FDS`): those are served "
+                            + "instead, and a `--listen` given as well is ignored, with a warning.",
                     SupervisorConfig.Builder::listen, SupervisorConfig::listen)
                     .aliases("-b", "--bind")
                     .brief("Address to listen on, e.g. 127.0.0.1:8080 or [::1]:8080; port 0 picks a free port. Give "
-                            + "it again for more addresses."),
+                            + "it again for more addresses. Not needed under socket activation."),
             Setting.required("--worker", "CLASS",
                     "Class implementing `io.prefork.worker.Worker`, with a public no-argument constructor.",
                     SupervisorConfig.Builder::workerClass, SupervisorConfig::workerClass),
@@ -133,6 +135,15 @@ public final class Settings {
                             + "remove it on exit if it still holds that pid. For `PIDFile=` in a systemd unit, or "
                             + "scripts that send signals. Its directory must exist and be writable.",
                     (b, text) -> b.pidFile(path("--pid", text)), SupervisorConfig::pidFile),
+            Setting.value("--user", "USER", "none",
+                    "Run the workers as this user (a name or a uid), as gunicorn's `--user` does: for a supervisor "
+                            + "started as root, e.g. to listen on a port below 1024. Needs root. The supervisor itself "
+                            + "stays root (dropping its own privileges after binding is not implemented yet).",
+                    SupervisorConfig.Builder::user, SupervisorConfig::user),
+            Setting.value("--group", "GROUP", "the user's group",
+                    "With `--user`: run the workers with this group (a name or a gid) instead of the user's primary "
+                            + "group.",
+                    SupervisorConfig.Builder::group, SupervisorConfig::group),
             Setting.flag("--no-jmx",
                     "Do not register the metrics as JMX MBeans (by default they are).",
                     b -> b.jmx(false), SupervisorConfig::jmx),

@@ -17,12 +17,14 @@ import io.prefork.supervisor.internal.process.JvmLauncher;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
 import io.prefork.supervisor.internal.process.WorkerLauncher;
 import io.prefork.supervisor.internal.systemd.PidFile;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -64,7 +66,13 @@ public final class Supervisor implements AutoCloseable {
     private final List<InetSocketAddress> listenAddresses;
     private final SupervisorLoop loop;
     private final MetricRegistry registry;
-    private final AdminServer admin;
+    /**
+     * The admin endpoint, or null. Set later than construction only for an upgrade's new supervisor whose fixed
+     * {@code --admin} port the old one still holds ({@link #bindAdminLater}); guarded by {@code this}.
+     */
+    private AdminServer admin;
+    /** Set once the loop has terminated and {@link #stopAdmin()} ran: an admin bound later is closed at once. */
+    private boolean adminStopped;
     private final JmxReporter jmx;
     /** {@code --pid}, or null; removed with the admin endpoint. */
     private final PidFile pidFile;
@@ -114,10 +122,22 @@ public final class Supervisor implements AutoCloseable {
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
+        if (config.workerUid() >= 0 && config.workerUid() != Native.uid()) {
+            if (Native.uid() != 0) {
+                throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": running workers as "
+                        + "another user needs root, and this supervisor runs as uid " + Native.uid() + "; start it as "
+                        + "root, or leave --user out", null);
+            }
+            if (!java.nio.file.Files.isExecutable(java.nio.file.Path.of(WorkerLauncher.SETPRIV))) {
+                throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": " + WorkerLauncher.SETPRIV
+                        + " is missing; it runs the workers as that user: install util-linux (Debian: apt-get "
+                        + "install util-linux)", null);
+            }
+        }
         List<TcpListener> tcp = openListeners(config);
         BootstrapServer boot;
         try {
-            boot = BootstrapServer.open();
+            boot = BootstrapServer.open(config.workerUid(), config.workerGid());
         } catch (IOException e) {
             closeAll(tcp);
             throw new StartupException(ExitCodes.INTERNAL, "cannot create the private endpoint workers connect to "
@@ -139,6 +159,9 @@ public final class Supervisor implements AutoCloseable {
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings(),
                 new ProxyProtocol(ProxyMode.parse(config.proxyProtocol()), AllowList.parse(config.proxyAllowFrom())));
+        if (config.workerUid() >= 0) {
+            launcher.runAs(config.workerUid(), config.workerGid());
+        }
         SupervisorLoop loop;
         try {
             loop = new SupervisorLoop(config, new JvmLauncher(launcher), tcp, boot, new SupervisorMetrics(registry),
@@ -158,7 +181,17 @@ public final class Supervisor implements AutoCloseable {
                 jmx.start();
             }
             if (config.admin() != null) {
-                admin = AdminServer.start(config.admin(), loop::status, registry);
+                try {
+                    admin = AdminServer.start(config.admin(), loop::status, registry);
+                } catch (IOException e) {
+                    // An upgrade: the old supervisor answers on this port (503 on /ready while it drains) until it
+                    // exits; this one takes it over then.
+                    if (!upgrade(config) || BindFailure.of(e) != BindFailure.IN_USE) {
+                        throw e;
+                    }
+                    LOG.info("upgrade: --admin {} is still the old supervisor's; this one binds it once that one "
+                            + "exits", TcpListener.format(config.admin()));
+                }
             }
         } catch (IOException | RuntimeException e) {
             if (jmx != null) {
@@ -196,11 +229,62 @@ public final class Supervisor implements AutoCloseable {
         Thread bootThread = new Thread(() -> acceptWorkers(boot, loop), "prefork-bootstrap");
         bootThread.setDaemon(true);
         bootThread.start();
-        return new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
+        Supervisor supervisor = new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
+        if (config.admin() != null && admin == null) {
+            supervisor.bindAdminLater();
+        }
+        return supervisor;
     }
 
-    /** Binds every {@code --listen} address, in order; on the first failure closes those already bound. */
+    private static boolean upgrade(SupervisorConfig config) {
+        return !config.inheritedListeners().isEmpty() && config.inheritedFrom().equals(SupervisorConfig.FROM_UPGRADE);
+    }
+
+    /** How often an upgrade's new supervisor tries the old one's admin port again. */
+    private static final long ADMIN_RETRY_MS = 100;
+
+    /**
+     * Binds {@code --admin} as soon as the old supervisor of an upgrade has let go of it, trying every
+     * {@value #ADMIN_RETRY_MS} ms on a daemon thread, until bound or this supervisor terminates.
+     */
+    private void bindAdminLater() {
+        Thread t = new Thread(() -> {
+            while (!terminated.isDone()) {
+                try {
+                    Thread.sleep(ADMIN_RETRY_MS); // a poll: nothing announces that another process freed a port
+                    AdminServer bound = AdminServer.start(config.admin(), loop::status, registry);
+                    synchronized (this) {
+                        if (adminStopped) {
+                            bound.close();
+                        } else {
+                            admin = bound;
+                            LOG.info("admin endpoint on {}", TcpListener.format(bound.address()));
+                        }
+                    }
+                    return;
+                } catch (IOException e) {
+                    if (BindFailure.of(e) != BindFailure.IN_USE) {
+                        LOG.error("cannot bind --admin {} after the upgrade: {}; no admin endpoint",
+                                TcpListener.format(config.admin()), e.getMessage());
+                        return;
+                    }
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "prefork-admin-bind");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /**
+     * Takes the inherited listeners (socket activation), or else binds every {@code --listen} address, in order; on
+     * the first failure closes those already taken or bound.
+     */
     private static List<TcpListener> openListeners(SupervisorConfig config) throws StartupException {
+        if (!config.inheritedListeners().isEmpty()) {
+            return inheritListeners(config);
+        }
         List<TcpListener> open = new ArrayList<>(config.listen().size());
         for (InetSocketAddress address : config.listen()) {
             try {
@@ -213,6 +297,36 @@ public final class Supervisor implements AutoCloseable {
         return open;
     }
 
+    private static List<TcpListener> inheritListeners(SupervisorConfig config) throws StartupException {
+        boolean upgrade = config.inheritedFrom().equals(SupervisorConfig.FROM_UPGRADE);
+        if (!config.listen().isEmpty() && !upgrade) {
+            LOG.warn("--listen {} ignored: the service manager passed {} listening socket(s) (LISTEN_FDS), which are "
+                    + "served instead", TcpListener.format(config.listen()), config.inheritedListeners().size());
+        }
+        List<TcpListener> open = new ArrayList<>(config.inheritedListeners().size());
+        for (Map.Entry<Integer, String> e : config.inheritedListeners().entrySet()) {
+            int fd = e.getKey();
+            String which = (upgrade ? "upgrade" : "socket activation") + ": descriptor " + fd
+                    + (e.getValue().isEmpty() ? "" : " (LISTEN_FDNAMES \"" + e.getValue() + "\")");
+            try {
+                open.add(TcpListener.inherit(fd));
+            } catch (TcpListener.NotAListener wrong) {
+                closeAll(open);
+                throw new StartupException(ExitCodes.INHERITED_SOCKET_INVALID, which + " " + wrong.getMessage()
+                        + "; Prefork serves listening TCP sockets only: in the .socket unit use ListenStream= with an "
+                        + "address or port (not a path) and Accept=no (the default)", wrong);
+            } catch (NativeException failed) {
+                closeAll(open);
+                throw new StartupException(ExitCodes.INHERITED_SOCKET_INVALID, which + ": cannot check it ("
+                        + failed.getMessage() + ")", failed);
+            }
+        }
+        LOG.info("{}: serving {} inherited listening socket(s): {}", upgrade ? "upgrade" : "socket activation",
+                open.size(),
+                TcpListener.format(open.stream().map(TcpListener::boundAddress).toList()));
+        return open;
+    }
+
     private static void closeAll(List<TcpListener> listeners) {
         for (TcpListener t : listeners) {
             t.close();
@@ -221,6 +335,11 @@ public final class Supervisor implements AutoCloseable {
 
     /** Stops the admin endpoint and unregisters the MBeans; runs once, when the loop has terminated. */
     private void stopAdmin() {
+        AdminServer admin;
+        synchronized (this) {
+            adminStopped = true;
+            admin = this.admin;
+        }
         try {
             if (admin != null) {
                 admin.close();
@@ -310,7 +429,7 @@ public final class Supervisor implements AutoCloseable {
      * The address the admin endpoint ({@code --admin}) is bound to, with the real port when 0 was configured; null
      * when there is none. It stops answering when the supervisor terminates.
      */
-    public InetSocketAddress adminAddress() {
+    public synchronized InetSocketAddress adminAddress() {
         return admin == null ? null : admin.address();
     }
 
@@ -392,6 +511,37 @@ public final class Supervisor implements AutoCloseable {
     void reload(String via) {
         LOG.info("{}: {}", via, "rolling reload: every worker is replaced by a fresh JVM, one at a time");
         loop.requestReload();
+    }
+
+    /**
+     * Upgrade (SIGUSR2, gunicorn's convention): starts a new supervisor with {@code command} (normally this one's, from
+     * {@link io.prefork.supervisor.internal.upgrade.Upgrader#currentCommand}) and hands it the listening sockets; once
+     * its workers are ready, this supervisor stops accepting, drains as a graceful stop does, and exits 0. If the new
+     * one fails (exits, or is not ready within the boot timeout plus 30 s), it is stopped, the reason is logged, and
+     * this one serves on. Ignored, with a log line, unless running and not already upgrading.
+     */
+    public void upgrade(List<String> command) {
+        long self = ProcessHandle.current().pid();
+        loop.requestUpgrade(fds -> Upgrader.start(command, fds, config.bootTimeout().plusSeconds(30),
+                new Upgrader.Outcome() {
+                    @Override
+                    public void handedOver(long pid) {
+                        loop.requestHandOver(pid);
+                    }
+
+                    @Override
+                    public void failed(String reason) {
+                        // The new one wrote its pid there as it started; scripts must find the one still serving.
+                        if (config.pidFile() != null) {
+                            try {
+                                PidFile.write(config.pidFile(), self);
+                            } catch (IOException e) {
+                                LOG.warn("cannot restore the pid file after the failed upgrade: {}", e.getMessage());
+                            }
+                        }
+                        loop.upgradeFailed(reason);
+                    }
+                }));
     }
 
     /** One more worker (SIGTTIN). */

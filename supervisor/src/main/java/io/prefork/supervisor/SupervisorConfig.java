@@ -53,6 +53,12 @@ public final class SupervisorConfig {
     private final Path workerJava;
     private final String proxyProtocol;
     private final String proxyAllowFrom;
+    private final Map<Integer, String> inheritedListeners;
+    private final String inheritedFrom;
+    private final String user;
+    private final String group;
+    private final int workerUid;
+    private final int workerGid;
 
     private SupervisorConfig(Builder b) {
         this.listen = List.copyOf(b.listen);
@@ -79,6 +85,12 @@ public final class SupervisorConfig {
         this.workerJava = b.resolvedWorkerJava;
         this.proxyProtocol = b.proxyProtocol;
         this.proxyAllowFrom = b.proxyAllowFrom;
+        this.inheritedListeners = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.inheritedListeners));
+        this.inheritedFrom = b.inheritedFrom;
+        this.user = b.user;
+        this.group = b.group;
+        this.workerUid = b.workerUid;
+        this.workerGid = b.workerGid;
     }
 
     public static Builder builder() {
@@ -202,6 +214,45 @@ public final class SupervisorConfig {
     }
 
     /**
+     * Listening sockets this process inherited (systemd socket activation), descriptor to name ("" for none), in
+     * order; empty when it binds {@link #listen()} itself. When not empty, these are served and {@link #listen()} is
+     * not bound.
+     */
+    public Map<Integer, String> inheritedListeners() {
+        return inheritedListeners;
+    }
+
+    /** Who passed the {@link #inheritedListeners()}, for the log: {@link #FROM_SERVICE_MANAGER} or {@link #FROM_UPGRADE}. */
+    public String inheritedFrom() {
+        return inheritedFrom;
+    }
+
+    /** The user workers run as ({@code --user}), or null for the supervisor's own. */
+    public String user() {
+        return user;
+    }
+
+    /** The group workers run as ({@code --group}), or null for the user's primary group. */
+    public String group() {
+        return group;
+    }
+
+    /** The uid workers run as, resolved from {@link #user()}; -1 when they run as the supervisor's user. */
+    public int workerUid() {
+        return workerUid;
+    }
+
+    /** The gid workers run as, from {@link #group()} or the user's primary group; -1 without {@link #user()}. */
+    public int workerGid() {
+        return workerGid;
+    }
+
+    /** Socket activation: systemd (or its test tool) passed the sockets. */
+    public static final String FROM_SERVICE_MANAGER = "the service manager (LISTEN_FDS)";
+    /** An upgrade (USR2): the old supervisor passed them. */
+    public static final String FROM_UPGRADE = "the old supervisor (upgrade)";
+
+    /**
      * Parses {@code HOST:PORT}; an IPv6 literal goes in brackets ({@code [::1]:8080}).
      *
      * @throws ConfigException naming {@code --listen} if the text is malformed or the host does not resolve
@@ -254,6 +305,10 @@ public final class SupervisorConfig {
         }
     }
 
+    private static String shownUser(String name) {
+        return name.isBlank() ? "'" + name + "'" : name;
+    }
+
     /** Collects settings; {@link #build()} validates them all. */
     public static final class Builder {
         private List<InetSocketAddress> listen = List.of();
@@ -281,6 +336,12 @@ public final class SupervisorConfig {
         private Path resolvedWorkerJava;
         private String proxyProtocol = ProxyMode.OFF.cliName();
         private String proxyAllowFrom = AllowList.DEFAULT;
+        private Map<Integer, String> inheritedListeners = Map.of();
+        private String inheritedFrom = FROM_SERVICE_MANAGER;
+        private String user;
+        private String group;
+        private int workerUid = -1;
+        private int workerGid = -1;
 
         private Builder() {
         }
@@ -342,6 +403,34 @@ public final class SupervisorConfig {
         /** The pid file ({@code --pid}), or null for none. */
         public Builder pidFile(Path file) {
             this.pidFile = file;
+            return this;
+        }
+
+        /**
+         * Listening sockets this process inherited, to serve instead of binding {@link #listen}: descriptor to name
+         * (for messages; "" for none), in order. The supervisor checks each is a listening TCP socket and then owns
+         * it. {@code Main} takes them from systemd's {@code LISTEN_FDS}.
+         */
+        public Builder inheritedListeners(Map<Integer, String> fds) {
+            this.inheritedListeners = new LinkedHashMap<>(fds);
+            return this;
+        }
+
+        /** Like {@link #inheritedListeners(Map)}, saying who passed them ({@link #FROM_UPGRADE}...), for the log. */
+        public Builder inheritedListeners(Map<Integer, String> fds, String from) {
+            this.inheritedFrom = java.util.Objects.requireNonNull(from);
+            return inheritedListeners(fds);
+        }
+
+        /** The user to run workers as ({@code --user}): a name or a uid; null for the supervisor's own. */
+        public Builder user(String name) {
+            this.user = name;
+            return this;
+        }
+
+        /** The group to run workers as ({@code --group}), with {@link #user}: a name or a gid. */
+        public Builder group(String name) {
+            this.group = name;
             return this;
         }
 
@@ -440,8 +529,13 @@ public final class SupervisorConfig {
 
         /** Validates every setting and seals them. */
         public SupervisorConfig build() {
-            if (listen.isEmpty()) {
-                throw new ConfigException("--listen", "(missing)", "say where to listen, e.g. --listen 127.0.0.1:8080");
+            if (listen.isEmpty() && inheritedListeners.isEmpty()) {
+                throw new ConfigException("--listen", "(missing)", "say where to listen, e.g. --listen 127.0.0.1:8080, "
+                        + "or start the supervisor with listening sockets from systemd (socket activation)");
+            }
+            if (inheritedListeners.size() > MAX_LISTEN) {
+                throw new ConfigException("LISTEN_FDS", inheritedListeners.size() + " sockets", "at most " + MAX_LISTEN
+                        + " listening sockets");
             }
             if (listen.size() > MAX_LISTEN) {
                 throw new ConfigException("--listen", listen.size() + " addresses", "at most " + MAX_LISTEN
@@ -452,6 +546,28 @@ public final class SupervisorConfig {
                 // Port 0 twice is two free ports; the same fixed port twice could never both bind.
                 if (a.getPort() != 0 && listen.subList(0, i).contains(a)) {
                     throw new ConfigException("--listen", TcpListener.format(a), "is given twice; give each address once");
+                }
+            }
+            workerUid = -1;
+            workerGid = -1;
+            if (group != null && user == null) {
+                throw new ConfigException("--group", group, "needs --user too: the group is for the workers' user");
+            }
+            if (user != null) {
+                io.prefork.supervisor.internal.nativeio.Accounts.User u =
+                        io.prefork.supervisor.internal.nativeio.Accounts.user(user);
+                if (u == null || user.isBlank()) {
+                    throw new ConfigException("--user", shownUser(user), "no such user on this machine; name an "
+                            + "existing one (e.g. nobody) or create it (useradd --system NAME)");
+                }
+                workerUid = u.uid();
+                workerGid = u.gid();
+                if (group != null) {
+                    workerGid = io.prefork.supervisor.internal.nativeio.Accounts.group(group);
+                    if (workerGid < 0 || group.isBlank()) {
+                        throw new ConfigException("--group", shownUser(group), "no such group on this machine; name "
+                                + "an existing one (e.g. nogroup) or leave --group out for the user's own");
+                    }
                 }
             }
             if (workers < 1 || workers > MAX_WORKERS) {

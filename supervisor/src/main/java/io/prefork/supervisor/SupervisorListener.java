@@ -33,6 +33,13 @@ public interface SupervisorListener {
     }
 
     /**
+     * An upgrade's new supervisor, pid {@code newPid}, is ready and serves the same sockets; this one stops accepting
+     * and drains. Called just before {@link #onStopping(boolean)}.
+     */
+    default void onHandOver(long newPid) {
+    }
+
+    /**
      * A stop began: graceful ({@code true}: no new connections, those in flight finish up to the graceful timeout)
      * or quick. Called once, for the first stop; a graceful stop made quick later is not announced again.
      */

@@ -140,6 +140,40 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void socketsPassedBySystemdStandInForListen() {
+        SupervisorConfig c = SupervisorConfig.builder().workers(1).workerClass("com.example.MyWorker")
+                .workerClasspath(List.of(jar)).inheritedListeners(java.util.Map.of(3, "web")).build();
+        assertEquals(List.of(), c.listen());
+        assertEquals(java.util.Map.of(3, "web"), c.inheritedListeners());
+        assertEquals(java.util.Map.of(), valid().build().inheritedListeners());
+    }
+
+    @Test
+    void workersRunAsAUserAndGroupByNameOrNumber() {
+        // root and uid/gid 0 exist everywhere.
+        SupervisorConfig c = valid().user("root").build();
+        assertEquals("root", c.user());
+        assertEquals(0, c.workerUid());
+        assertEquals(0, c.workerGid());
+        c = valid().user("0").group("0").build();
+        assertEquals(0, c.workerUid());
+        assertEquals(0, c.workerGid());
+        c = valid().build();
+        assertEquals(-1, c.workerUid(), "no --user: the supervisor's own");
+        assertEquals(-1, c.workerGid());
+    }
+
+    @Test
+    void rejectsAnUnknownUserOrGroupAndAGroupWithoutAUser() {
+        ConfigException e = rejects(valid().user("no-such-user-prefork"), "--user", "no-such-user-prefork");
+        assertTrue(e.getMessage().contains("no such user"), e.getMessage());
+        e = rejects(valid().user("root").group("no-such-group-prefork"), "--group", "no-such-group-prefork");
+        assertTrue(e.getMessage().contains("no such group"), e.getMessage());
+        e = rejects(valid().group("root"), "--group", "root");
+        assertTrue(e.getMessage().contains("needs --user"), e.getMessage());
+    }
+
+    @Test
     void listensOnEveryAddressGivenInOrder() {
         SupervisorConfig c = valid().listen("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0").build();
         assertEquals(List.of("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0"),

@@ -216,6 +216,38 @@ public final class Acceptor {
                 dispatcher.totalInFlight(), dispatcher.queued(), gracefulTimeout.toSeconds());
     }
 
+    /**
+     * Duplicates of the open listeners' descriptors, in --listen order, close-on-exec and owned by the caller: for an
+     * upgrade to hand to a new supervisor, while this acceptor goes on using (and may close) its own.
+     */
+    public List<Integer> duplicateListeners() throws NativeException {
+        List<Integer> dups = new ArrayList<>(listeners.size());
+        try {
+            for (TcpListener l : listeners) {
+                dups.add(Native.check(Native.LIBC.fcntl(l.fd(), Native.F_DUPFD_CLOEXEC, 3),
+                        "fcntl(fd=" + l.fd() + ", F_DUPFD_CLOEXEC)"));
+            }
+        } catch (NativeException e) {
+            for (int fd : dups) {
+                Native.closeQuietly(fd);
+            }
+            throw e;
+        }
+        return dups;
+    }
+
+    /**
+     * An upgrade's hand-over: the new supervisor accepts on the same sockets from now on, so ours are simply closed.
+     * No handshake filter (it belongs to the socket, and would refuse the new supervisor's connections too) and no
+     * emptying of the accept queues, which stay with the socket, for the new supervisor to accept.
+     */
+    public void handOver() {
+        close();
+        LOG.info("handed over: listeners closed here, the new supervisor accepts on them; {} connection(s) in "
+                + "flight, {} queued; graceful timeout {} s", dispatcher.totalInFlight(), dispatcher.queued(),
+                gracefulTimeout.toSeconds());
+    }
+
     /** Closes every listener now (once; later calls do nothing). */
     public void close() {
         if (open) {

@@ -64,6 +64,8 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private final List<WorkerProcess> polled = new ArrayList<>();
 
     private Phase phase = Phase.STARTING;
+    /** An upgrade (USR2) is under way: another is refused until it succeeds or fails. */
+    private boolean upgrading;
     private Termination termination = new Termination(ExitCodes.OK, null);
 
     private final CompletableFuture<List<InetSocketAddress>> ready = new CompletableFuture<>();
@@ -112,6 +114,54 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     /** Rolling reload: replace every worker with a fresh JVM, one at a time, without a capacity dip. */
     public void requestReload() {
         post(pool::reload);
+    }
+
+    /**
+     * Upgrade (USR2): when running and not already upgrading, calls {@code start} on the loop thread with duplicates
+     * of the listening sockets (the caller's to close); otherwise logs why not. {@code start} must not block.
+     */
+    public void requestUpgrade(java.util.function.Consumer<List<Integer>> start) {
+        post(() -> {
+            if (phase != Phase.RUNNING || upgrading) {
+                LOG.warn("upgrade (USR2) ignored: {}", upgrading ? "an upgrade is already under way"
+                        : "the supervisor is " + phase.name().toLowerCase(java.util.Locale.ROOT)
+                        + "; an upgrade starts only from a running supervisor");
+                return;
+            }
+            List<Integer> dups;
+            try {
+                dups = acceptor.duplicateListeners();
+            } catch (NativeException e) {
+                LOG.error("upgrade (USR2) not started: {}", e.getMessage());
+                return;
+            }
+            upgrading = true;
+            start.accept(new ArrayList<>(dups));
+        });
+    }
+
+    /** The upgrade failed; the old supervisor serves on (and may be upgraded again). */
+    public void upgradeFailed(String reason) {
+        post(() -> {
+            upgrading = false;
+            LOG.error("upgrade failed, still serving: {}", reason);
+        });
+    }
+
+    /**
+     * The new supervisor (pid {@code newPid}) is ready on the same sockets: stop accepting, drain as a graceful stop
+     * does, and exit 0. {@code /ready} answers 503 from here on.
+     */
+    public void requestHandOver(long newPid) {
+        post(() -> {
+            upgrading = false;
+            if (phase.compareTo(Phase.DRAINING) >= 0) {
+                return; // a stop began meanwhile: it closes the listeners itself
+            }
+            LOG.info("upgrade: the new supervisor (pid {}) is ready; stopping accepting and draining", newPid);
+            notifyListener(() -> events.onHandOver(newPid));
+            stop(true, true);
+        });
     }
 
     /** One more worker. */
@@ -206,7 +256,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         poller.clear();
         poller.add(wakeup.fd(), Native.POLLIN);
         // Slots 1..listenSlots: the listeners, in order, or none while there is no room for more connections.
-        int listenSlots = phase.compareTo(Phase.DRAINING) < 0 ? acceptor.addTo(poller) : 0;
+        int listenSlots = accepting() ? acceptor.addTo(poller) : 0;
         polled.clear();
         for (WorkerProcess w : pool.workers()) {
             if (w.hasChannel()) {
@@ -259,6 +309,19 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         }
     }
 
+    /**
+     * Whether to accept now: from the start until a stop or hand-over begins, so that connections wait in the
+     * supervisor's queue rather than the kernel's while the first workers boot. Except for an upgrade's new
+     * supervisor, which accepts only once ready: until then the old one accepts on the same sockets, and what this one
+     * took would be lost (reset) if it then failed to boot, whereas what it leaves in the queue the old one serves.
+     */
+    private boolean accepting() {
+        if (phase == Phase.STARTING) {
+            return !config.inheritedFrom().equals(SupervisorConfig.FROM_UPGRADE);
+        }
+        return phase.compareTo(Phase.DRAINING) < 0;
+    }
+
     // ------------------------------------------------------------------------------------------------ the pool's owner
 
     @Override
@@ -292,6 +355,10 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     // ------------------------------------------------------------------------------------------------ stopping
 
     private void stop(boolean graceful) {
+        stop(graceful, false);
+    }
+
+    private void stop(boolean graceful, boolean handOver) {
         if (phase == Phase.STOPPED) {
             return;
         }
@@ -310,7 +377,11 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         }
         phase = Phase.DRAINING;
         pool.stopReloading();
-        acceptor.closeGracefully();
+        if (handOver) {
+            acceptor.handOver();
+        } else {
+            acceptor.closeGracefully();
+        }
         timers.schedule(config.gracefulTimeout().toNanos(), () -> {
             if (phase == Phase.DRAINING) {
                 LOG.warn("graceful timeout ({} s) passed with {} connection(s) in flight and {} queued; stopping "

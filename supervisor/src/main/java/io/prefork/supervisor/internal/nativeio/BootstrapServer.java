@@ -45,8 +45,17 @@ public final class BootstrapServer implements Closeable {
         this.channel = channel;
     }
 
-    /** Creates the private directory and listens in it. */
+    /** Creates the private directory and listens in it, for workers of the supervisor's own user. */
     public static BootstrapServer open() throws IOException {
+        return open(-1, -1);
+    }
+
+    /**
+     * Like {@link #open()}, for workers that run as {@code uid}:{@code gid} ({@code --user}; -1 for ours): the
+     * directory and the socket are given to that user, still 0700 and 0600, so that it, and only it (and root), can
+     * connect. The token and SO_PEERCRED checks are unchanged.
+     */
+    public static BootstrapServer open(int uid, int gid) throws IOException {
         Path dir = Files.createTempDirectory("prefork-",
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         Path sock = dir.resolve("boot.sock");
@@ -55,6 +64,12 @@ public final class BootstrapServer implements Closeable {
             ch.socket().bind(new UnixSocketAddress(sock.toFile()), 64);
             Native.setCloseOnExec(ch.getFD());
             Files.setPosixFilePermissions(sock, PosixFilePermissions.fromString("rw-------"));
+            if (uid >= 0) {
+                for (Path p : new Path[] {sock, dir}) {
+                    Files.setAttribute(p, "unix:gid", gid);
+                    Files.setAttribute(p, "unix:uid", uid);
+                }
+            }
         } catch (IOException | RuntimeException e) {
             ch.close();
             Files.deleteIfExists(sock);

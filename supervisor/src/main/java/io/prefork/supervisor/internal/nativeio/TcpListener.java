@@ -9,6 +9,8 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import jnr.ffi.Pointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A listening TCP socket made with raw socket/bind/listen, and accept4. Raw rather than a
@@ -20,16 +22,22 @@ import jnr.ffi.Pointer;
  * documents. Used by one thread: the supervisor's loop.
  */
 public final class TcpListener implements Closeable {
-        private final int fd;
+    private static final Logger LOG = LoggerFactory.getLogger("prefork");
+    private final int fd;
     private final int family;
     private final InetSocketAddress bound;
+    /** Passed to us (socket activation) rather than bound here: another process holds the same socket. */
+    private final boolean inherited;
+    /** {@link #refuseNewHandshakes} attached its filter, which an inherited socket must lose before we let go. */
+    private boolean refusing;
     private final Pointer acceptAddr = Native.allocate(Native.SOCKADDR_BYTES);
     private final Pointer acceptAddrLen = Native.allocate(4);
     private boolean closed;
 
-    private TcpListener(int fd, int family) throws NativeException {
+    private TcpListener(int fd, int family, boolean inherited) throws NativeException {
         this.fd = fd;
         this.family = family;
+        this.inherited = inherited;
         Pointer name = Native.allocate(Native.SOCKADDR_BYTES);
         Pointer nameLength = Native.allocate(4);
         nameLength.putInt(0, Native.SOCKADDR_BYTES);
@@ -57,11 +65,95 @@ public final class TcpListener implements Closeable {
             int len = Native.putSockaddr(address, sa);
             Native.check(Native.LIBC.bind(fd, sa, len), "bind(" + where + ")");
             Native.check(Native.LIBC.listen(fd, backlog), "listen(" + where + ", backlog=" + backlog + ")");
-            return new TcpListener(fd, family);
+            return new TcpListener(fd, family, false);
         } catch (NativeException | RuntimeException e) {
             Native.closeQuietly(fd);
             throw e;
         }
+    }
+
+    // getsockopt(2) and socket(7) values, for the check of an inherited socket.
+    private static final int SO_TYPE = 3;
+    private static final int SO_ACCEPTCONN = 30;
+    private static final int SOCK_DGRAM = 2;
+    private static final int ENOTSOCK = 88;
+    private static final int SO_DETACH_FILTER = 27;
+
+    /** An inherited descriptor that is not a listening TCP socket; the message says what it is instead. */
+    public static final class NotAListener extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        NotAListener(String what) {
+            super(what);
+        }
+    }
+
+    /**
+     * Takes a listening socket this process inherited (systemd socket activation: descriptor 3 onward), after
+     * checking it is one we can serve: a TCP stream socket (IPv4 or IPv6) in the listening state. The service manager
+     * keeps its own copy of the socket, so it outlives us, and connections that arrive while no supervisor accepts
+     * wait in its queue for the next one; see {@link #inherited()}.
+     *
+     * <p>From here on the returned listener owns {@code fd}. It is made close-on-exec (systemd passes it without,
+     * so that a process it starts can have it; ours must not) and non-blocking, the mode the supervisor polls in.
+     * Both are flags of the open file description, shared with the service manager's copy, which accepts nothing
+     * itself for a socket with {@code Accept=no}.
+     *
+     * @throws NotAListener with a message saying what the descriptor is instead ("is a UDP socket"); {@code fd} is
+     *     left open, not ours to close
+     * @throws NativeException when a check itself fails for another reason
+     */
+    public static TcpListener inherit(int fd) throws NotAListener, NativeException {
+        if (Native.LIBC.fcntl(fd, Native.F_GETFD, 0) < 0) {
+            int e = Native.errno();
+            if (e == Native.EBADF) {
+                throw new NotAListener("is not open");
+            }
+            throw new NativeException("fcntl(fd=" + fd + ", F_GETFD)", e);
+        }
+        Pointer value = Native.allocate(4);
+        Pointer length = Native.allocate(4);
+        length.putInt(0, 4);
+        if (Native.LIBC.getsockopt(fd, Native.SOL_SOCKET, SO_TYPE, value, length) < 0) {
+            int e = Native.errno();
+            if (e == ENOTSOCK) {
+                throw new NotAListener("is not a socket (a file, a pipe or a terminal)");
+            }
+            throw new NativeException("getsockopt(fd=" + fd + ", SO_TYPE)", e);
+        }
+        int type = value.getInt(0);
+        Pointer name = Native.allocate(Native.SOCKADDR_BYTES + 100); // room for a sockaddr_un, to read its family
+        Pointer nameLength = Native.allocate(4);
+        nameLength.putInt(0, Native.SOCKADDR_BYTES + 100);
+        Native.check(Native.LIBC.getsockname(fd, name, nameLength), "getsockname(fd=" + fd + ")");
+        int family = name.getShort(0);
+        String familyText = family == Native.AF_INET ? "IPv4" : family == Native.AF_INET6 ? "IPv6"
+                : family == Native.AF_UNIX ? "AF_UNIX" : "family " + family;
+        if (family != Native.AF_INET && family != Native.AF_INET6) {
+            throw new NotAListener("is an " + familyText + " socket, not a TCP one");
+        }
+        if (type != Native.SOCK_STREAM) {
+            throw new NotAListener("is " + (type == SOCK_DGRAM ? "a UDP (" + familyText + " datagram)"
+                    : "an " + familyText + " socket of type " + type + ", not a stream") + " socket, not a TCP one");
+        }
+        length.putInt(0, 4);
+        Native.check(Native.LIBC.getsockopt(fd, Native.SOL_SOCKET, SO_ACCEPTCONN, value, length),
+                "getsockopt(fd=" + fd + ", SO_ACCEPTCONN)");
+        if (value.getInt(0) == 0) {
+            throw new NotAListener("is a TCP socket that is not listening (a connection: a .socket unit with "
+                    + "Accept=yes passes each connection to a new instance of the service)");
+        }
+        Native.setCloseOnExec(fd);
+        Native.setBlocking(fd, false);
+        return new TcpListener(fd, family, true);
+    }
+
+    /**
+     * True for a listener passed to us ({@link #inherit}): the process that passed it keeps a copy, so closing ours
+     * neither stops the port listening nor resets the connections in its queue; they wait for the next supervisor.
+     */
+    public boolean inherited() {
+        return inherited;
     }
 
     public int fd() {
@@ -141,6 +233,7 @@ public final class TcpListener implements Closeable {
      */
     public void refuseNewHandshakes() throws NativeException {
         attachFilter(fd, DROP_NEW_HANDSHAKES, "drop new handshakes on " + format(bound));
+        refusing = true;
     }
 
     /**
@@ -194,10 +287,25 @@ public final class TcpListener implements Closeable {
         return n;
     }
 
+    /**
+     * Closes our descriptor. An {@link #inherited()} socket that {@link #refuseNewHandshakes} filtered loses its
+     * filter first: the filter belongs to the socket, not to our descriptor, and the service manager's copy outlives
+     * us; left attached, it would go on dropping every new connection, for the next supervisor too.
+     */
     @Override
     public void close() {
         if (!closed) {
             closed = true;
+            if (inherited && refusing) {
+                try {
+                    // The kernel ignores the value but wants an int's length (EINVAL for less).
+                    Native.setIntOption(fd, Native.SOL_SOCKET, SO_DETACH_FILTER, 0, "SO_DETACH_FILTER");
+                } catch (NativeException e) {
+                    LOG.warn("cannot remove the filter refusing new connections from the inherited listener {} ({}): "
+                            + "the next supervisor given this socket will not receive new connections; restart the "
+                            + "socket unit", format(bound), e.getMessage());
+                }
+            }
             Native.closeQuietly(fd);
         }
     }

@@ -56,7 +56,8 @@ final class Spawner {
     private final Executor loop;
     private final List<WorkerProcess> workers;
     private final SecureRandom random = new SecureRandom();
-    private final int myUid = Native.uid();
+    /** The uid every worker's bootstrap connection must come from: --user's, or ours. */
+    private final int workerUid;
     /** The --boot-timeout timer of each worker not yet ready. */
     private final Map<WorkerProcess, Timers.Timer> bootTimers = new HashMap<>();
     /** Slots with a spawn scheduled (respawn backoff), so capacity is not requested twice. */
@@ -77,6 +78,7 @@ final class Spawner {
         this.owner = owner;
         this.loop = loop;
         this.workers = workers;
+        this.workerUid = config.workerUid() >= 0 ? config.workerUid() : Native.uid();
     }
 
     /** Starts a worker for slot {@code index}; if {@code replaces} is given, the new one will take over from it. */
@@ -217,7 +219,7 @@ final class Spawner {
             LOG.warn("refused a bootstrap connection from pid {}: unknown or already used token", pid);
             return;
         }
-        if (uid != myUid || pid != match.pid()) {
+        if (uid != workerUid || pid != match.pid()) {
             LOG.warn("refused a bootstrap connection presenting {}'s token: it came from pid {} uid {}", match,
                     pid, uid);
             return;

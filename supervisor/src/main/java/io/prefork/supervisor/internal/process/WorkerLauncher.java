@@ -4,6 +4,8 @@ import io.prefork.internal.proxy.ProxyProtocol;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
 import io.prefork.internal.runtime.WorkerStartup;
+import io.prefork.supervisor.internal.systemd.SocketActivation;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,6 +36,9 @@ public final class WorkerLauncher {
     private final ProxyProtocol proxy;
 
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
+    /** The setpriv prefix of {@link #runAs}, or nothing. */
+    private List<String> runAs = List.of();
+
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
                           String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {
         this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, prefetchTimeoutMs, settings,
@@ -102,8 +107,22 @@ public final class WorkerLauncher {
     }
 
     /** The full command line, for logs and tests. */
+    /**
+     * Runs the workers as {@code uid}:{@code gid} (with the user's supplementary groups), for {@code --user}. A JVM
+     * cannot change the user of a process it starts, so the command starts with util-linux's {@code setpriv}, which
+     * sets them and execs java in the same process: the pid the supervisor knows stays the worker's, and its
+     * capabilities go with root. Call once, before any worker starts.
+     */
+    public WorkerLauncher runAs(int uid, int gid) {
+        this.runAs = List.of(SETPRIV, "--reuid=" + uid, "--regid=" + gid, "--init-groups", "--");
+        return this;
+    }
+
+    /** Where util-linux installs setpriv (Debian, Fedora, Alpine's util-linux-misc). */
+    public static final String SETPRIV = "/usr/bin/setpriv";
+
     public List<String> command() {
-        List<String> cmd = new ArrayList<>();
+        List<String> cmd = new ArrayList<>(runAs);
         cmd.add(java.toString());
         cmd.addAll(List.of(ChannelWrapper.REQUIRED_FLAG.split(" ")));
         // jffi loads a native library: JDK 24+ warns (and a future JDK will refuse) without this. 17 accepts it.
@@ -129,6 +148,10 @@ public final class WorkerLauncher {
     /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */
     public Process start(int slot, Path bootSocket, String token) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command());
+        // Socket activation's variables are for the supervisor (LISTEN_PID names it, and the descriptors are not
+        // passed on): a worker that saw them could only be misled by them.
+        pb.environment().keySet().removeAll(SocketActivation.VARIABLES);
+        pb.environment().keySet().removeAll(Upgrader.VARIABLES);
         pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
                 settings, proxy).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));

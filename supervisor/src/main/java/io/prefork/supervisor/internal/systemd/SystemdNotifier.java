@@ -55,6 +55,8 @@ public final class SystemdNotifier implements SupervisorListener, AutoCloseable 
     /** The latest snapshot the loop answered the status sampler with; the next tick reads it. */
     private final AtomicReference<SupervisorStatus> latest = new AtomicReference<>();
     private volatile boolean stopping;
+    /** After an upgrade's hand-over this process is no longer the service's main one: it says nothing more. */
+    private volatile boolean handedOver;
     /** Timer thread only. */
     private String lastStatus;
     /** Timer thread only: the watchdog's outstanding question to the loop. */
@@ -195,7 +197,7 @@ public final class SystemdNotifier implements SupervisorListener, AutoCloseable 
     }
 
     private boolean send(String message) {
-        return socket != null && socket.send(message);
+        return socket != null && !handedOver && socket.send(message);
     }
 
     // ---- SupervisorListener: on the loop thread, one non-blocking datagram each.
@@ -222,10 +224,24 @@ public final class SystemdNotifier implements SupervisorListener, AutoCloseable 
         }
     }
 
+    /**
+     * The service's main process is now the new supervisor: said by this one, still the main process, so that systemd
+     * accepts it with the default {@code NotifyAccess=main}; from then on the new one's messages count. No
+     * {@code STOPPING=1} follows: the service is not stopping, only this process.
+     */
+    @Override
+    public void onHandOver(long newPid) {
+        stopping = true;
+        send("MAINPID=" + newPid + "\nSTATUS=upgraded: the new supervisor, pid " + newPid + ", serves; pid " + pid
+                + " drains");
+        // Its STATUS and WATCHDOG messages would be refused (NotifyAccess=main) or, worse, taken for the service's.
+        handedOver = true;
+    }
+
     @Override
     public void onStopping(boolean graceful) {
         stopping = true;
-        send("STOPPING=1\nSTATUS=" + (graceful ? "stopping gracefully" : "stopping"));
+        send("STOPPING=1\nSTATUS=" + (graceful ? "stopping gracefully" : "stopping")); // not after a hand-over
     }
 
     @Override

@@ -53,6 +53,24 @@ class BootstrapTest {
     }
 
     @Test
+    void anEndpointForAnotherUserIsThatUsersOnly() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Native.uid() == 0, "only root can give a file to another user; "
+                + "this test runs as uid " + Native.uid());
+        Accounts.User nobody = Accounts.user("nobody");
+        org.junit.jupiter.api.Assumptions.assumeTrue(nobody != null, "no user 'nobody' on this machine");
+        try (BootstrapServer server = BootstrapServer.open(nobody.uid(), nobody.gid())) {
+            for (Path p : new Path[] {server.path(), server.path().getParent()}) {
+                assertEquals(nobody.uid(), Files.getAttribute(p, "unix:uid"), p.toString());
+                assertEquals(nobody.gid(), Files.getAttribute(p, "unix:gid"), p.toString());
+            }
+            assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(server.path().getParent())));
+            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(server.path())));
+        }
+    }
+
+    @Test
     void serverEndpointIsPrivate() throws IOException {
         try (BootstrapServer server = BootstrapServer.open()) {
             Path socket = server.path();

@@ -187,6 +187,23 @@ class SystemdNotifierTest {
     }
 
     @Test
+    void anUpgradeAnnouncesTheNewMainPidAndThenFallsSilent() throws Exception {
+        try (NotifyReceiver r = NotifyReceiver.atPath()) {
+            SystemdNotifier n = SystemdNotifier.fromEnvironment(Map.of("NOTIFY_SOCKET", r.notifySocket), PID);
+            n.onReady(List.of(new InetSocketAddress(InetAddress.getLoopbackAddress(), 8080)));
+            n.onHandOver(5151);
+            // The service is not stopping, only this process: no STOPPING=1, and nothing more from this pid.
+            n.onStopping(true);
+            n.onReloaded();
+            n.onTerminated(new Termination(0, null));
+            r.await(WAIT, "MAINPID=5151", m -> m.startsWith("MAINPID="));
+            List<String> got = r.messages();
+            assertEquals(List.of("READY=1\nMAINPID=4242\nSTATUS=serving on 127.0.0.1:8080",
+                    "MAINPID=5151\nSTATUS=upgraded: the new supervisor, pid 5151, serves; pid 4242 drains"), got);
+        }
+    }
+
+    @Test
     void aSocketNobodyListensOnIsNotAnError() throws Exception {
         String missing;
         try (NotifyReceiver r = NotifyReceiver.atPath()) {

@@ -32,6 +32,9 @@ public interface LibC {
 
     int setsockopt(int fd, int level, int optname, Pointer optval, int optlen);
 
+    /** For the supervisor's check of sockets it inherits (systemd socket activation): SO_TYPE, SO_ACCEPTCONN. */
+    int getsockopt(int fd, int level, int optname, Pointer optval, Pointer optlen);
+
     @ssize_t long sendmsg(int fd, Pointer msg, int flags);
 
     @ssize_t long recvmsg(int fd, Pointer msg, int flags);
@@ -60,4 +63,10 @@ public interface LibC {
     long signal(int sig, long handler);
 
     int getuid();
+
+    /** {@code struct passwd *}, or null for no such user; for the supervisor's {@code --user}. Not thread-safe. */
+    Pointer getpwnam(String name);
+
+    /** {@code struct group *}, or null for no such group; for the supervisor's {@code --group}. Not thread-safe. */
+    Pointer getgrnam(String name);
 }
