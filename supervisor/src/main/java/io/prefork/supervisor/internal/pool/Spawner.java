@@ -59,8 +59,10 @@ final class Spawner {
     private final int myUid = Native.uid();
     /** The --boot-timeout timer of each worker not yet ready. */
     private final Map<WorkerProcess, Timers.Timer> bootTimers = new HashMap<>();
-    /** Slots with a spawn scheduled (respawn backoff), so capacity is not requested twice. */
+    /** Slots with a primary's spawn scheduled (respawn backoff), so capacity is not requested twice. */
     private final List<Integer> pendingSpawns = new ArrayList<>();
+    /** The same for spares (--spare-workers). */
+    private final List<Integer> pendingSpares = new ArrayList<>();
     /** Consecutive early deaths per slot, for the respawn backoff. */
     private final Map<Integer, Integer> crashes = new HashMap<>();
     /** Buffers of dead workers' channels, for the next ones (see ControlChannel.Buffers); at most SPARE_BUFFERS. */
@@ -81,6 +83,11 @@ final class Spawner {
 
     /** Starts a worker for slot {@code index}; if {@code replaces} is given, the new one will take over from it. */
     void spawn(int index, WorkerProcess replaces) {
+        spawn(index, replaces, false);
+    }
+
+    /** As {@link #spawn(int, WorkerProcess)}; a {@code spare} waits outside the rotation once ready. */
+    void spawn(int index, WorkerProcess replaces, boolean spare) {
         if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
             return;
         }
@@ -89,7 +96,7 @@ final class Spawner {
             pair = Native.seqpacketPair();
         } catch (NativeException e) {
             LOG.error("cannot create a channel for worker {}: {}; retrying in 1 s", index, e.getMessage());
-            scheduleSpawn(index, RETRY_SPAWN_MS);
+            scheduleSpawn(index, RETRY_SPAWN_MS, spare);
             return;
         }
         if (CHANNEL_SEND_BUFFER > 0) {
@@ -118,7 +125,7 @@ final class Spawner {
             } else {
                 LOG.error("{}; retrying in 1 s", why);
                 if (replaces == null) {
-                    scheduleSpawn(index, RETRY_SPAWN_MS);
+                    scheduleSpawn(index, RETRY_SPAWN_MS, spare);
                 } else {
                     replaces.retiring(false);
                 }
@@ -126,6 +133,7 @@ final class Spawner {
             return;
         }
         w.replaces(replaces);
+        w.spare(spare);
         workers.add(w);
         w.process().onExit().thenAccept(code -> loop.execute(() -> pool.reap(w, code)));
         // Cancelled on READY and on exit: the timer's reference would otherwise keep a dead worker's WorkerProcess
@@ -149,23 +157,32 @@ final class Spawner {
         return b;
     }
 
-    private void scheduleSpawn(int index, long delayMs) {
-        pendingSpawns.add(index);
+    private void scheduleSpawn(int index, long delayMs, boolean spare) {
+        List<Integer> pending = spare ? pendingSpares : pendingSpawns;
+        pending.add(index);
         timers.schedule(TimeUnit.MILLISECONDS.toNanos(delayMs), () -> {
-            pendingSpawns.remove(Integer.valueOf(index));
-            if (pool.primaryCount() + pendingSpawns.size() < pool.target() && !slotTaken(index)) {
-                spawn(index, null);
+            pending.remove(Integer.valueOf(index));
+            // Checked again when the timer fires: a spare promoted meanwhile may have filled the place.
+            boolean wanted = spare ? pool.spareCount() + pendingSpares.size() < pool.spareTarget()
+                    : pool.primaryCount() + pendingSpawns.size() < pool.target();
+            if (wanted && !slotTaken(index)) {
+                spawn(index, null, spare);
             }
         });
     }
 
+    /**
+     * Whether a worker (primary or spare) holds slot {@code index}, or one is scheduled for it. Primaries and spares
+     * share one index space, so that every live worker's {@code WorkerContext.index()} is unique: a promoted spare
+     * keeps the index it was started with, and the next spare takes a free one.
+     */
     private boolean slotTaken(int index) {
         for (WorkerProcess w : workers) {
-            if (w.isPrimary() && w.index() == index) {
+            if ((w.isPrimary() || w.isSpare()) && w.index() == index) {
                 return true;
             }
         }
-        return pendingSpawns.contains(index);
+        return pendingSpawns.contains(index) || pendingSpares.contains(index);
     }
 
     /**
@@ -173,19 +190,27 @@ final class Spawner {
      * whose workers keep dying early waits {@link #BACKOFF_MIN_MS}, doubling up to {@link #BACKOFF_MAX_MS}.
      */
     void manage(int target) {
+        fill(pool.primaryCount() + pendingSpawns.size(), target, false);
+    }
+
+    /** The same for spares: starts spares until there are {@code spares}, starting or ready, with the same backoff. */
+    void manageSpares(int spares) {
+        fill(pool.spareCount() + pendingSpares.size(), spares, true);
+    }
+
+    private void fill(int have, int want, boolean spare) {
         if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
             return;
         }
-        int have = pool.primaryCount() + pendingSpawns.size();
-        for (int index = 0; have < target; index++) {
+        for (int index = 0; have < want; index++) {
             if (!slotTaken(index)) {
                 int c = crashes.getOrDefault(index, 0);
                 long delayMs = c == 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Math.min(20, c - 1));
                 if (delayMs > 0) {
-                    LOG.warn("worker {} died {} time(s) soon after start; starting its replacement in {} ms",
-                            index, c, delayMs);
+                    LOG.warn("worker {} died {} time(s) soon after start; starting its {} in {} ms",
+                            index, c, spare ? "spare" : "replacement", delayMs);
                 }
-                scheduleSpawn(index, delayMs);
+                scheduleSpawn(index, delayMs, spare);
                 have++;
             }
         }
