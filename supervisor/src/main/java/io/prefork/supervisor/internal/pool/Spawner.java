@@ -43,6 +43,16 @@ final class Spawner {
      * a small buffer makes a stalled worker hit EAGAIN after a few handoffs.
      */
     static final int CHANNEL_SEND_BUFFER = Integer.getInteger("prefork.channelSendBuffer", 0);
+    /**
+     * At most this many worker JVMs boot at once (started, not yet ready); more wait their turn in request order.
+     * A boot is CPU-bound (class loading, the interpreter, the JIT compiling the start-up path): beyond one per CPU,
+     * boots only time-slice, so every one of them finishes later (with {@code --workers 64} on 2 CPUs, the first
+     * worker would be ready only when nearly all are) and they starve the supervisor and the workers already
+     * serving. At least 2, so one slow boot does not hold up the rest on a 1-CPU machine. System property
+     * {@code prefork.maxConcurrentBoots} overrides it (a tuning and test knob, not an option).
+     */
+    static final int MAX_CONCURRENT_BOOTS = Integer.getInteger("prefork.maxConcurrentBoots",
+            Math.max(2, Runtime.getRuntime().availableProcessors()));
     /** Channel buffer sets kept for reuse; more than a burst of restarts needs is left to the GC. */
     static final int SPARE_BUFFERS = 8;
 
@@ -68,6 +78,13 @@ final class Spawner {
     /** Buffers of dead workers' channels, for the next ones (see ControlChannel.Buffers); at most SPARE_BUFFERS. */
     private final ArrayDeque<ControlChannel.Buffers> spareBuffers = new ArrayDeque<>();
     private long nextWorkerId = 1;
+    /** Spawns waiting for a boot to finish (at most {@link #maxBooting} at once), in request order. */
+    private final ArrayDeque<Queued> queued = new ArrayDeque<>();
+    private int maxBooting = MAX_CONCURRENT_BOOTS;
+
+    /** A spawn waiting its turn; a slot it fills (not a replacement) is also in the pending lists meanwhile. */
+    private record Queued(int index, WorkerProcess replaces, boolean spare) {
+    }
 
     Spawner(WorkerPool pool, SupervisorConfig config, Launcher launcher, Path bootSocket, Timers timers,
             WorkerPool.Owner owner, Executor loop, List<WorkerProcess> workers) {
@@ -91,6 +108,56 @@ final class Spawner {
         if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
             return;
         }
+        if (booting() >= maxBooting) {
+            if (replaces == null) {
+                (spare ? pendingSpares : pendingSpawns).add(index);
+            }
+            queued.add(new Queued(index, replaces, spare));
+            LOG.debug("worker {} waits to boot: {} JVM(s) booting already", index, maxBooting);
+            return;
+        }
+        launch(index, replaces, spare);
+    }
+
+    void maxBooting(int n) {
+        maxBooting = n;
+    }
+
+    /** Workers started and not yet ready (their JVMs are booting). */
+    private int booting() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            if (w.state() == WorkerProcess.State.SPAWNED || w.state() == WorkerProcess.State.BOOTING) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * A boot ended (a worker became ready, or one that was booting died): starts what waits, while there is room,
+     * each only if still wanted (a spare promoted meanwhile may have filled a place; a worker to be replaced may
+     * have died).
+     */
+    void launchQueued() {
+        while (!queued.isEmpty() && booting() < maxBooting && owner.phase().compareTo(Phase.DRAINING) < 0) {
+            Queued q = queued.poll();
+            if (q.replaces() != null) {
+                if (q.replaces().state() == WorkerProcess.State.READY && q.replaces().retiring()) {
+                    launch(q.index(), q.replaces(), false);
+                }
+                continue;
+            }
+            (q.spare() ? pendingSpares : pendingSpawns).remove(Integer.valueOf(q.index()));
+            boolean wanted = q.spare() ? pool.spareCount() + pendingSpares.size() < pool.spareTarget()
+                    : pool.primaryCount() + pendingSpawns.size() < pool.target();
+            if (wanted && !slotTaken(q.index())) {
+                launch(q.index(), null, q.spare());
+            }
+        }
+    }
+
+    private void launch(int index, WorkerProcess replaces, boolean spare) {
         int[] pair;
         try {
             pair = Native.seqpacketPair();

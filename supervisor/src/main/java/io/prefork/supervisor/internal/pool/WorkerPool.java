@@ -220,6 +220,7 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         }
         w.ready(clock.nanoTime());
         spawner.cancelBootTimer(w);
+        spawner.launchQueued();
         LOG.info("{} ready in {} ms", w, TimeUnit.NANOSECONDS.toMillis(w.readyNanos() - w.spawnedNanos()));
         WorkerStatus st = w.status(w.readyNanos());
         notifyListener(() -> events.onWorkerReady(st));
@@ -405,6 +406,7 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
             LOG.warn("{} {}; starting a replacement", w, WorkerExit.describe(code));
             metrics.restarts.inc();
         }
+        spawner.launchQueued();
         manage();
     }
 
@@ -417,6 +419,11 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
 
     Timers timers() {
         return timers;
+    }
+
+    /** For tests: at most {@code n} JVMs boot at once (see {@link Spawner#MAX_CONCURRENT_BOOTS}). */
+    void maxConcurrentBoots(int n) {
+        spawner.maxBooting(n);
     }
 
     /** TTIN (+1) or TTOU (-1). */

@@ -189,6 +189,58 @@ class WorkerPoolTest {
         assertEquals(1, h.launcher.started.size());
     }
 
+    // ------------------------------------------------------------------------------------------------ boot storms
+
+    private long bootingNow() {
+        return h.workers.stream().filter(w -> w.state().compareTo(WorkerProcess.State.READY) < 0).count();
+    }
+
+    @Test
+    void atStartOnlySoManyJvmsBootAtOnceInSlotOrder() {
+        h = new Harness(6, 1);
+        h.pool.maxConcurrentBoots(2);
+        h.pool.start();
+        assertEquals(List.of(0, 1), h.launcher.slots());
+        h.bootAndReady(h.worker(1));
+        assertEquals(List.of(0, 1, 2), h.launcher.slots(), "the next one starts when a boot ends");
+        for (int n = 0; n < 7; n++) {
+            assertTrue(bootingNow() <= 2, bootingNow() + " booting");
+            WorkerProcess next = h.workers.stream().filter(w -> w.state() == WorkerProcess.State.SPAWNED)
+                    .findFirst().orElse(null);
+            if (next != null) {
+                h.bootAndReady(next);
+            }
+        }
+        assertEquals(List.of(0, 1, 2, 3, 4, 5, 6), h.launcher.slots(), "in order, the spare last");
+        assertEquals(Phase.RUNNING, h.phase);
+        assertEquals(6, h.pool.readyCount());
+        assertEquals(1, h.pool.readySpareCount());
+    }
+
+    @Test
+    void aMassCrashRestartsAFewAtATimeWithTheUsualBackoff() {
+        h = new Harness(4);
+        h.pool.maxConcurrentBoots(2);
+        h.pool.start();
+        h.bootAndReady(h.worker(0));
+        h.bootAndReady(h.worker(1));
+        h.bootAndReady(h.worker(2));
+        h.bootAndReady(h.worker(3));
+        assertEquals(Phase.RUNNING, h.phase);
+        for (int i = 0; i < 4; i++) {
+            h.child(i).exit(137); // early: the backoff applies to each slot, as without the bound
+        }
+        h.advance(Duration.ofMillis(Spawner.BACKOFF_MIN_MS - 1));
+        assertEquals(4, h.launcher.started.size(), "the backoff is kept");
+        h.advance(Duration.ofMillis(1));
+        assertEquals(List.of(0, 1, 2, 3, 0, 1), h.launcher.slots(), "two boot, two wait");
+        h.bootAndReady(h.workerOf(h.launcher.last()));
+        assertEquals(List.of(0, 1, 2, 3, 0, 1, 2), h.launcher.slots());
+        h.launcher.started.get(4).exit(1); // a booting one dies: its place boots later, the queue moves on
+        assertEquals(List.of(0, 1, 2, 3, 0, 1, 2, 3), h.launcher.slots());
+        assertEquals(2, bootingNow());
+    }
+
     // ------------------------------------------------------------------------------------------------ spares
 
     /** Two workers and one spare, all ready, and time past the backoff window (deaths count as ordinary). */
@@ -349,6 +401,8 @@ class WorkerPoolTest {
             pool = new WorkerPool(config, launcher, Path.of(File.separator, "nonexistent", "boot.sock"), timers,
                     workers, dispatcher, metrics, SupervisorListener.NONE, this, Runnable::run);
             dispatcher.lifecycle(pool);
+            // Unbounded unless a test says otherwise: the default depends on this machine's CPUs.
+            pool.maxConcurrentBoots(64);
         }
 
         private int target() {
