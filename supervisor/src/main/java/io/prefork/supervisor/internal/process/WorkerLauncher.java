@@ -106,7 +106,8 @@ public final class WorkerLauncher {
         cmd.add("--enable-native-access=ALL-UNNAMED");
         // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend.
         cmd.add("-Djava.util.logging.SimpleFormatter.format=%1$tF %1$tT %4$s %3$s - %5$s%6$s%n");
-        cmd.addAll(jvmOptions);
+        cmd.addAll(defaultJvmOptions(jvmOptions));
+        cmd.addAll(jvmOptions); // after the defaults: for HotSpot the last occurrence of an option wins
         // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
         // worker's own version wins. The runtime's classes live in io.prefork.internal, which user jars do not
         // carry (worker-api is a provided dependency); a mismatched copy would be caught by the wire version.
@@ -119,6 +120,38 @@ public final class WorkerLauncher {
         cmd.add(String.join(File.pathSeparator, cp));
         cmd.add(WorkerMain.class.getName());
         return cmd;
+    }
+
+    /**
+     * The supervisor's JVM defaults for a worker, measured with {@code bench/scripts/startup.sh} (figures in
+     * bench/README.md), put before the user's {@code --worker-jvm-option}s so that those win:
+     * <ul>
+     * <li>{@code -XX:+UseSerialGC}: a worker serves one connection at a time by default; G1's concurrent threads,
+     * remembered sets and regions buy pause times such a worker does not need, at several MiB per JVM. Left out if
+     * the user picks a collector (two would make the JVM refuse to start).
+     * <li>{@code -Xms8m -Xmx256m}: the default initial heap is 1/64 of the machine's memory and the young generation
+     * a share of it, which a worker's allocation fills (touches) before its first collection: that, not the live
+     * data, is most of an idle worker's RSS. A small initial heap grows only as needed. The maximum keeps N workers
+     * from each claiming a quarter of the machine. Both left out if the user sets either ({@code -Xms} above a
+     * user's {@code -Xmx} would stop the JVM).
+     * <li>{@code -XX:+ExitOnOutOfMemoryError}: a worker whose heap is exhausted is in an unknown state (any thread
+     * may have died half-way); it exits (code 3, {@link io.prefork.internal.runtime.WorkerExit#OUT_OF_MEMORY}) and is
+     * replaced, and the supervisor's log says it ran out of heap.
+     * </ul>
+     */
+    static List<String> defaultJvmOptions(List<String> user) {
+        List<String> out = new ArrayList<>();
+        if (user.stream().noneMatch(o -> o.matches("-XX:[+-]Use\\w*GC"))) {
+            out.add("-XX:+UseSerialGC");
+        }
+        if (user.stream().noneMatch(o -> o.startsWith("-Xms") || o.startsWith("-Xmx")
+                || o.startsWith("-XX:InitialHeapSize=") || o.startsWith("-XX:MaxHeapSize=")
+                || o.startsWith("-XX:MaxRAMPercentage=") || o.startsWith("-XX:InitialRAMPercentage="))) {
+            out.add("-Xms8m");
+            out.add("-Xmx256m");
+        }
+        out.add("-XX:+ExitOnOutOfMemoryError");
+        return out;
     }
 
     /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */

@@ -100,6 +100,18 @@ class WorkerPoolTest {
     }
 
     @Test
+    void aWorkerOutOfHeapIsReplacedNotABootFailure() {
+        h = new Harness(1);
+        h.startReady();
+        h.advance(Duration.ofNanos(Spawner.STABLE_AFTER_NANOS));
+        h.child(0).exit(WorkerExit.OUT_OF_MEMORY);
+        h.advance(Duration.ZERO);
+        assertEquals(List.of(), h.failures);
+        assertEquals(2, h.launcher.started.size(), "replaced at once");
+        assertTrue(WorkerExit.describe(WorkerExit.OUT_OF_MEMORY).startsWith("ran out of heap"));
+    }
+
+    @Test
     void earlyDeathsDoubleTheSlotsRespawnDelayUpToTheCap() {
         h = new Harness(1);
         h.startReady();
