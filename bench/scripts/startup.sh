@@ -21,6 +21,9 @@
 #                   training run with -XX:AOTMode=record -XX:AOTConfiguration=C, then java -XX:AOTMode=create, then
 #                   used with --worker-jvm-option=-XX:AOTCache=F
 #       noshare     -Xshare:off for workers: no archive at all, to show what the JDK's default archive buys
+#       noauto      -Xshare:auto (the JDK's default) given by the user, which turns off the archive the supervisor
+#                   makes and uses for workers by itself (default mode has it): what that archive buys.
+#                   Archives are kept in $XDG_CACHE_HOME/prefork/cds (set XDG_CACHE_HOME for a clean start)
 #   QUIET_PCT [20], QUIET_WAIT [30]  before each run, wait up to QUIET_WAIT s for the machine to be at most
 #                   QUIET_PCT % busy
 #   OUT [bench/target/startup-<time>]
@@ -81,6 +84,7 @@ mode_options() {
         cds) echo "--worker-jvm-option=-XX:SharedArchiveFile=$OUT/archives/jdk$major-workers.jsa" ;;
         aot) echo "--worker-jvm-option=-XX:AOTCache=$OUT/archives/jdk$major-workers.aot" ;;
         noshare) echo "--worker-jvm-option=-Xshare:off" ;;
+        noauto) echo "--worker-jvm-option=-Xshare:auto" ;; # the JDK's default, but a user CDS option: no supervisor archive
         *) bench_die "unknown mode $mode" ;;
     esac
 }

@@ -128,6 +128,12 @@ public final class Supervisor implements AutoCloseable {
         WorkerLauncher launcher = new WorkerLauncher(WorkerLauncher.currentJava(), runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings());
+        // Class data sharing for the workers' own classes, kept in a cache directory; system property
+        // prefork.cdsCache names another directory, or "off".
+        String cds = System.getProperty("prefork.cdsCache", "");
+        if (!cds.equals("off")) {
+            launcher.withClassDataArchive(cds.isEmpty() ? WorkerLauncher.defaultCacheDir() : java.nio.file.Path.of(cds));
+        }
         SupervisorLoop loop;
         try {
             loop = new SupervisorLoop(config, new JvmLauncher(launcher), tcp, boot, new SupervisorMetrics(registry),

@@ -37,6 +37,8 @@ public final class WorkerLauncher {
     private final int concurrency;
     private final long prefetchTimeoutMs;
     private final Map<String, String> settings;
+    /** The workers' class-data-sharing archive, or null (see {@link ClassDataArchive}). */
+    private volatile ClassDataArchive archive;
 
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
@@ -97,8 +99,31 @@ public final class WorkerLauncher {
         return Path.of(System.getProperty("java.home"), "bin", "java");
     }
 
+    /**
+     * Makes and uses a class-data-sharing archive of the workers' classes in {@code cacheDir} (see
+     * {@link ClassDataArchive}); a no-op where it does not apply.
+     */
+    public WorkerLauncher withClassDataArchive(Path cacheDir) {
+        List<String> cp = new ArrayList<>();
+        for (Path p : workerClasspath) {
+            cp.add(p.toAbsolutePath().toString());
+        }
+        cp.addAll(runtimeClasspath);
+        archive = ClassDataArchive.forWorkers(cacheDir, java, cp, jvmOptions);
+        return this;
+    }
+
+    /** The default cache directory for {@link #withClassDataArchive}. */
+    public static Path defaultCacheDir() {
+        return ClassDataArchive.defaultCacheDir();
+    }
+
     /** The full command line, for logs and tests. */
     public List<String> command() {
+        return command(List.of());
+    }
+
+    private List<String> command(List<String> archiveOptions) {
         List<String> cmd = new ArrayList<>();
         cmd.add(java.toString());
         cmd.addAll(List.of(ChannelWrapper.REQUIRED_FLAG.split(" ")));
@@ -107,6 +132,7 @@ public final class WorkerLauncher {
         // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend.
         cmd.add("-Djava.util.logging.SimpleFormatter.format=%1$tF %1$tT %4$s %3$s - %5$s%6$s%n");
         cmd.addAll(defaultJvmOptions(jvmOptions));
+        cmd.addAll(archiveOptions);
         cmd.addAll(jvmOptions); // after the defaults: for HotSpot the last occurrence of an option wins
         // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
         // worker's own version wins. The runtime's classes live in io.prefork.internal, which user jars do not
@@ -156,13 +182,29 @@ public final class WorkerLauncher {
 
     /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */
     public Process start(int slot, Path bootSocket, String token) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(command());
+        ClassDataArchive a = archive;
+        Path temp = a == null ? null : a.tempFor(token);
+        List<String> archiveOptions = a == null ? List.of() : a.optionsForNext(temp);
+        ProcessBuilder pb = new ProcessBuilder(command(archiveOptions));
         pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
                 settings).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
         pb.redirectErrorStream(true);
-        return pb.start();
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            if (a != null && archiveOptions.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit"))) {
+                a.trainerExited(temp, -1);
+            }
+            throw e;
+        }
+        if (archiveOptions.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit"))) {
+            // On the JDK's process-reaper thread: only files and the archive's own flag, no supervisor state.
+            p.onExit().thenAccept(x -> a.trainerExited(temp, x.exitValue()));
+        }
+        return p;
     }
 
     /**
