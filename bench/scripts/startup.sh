@@ -21,9 +21,22 @@
 #                   training run with -XX:AOTMode=record -XX:AOTConfiguration=C, then java -XX:AOTMode=create, then
 #                   used with --worker-jvm-option=-XX:AOTCache=F
 #       noshare     -Xshare:off for workers: no archive at all, to show what the JDK's default archive buys
+#       noauto      -Xshare:auto (the JDK's default) given by the user, which turns off the archive the supervisor
+#                   makes and uses for workers by itself (default mode has it): what that archive buys.
+#                   Archives are kept in $XDG_CACHE_HOME/prefork/cds (set XDG_CACHE_HOME for a clean start)
 #   QUIET_PCT [20], QUIET_WAIT [30]  before each run, wait up to QUIET_WAIT s for the machine to be at most
 #                   QUIET_PCT % busy
 #   OUT [bench/target/startup-<time>]
+#   PHASES [timing memory timeline]  which parts to run:
+#       timing      the ready times above, per mode
+#       memory      per JDK, default mode: MEM_WORKERS [8] workers serve MEM_CONNECTIONS [1000] connections (one
+#                   curl, Connection: close, so each request is a new connection spread over the workers); then
+#                   each worker's RSS, the total PSS of all workers (/proc/PID/smaps_rollup: pages shared between
+#                   workers, a CDS archive's included, count once in total), and the supervisor's RSS
+#       timeline    per JDK, default mode: one worker with -Xlog:startuptime (JDK 17: -Xlog:startuptime exists;
+#                   both) and -Xlog:class+load with uptime, summarised as when the first/last class of each
+#                   package group loaded (jnr, jffi, io.prefork, the JDK) against the worker's READY
+#   WORKER_OPTS []  extra --worker-jvm-option values (space-separated) for every run, to compare JVM flags
 #
 # Timing: the launch time is taken in this shell ($EPOCHREALTIME) just before the supervisor is forked; its stdout is
 # a FIFO read by this shell, so the ready line is timed when it is written, not at the next poll. Only 127.0.0.1 is
@@ -42,6 +55,10 @@ QUIET_PCT=${QUIET_PCT:-20}
 QUIET_WAIT=${QUIET_WAIT:-30}
 OUT=${OUT:-$ROOT/bench/target/startup-$(date +%Y%m%d-%H%M%S)}
 WORKER_CLASS=io.prefork.examples.HelloHttpWorker
+PHASES=${PHASES:-timing memory timeline}
+MEM_WORKERS=${MEM_WORKERS:-8}
+MEM_CONNECTIONS=${MEM_CONNECTIONS:-1000}
+WORKER_OPTS=${WORKER_OPTS:-}
 READY_DEADLINE_S=60
 
 for v in REPS WORKERS QUIET_PCT QUIET_WAIT; do
@@ -67,6 +84,7 @@ mode_options() {
         cds) echo "--worker-jvm-option=-XX:SharedArchiveFile=$OUT/archives/jdk$major-workers.jsa" ;;
         aot) echo "--worker-jvm-option=-XX:AOTCache=$OUT/archives/jdk$major-workers.aot" ;;
         noshare) echo "--worker-jvm-option=-Xshare:off" ;;
+        noauto) echo "--worker-jvm-option=-Xshare:auto" ;; # the JDK's default, but a user CDS option: no supervisor archive
         *) bench_die "unknown mode $mode" ;;
     esac
 }
@@ -80,8 +98,13 @@ launch() {
     mkfifo "$log.fifo"
     T0_US=$(bench_now_us)
     # The child's open of the FIFO for writing waits for our open for reading, just below: microseconds.
+    local -a extra=()
+    local o
+    for o in $WORKER_OPTS; do
+        extra+=("--worker-jvm-option=$o")
+    done
     bench_start "$log.fifo" "$log.err" "$java" -jar "$SUPERVISOR_JAR" --listen 127.0.0.1:0 --workers "$WORKERS" \
-        --worker-classpath "$EXAMPLES_JAR" --worker "$WORKER_CLASS" --graceful-timeout 5 "$@"
+        --worker-classpath "$EXAMPLES_JAR" --worker "$WORKER_CLASS" --graceful-timeout 5 "${extra[@]}" "$@"
     PID=$BENCH_PID
     exec {FD}< "$log.fifo"
 }
@@ -201,6 +224,71 @@ measure() {
         "$rep" "$ready_ms" "$listen_ms" "$(grep -oE 'ready in [0-9]+ ms' "$LOG.err" | awk '{ print $3 }' | paste -sd/)"
 }
 
+kib() { # field $2 (kB) of /proc/$1/$3
+    awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/$3" 2>/dev/null
+}
+
+# One supervisor with MEM_WORKERS workers; MEM_CONNECTIONS connections; then RSS and PSS (kB) into memory.tsv.
+memory_run() {
+    local java=$1 major=$2
+    local dir=$OUT/memory
+    mkdir -p "$dir"
+    local saved=$WORKERS
+    WORKERS=$MEM_WORKERS
+    launch "$java" "$dir/jdk$major"
+    WORKERS=$saved
+    await_ready || { cat "$LOG.err" >&2; bench_die "JDK $major memory run did not become ready"; }
+    curl -sS --max-time 300 -o /dev/null -H 'Connection: close' "http://127.0.0.1:$PORT/[1-$MEM_CONNECTIONS]" \
+        || bench_die "JDK $major memory run: requests failed"
+    sleep 2 # let the last reports land and the workers go idle: this is a reading of idle workers, not a wait for state
+    local pids pid rss pss total_pss=0 rss_list=""
+    pids=$(pgrep -P "$PID" || true)
+    for pid in $pids; do
+        rss=$(kib "$pid" VmRSS status)
+        pss=$(kib "$pid" Pss smaps_rollup)
+        [[ -n $rss && -n $pss ]] || continue
+        total_pss=$((total_pss + pss))
+        rss_list+="$((rss / 1024)) "
+        printf '%s\tworker\t%s\t%s\t%s\n' "$major" "$pid" "$rss" "$pss" >> "$OUT/memory.tsv"
+    done
+    local srss
+    srss=$(kib "$PID" VmRSS status)
+    printf '%s\tsupervisor\t%s\t%s\t\n' "$major" "$PID" "$srss" >> "$OUT/memory.tsv"
+    finish
+    printf 'JDK %s memory: %s workers after %s connections: RSS MiB %s; total PSS %s MiB; supervisor RSS %s MiB\n' \
+        "$major" "$(wc -w <<< "$pids")" "$MEM_CONNECTIONS" "$rss_list" "$((total_pss / 1024))" "$((srss / 1024))" \
+        | tee -a "$OUT/memory.txt"
+}
+
+# One worker with -Xlog:startuptime and class loading logged with uptime; where the boot's time goes.
+timeline_run() {
+    local java=$1 major=$2
+    local dir=$OUT/timeline/jdk$major
+    mkdir -p "$dir"
+    local saved=$WORKERS
+    WORKERS=1
+    launch "$java" "$dir/run" "--worker-jvm-option=-Xlog:class+load=info:file=$dir/classload.log:uptime" \
+        "--worker-jvm-option=-Xlog:startuptime=info:file=$dir/startuptime.log:uptime"
+    WORKERS=$saved
+    await_ready || { cat "$LOG.err" >&2; bench_die "JDK $major timeline run did not become ready"; }
+    finish
+    local ready
+    ready=$(grep -oE 'ready in [0-9]+ ms' "$LOG.err" | awk '{ print $3 }' | head -n 1)
+    {
+        echo "JDK $major timeline (uptime in s; worker READY after $ready ms from spawn):"
+        awk '{
+            t = $1; gsub(/[\[\]s]/, "", t)
+            c = $0; sub(/^.*\] /, "", c); sub(/ .*/, "", c)
+            g = "other"
+            if (c ~ /^jnr\./) g = "jnr"; else if (c ~ /^com\.kenai\.jffi/) g = "jffi"
+            else if (c ~ /^io\.prefork/) g = "io.prefork"; else if (c ~ /^(java|javax|jdk|sun|com\.sun)\./) g = "jdk"
+            if (!(g in first)) first[g] = t
+            last[g] = t; n[g]++
+        } END { for (g in n) printf "  %-10s %4d classes, first %s s, last %s s\n", g, n[g], first[g], last[g] }' \
+            "$dir/classload.log" | sort -k4
+    } | tee -a "$OUT/timeline.txt"
+}
+
 echo "startup: $(nproc) CPUs; $REPS reps; $WORKERS workers; logs in $OUT"
 cat "$OUT/build.txt"
 mkdir -p "$OUT/runs"
@@ -221,11 +309,19 @@ for java in $JDKS; do
     fi
     JDK_MODES[$java]=$modes
     echo "JDK $major ($("$java" -version 2>&1 | head -n 1)): modes $modes"
+    if [[ " $PHASES " == *" memory "* ]]; then
+        memory_run "$java" "$major"
+    fi
+    if [[ " $PHASES " == *" timeline "* ]]; then
+        timeline_run "$java" "$major"
+    fi
+    [[ " $PHASES " == *" timing "* ]] || continue
     make_archives "$java" "$major" "$modes"
     for mode in $modes; do
         verify_mode "$java" "$major" "$mode"
     done
 done
+[[ " $PHASES " == *" timing "* ]] || exit 0
 
 for ((rep = 1; rep <= REPS; rep++)); do
     for java in $JDKS; do
@@ -260,4 +356,8 @@ med() { # median of column $3 for jdk $1, mode $2; supervisor columns once per r
     done
     echo
     cat "$OUT/verify.txt"
+    [[ -f $OUT/memory.txt ]] && { echo; cat "$OUT/memory.txt"; }
+    [[ -f $OUT/timeline.txt ]] && { echo; cat "$OUT/timeline.txt"; }
+    echo
+    echo "worker JVM options added: ${WORKER_OPTS:-none}"
 } | tee "$OUT/summary.md"

@@ -49,6 +49,12 @@ public final class Settings {
                     "Worker processes to run (1 to " + SupervisorConfig.MAX_WORKERS + ").",
                     SupervisorConfig.Builder::workers, SupervisorConfig::workers)
                     .aliases("-w"),
+            number("--spare-workers", "N", "0",
+                    "Booted, ready workers kept outside the rotation (sent no connections). When a worker dies, is "
+                            + "recycled by `--max-requests`, is replaced in a reload or TTIN asks for one more, a "
+                            + "spare takes its place at once and a new spare boots behind it. Each costs a worker's "
+                            + "memory.",
+                    SupervisorConfig.Builder::spareWorkers, SupervisorConfig::spareWorkers),
             number("--concurrency", "K", "1",
                     "Connections one worker serves at once (its handler threads). 1 is classic prefork: handlers "
                             + "need not be thread-safe.",

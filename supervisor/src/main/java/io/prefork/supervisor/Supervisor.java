@@ -162,6 +162,13 @@ public final class Supervisor implements AutoCloseable {
         if (config.workerUid() >= 0) {
             launcher.runAs(config.workerUid(), config.workerGid());
         }
+        // Class data sharing for the workers' own classes, kept in a cache directory; system property
+        // prefork.cdsCache names another directory, or "off". Not for workers run as another user (--user): the
+        // cache is this user's, which that user may neither read nor write.
+        String cds = System.getProperty("prefork.cdsCache", "");
+        if (!cds.equals("off") && config.workerUid() < 0) {
+            launcher.withClassDataArchive(cds.isEmpty() ? WorkerLauncher.defaultCacheDir() : Path.of(cds));
+        }
         SupervisorLoop loop;
         try {
             loop = new SupervisorLoop(config, new JvmLauncher(launcher), tcp, boot, new SupervisorMetrics(registry),

@@ -43,6 +43,7 @@ public final class SupervisorConfig {
     private final int queueSize;
     private final int backlog;
     private final int maxRequests;
+    private final int spareWorkers;
     private final int maxRequestsJitter;
     private final Duration timeout;
     private final Duration heartbeatTimeout;
@@ -75,6 +76,7 @@ public final class SupervisorConfig {
         this.queueSize = b.queueSize;
         this.backlog = b.backlog;
         this.maxRequests = b.maxRequests;
+        this.spareWorkers = b.spareWorkers;
         this.maxRequestsJitter = b.maxRequestsJitter;
         this.timeout = b.timeout;
         this.heartbeatTimeout = b.heartbeatTimeout;
@@ -166,6 +168,14 @@ public final class SupervisorConfig {
     /** Connections after which a worker is replaced (0: never). */
     public int maxRequests() {
         return maxRequests;
+    }
+
+    /**
+     * Booted, ready workers kept outside the rotation ({@code --spare-workers}): one is promoted at once when a worker
+     * dies, is recycled or reloaded, or TTIN adds one, and a new spare boots behind it.
+     */
+    public int spareWorkers() {
+        return spareWorkers;
     }
 
     /** A random 0..this is added to {@link #maxRequests()} per worker, so workers do not all recycle at once. */
@@ -325,6 +335,7 @@ public final class SupervisorConfig {
         private int queueSize = 1024;
         private int backlog = 1024;
         private int maxRequests;
+        private int spareWorkers;
         private int maxRequestsJitter;
         private Duration timeout = Duration.ZERO;
         private Duration heartbeatTimeout = Duration.ofSeconds(30);
@@ -344,6 +355,11 @@ public final class SupervisorConfig {
         private int workerGid = -1;
 
         private Builder() {
+        }
+
+        public Builder spareWorkers(int n) {
+            this.spareWorkers = n;
+            return this;
         }
 
         public Builder maxRequests(int n) {
@@ -573,6 +589,10 @@ public final class SupervisorConfig {
             if (workers < 1 || workers > MAX_WORKERS) {
                 throw new ConfigException("--workers", workers, "must be 1 to " + MAX_WORKERS
                         + " (the number of worker processes)");
+            }
+            if (spareWorkers < 0 || spareWorkers > MAX_WORKERS) {
+                throw new ConfigException("--spare-workers", spareWorkers, "must be 0 (none) to " + MAX_WORKERS
+                        + " (booted workers kept outside the rotation)");
             }
             if (workerClass == null || workerClass.isBlank()) {
                 throw new ConfigException("--worker", "(missing)", "name the class that implements "

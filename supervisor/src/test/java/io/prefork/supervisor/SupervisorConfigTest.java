@@ -335,6 +335,15 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void spareWorkersDefaultToNoneAndMustBeInRange() {
+        assertEquals(0, valid().build().spareWorkers());
+        assertEquals(2, valid().spareWorkers(2).build().spareWorkers());
+        rejects(valid().spareWorkers(-1), "--spare-workers", "-1");
+        rejects(valid().spareWorkers(SupervisorConfig.MAX_WORKERS + 1), "--spare-workers",
+                String.valueOf(SupervisorConfig.MAX_WORKERS + 1));
+    }
+
+    @Test
     void rejectsANegativeMaxRequestsJitter() {
         rejects(valid().maxRequestsJitter(-1), "--max-requests-jitter", "-1");
     }

@@ -7,7 +7,9 @@ public interface WorkerContext {
 
     /**
      * This worker's slot, from 0 to the number of workers minus 1. A worker that replaces a dead one takes the
-     * dead one's slot, so the index is stable across restarts while the pid is not.
+     * dead one's slot, so the index is stable across restarts while the pid is not. With {@code --spare-workers S}
+     * the range is 0 to workers + S - 1: a spare starts in a free slot and keeps that index when it is promoted, so
+     * indexes stay unique among live workers but a slot's index may move to another number after a promotion.
      */
     int index();
 

@@ -78,6 +78,8 @@ public final class PrometheusText {
                     "Worker processes alive: starting, ready, draining or stopping."),
             Family.gauge("prefork_workers_ready", "prefork.workers.ready",
                     "Worker processes ready to take connections."),
+            Family.gauge("prefork_workers_spare", "prefork.workers.spare",
+                    "Spare workers (--spare-workers) booted and ready outside the rotation."),
             Family.gauge("prefork_queue_depth", "prefork.queue.depth",
                     "Accepted connections waiting in the supervisor for a worker."),
             Family.gauge("prefork_connections_inflight", "prefork.connections.inflight",
@@ -87,6 +89,8 @@ public final class PrometheusText {
                             + "last minute."),
             Family.counter("prefork_worker_restarts_total", "prefork.worker.restarts",
                     "Workers started to replace one that died."),
+            Family.counter("prefork_worker_promotions_total", "prefork.worker.promotions",
+                    "Spare workers promoted into the rotation."),
             Family.counter("prefork_connections_redispatched_total", "prefork.connections.redispatched",
                     "Connections given to another worker after a worker rejected or lost them or died before "
                             + "taking them."),

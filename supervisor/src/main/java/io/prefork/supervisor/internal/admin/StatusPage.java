@@ -40,7 +40,7 @@ public final class StatusPage {
                         + "th,td{border:1px solid #bbb;padding:.25em .6em;text-align:right}"
                         + "th{background:#eee}td.t{text-align:left}"
                         + ".board{font:bold 1.6em monospace;letter-spacing:.12em;margin:.3em 0}"
-                        + ".board span{padding:0 .05em}.idle{color:#2a7d2a}.busy{color:#c05800}.boot{color:#1f5fb0}"
+                        + ".board span{padding:0 .05em}.idle{color:#2a7d2a}.busy{color:#c05800}.boot{color:#1f5fb0}.spare{color:#6a3fa0}"
                         + ".drain{color:#8a5a00}.stop{color:#b00020}.dead{color:#666}.open{color:#aaa}"
                         + ".legend{color:#444;font-size:.9em}.legend code{font-weight:bold}"
                         + ".plots{display:grid;grid-template-columns:repeat(2,max-content);gap:.8em 2em;margin:.5em 0 1em}"
@@ -93,6 +93,7 @@ public final class StatusPage {
         {"_", "idle", "ready, idle"},
         {"W", "busy", "ready, serving (at least one connection)"},
         {"B", "boot", "booting (JVM started, not ready yet)"},
+        {"+", "spare", "spare (ready, outside the rotation until promoted)"},
         {"D", "drain", "draining (finishing its connections before it stops)"},
         {"S", "stop", "stopping (told to exit)"},
         {"X", "dead", "exited, not yet reaped"},
@@ -130,6 +131,8 @@ public final class StatusPage {
                 return w.inFlight() > 0 ? 'W' : '_';
             case "starting":
                 return 'B';
+            case "spare":
+                return '+';
             case "draining":
                 return 'D';
             case "stopping":

@@ -420,7 +420,8 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     // ------------------------------------------------------------------------------------------------ observing
 
     private void publishMetrics() {
-        metrics.publish(dispatcher.queued(), pool.readyCount(), dispatcher.totalInFlight(), pool.workers().size());
+        metrics.publish(dispatcher.queued(), pool.readyCount(), dispatcher.totalInFlight(), pool.workers().size(),
+                pool.readySpareCount());
     }
 
     private SupervisorStatus snapshot() {

@@ -51,6 +51,9 @@ public final class SupervisorMetrics {
     private volatile int workersReady;
     private volatile int inFlight;
     private volatile int workers;
+    private volatile int workersSpare;
+    /** Spares promoted into the rotation (--spare-workers). */
+    public final Counter promotions;
 
     public SupervisorMetrics(MetricRegistry registry) {
         this.registry = registry;
@@ -78,6 +81,7 @@ public final class SupervisorMetrics {
             }
         }));
         this.restarts = registry.counter("prefork.worker.restarts");
+        this.promotions = registry.counter("prefork.worker.promotions");
         this.redispatched = registry.counter("prefork.connections.redispatched");
         this.dropped = registry.counter("prefork.connections.dropped");
         this.prefetchReturned = registry.counter("prefork.prefetch.returned");
@@ -87,6 +91,7 @@ public final class SupervisorMetrics {
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
         registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);
         registry.register("prefork.workers", (Gauge<Integer>) () -> workers);
+        registry.register("prefork.workers.spare", (Gauge<Integer>) () -> workersSpare);
         registry.register("prefork.loop.allocated.bytes", (Gauge<Long>) this::loopAllocatedBytes);
     }
 
@@ -110,7 +115,8 @@ public final class SupervisorMetrics {
     }
 
     /** Called by the loop once per iteration. */
-    public void publish(int queueDepth, int workersReady, int inFlight, int workers) {
+    public void publish(int queueDepth, int workersReady, int inFlight, int workers, int workersSpare) {
+        this.workersSpare = workersSpare;
         this.queueDepth = queueDepth;
         this.workersReady = workersReady;
         this.inFlight = inFlight;

@@ -42,6 +42,7 @@ final class Reload {
             }
         }
         LOG.info("reloading: replacing {} worker(s) one at a time", queue.size());
+        pool.replaceSpares();
         pool.notifyListener(pool.events()::onReloading);
         if (reloading == null) {
             next();

@@ -43,6 +43,16 @@ final class Spawner {
      * a small buffer makes a stalled worker hit EAGAIN after a few handoffs.
      */
     static final int CHANNEL_SEND_BUFFER = Integer.getInteger("prefork.channelSendBuffer", 0);
+    /**
+     * At most this many worker JVMs boot at once (started, not yet ready); more wait their turn in request order.
+     * A boot is CPU-bound (class loading, the interpreter, the JIT compiling the start-up path): beyond one per CPU,
+     * boots only time-slice, so every one of them finishes later (with {@code --workers 64} on 2 CPUs, the first
+     * worker would be ready only when nearly all are) and they starve the supervisor and the workers already
+     * serving. At least 2, so one slow boot does not hold up the rest on a 1-CPU machine. System property
+     * {@code prefork.maxConcurrentBoots} overrides it (a tuning and test knob, not an option).
+     */
+    static final int MAX_CONCURRENT_BOOTS = Integer.getInteger("prefork.maxConcurrentBoots",
+            Math.max(2, Runtime.getRuntime().availableProcessors()));
     /** Channel buffer sets kept for reuse; more than a burst of restarts needs is left to the GC. */
     static final int SPARE_BUFFERS = 8;
 
@@ -60,13 +70,22 @@ final class Spawner {
     private final int workerUid;
     /** The --boot-timeout timer of each worker not yet ready. */
     private final Map<WorkerProcess, Timers.Timer> bootTimers = new HashMap<>();
-    /** Slots with a spawn scheduled (respawn backoff), so capacity is not requested twice. */
+    /** Slots with a primary's spawn scheduled (respawn backoff), so capacity is not requested twice. */
     private final List<Integer> pendingSpawns = new ArrayList<>();
+    /** The same for spares (--spare-workers). */
+    private final List<Integer> pendingSpares = new ArrayList<>();
     /** Consecutive early deaths per slot, for the respawn backoff. */
     private final Map<Integer, Integer> crashes = new HashMap<>();
     /** Buffers of dead workers' channels, for the next ones (see ControlChannel.Buffers); at most SPARE_BUFFERS. */
     private final ArrayDeque<ControlChannel.Buffers> spareBuffers = new ArrayDeque<>();
     private long nextWorkerId = 1;
+    /** Spawns waiting for a boot to finish (at most {@link #maxBooting} at once), in request order. */
+    private final ArrayDeque<Queued> queued = new ArrayDeque<>();
+    private int maxBooting = MAX_CONCURRENT_BOOTS;
+
+    /** A spawn waiting its turn; a slot it fills (not a replacement) is also in the pending lists meanwhile. */
+    private record Queued(int index, WorkerProcess replaces, boolean spare) {
+    }
 
     Spawner(WorkerPool pool, SupervisorConfig config, Launcher launcher, Path bootSocket, Timers timers,
             WorkerPool.Owner owner, Executor loop, List<WorkerProcess> workers) {
@@ -83,15 +102,70 @@ final class Spawner {
 
     /** Starts a worker for slot {@code index}; if {@code replaces} is given, the new one will take over from it. */
     void spawn(int index, WorkerProcess replaces) {
+        spawn(index, replaces, false);
+    }
+
+    /** As {@link #spawn(int, WorkerProcess)}; a {@code spare} waits outside the rotation once ready. */
+    void spawn(int index, WorkerProcess replaces, boolean spare) {
         if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
             return;
         }
+        if (booting() >= maxBooting) {
+            if (replaces == null) {
+                (spare ? pendingSpares : pendingSpawns).add(index);
+            }
+            queued.add(new Queued(index, replaces, spare));
+            LOG.debug("worker {} waits to boot: {} JVM(s) booting already", index, maxBooting);
+            return;
+        }
+        launch(index, replaces, spare);
+    }
+
+    void maxBooting(int n) {
+        maxBooting = n;
+    }
+
+    /** Workers started and not yet ready (their JVMs are booting). */
+    private int booting() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            if (w.state() == WorkerProcess.State.SPAWNED || w.state() == WorkerProcess.State.BOOTING) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * A boot ended (a worker became ready, or one that was booting died): starts what waits, while there is room,
+     * each only if still wanted (a spare promoted meanwhile may have filled a place; a worker to be replaced may
+     * have died).
+     */
+    void launchQueued() {
+        while (!queued.isEmpty() && booting() < maxBooting && owner.phase().compareTo(Phase.DRAINING) < 0) {
+            Queued q = queued.poll();
+            if (q.replaces() != null) {
+                if (q.replaces().state() == WorkerProcess.State.READY && q.replaces().retiring()) {
+                    launch(q.index(), q.replaces(), false);
+                }
+                continue;
+            }
+            (q.spare() ? pendingSpares : pendingSpawns).remove(Integer.valueOf(q.index()));
+            boolean wanted = q.spare() ? pool.spareCount() + pendingSpares.size() < pool.spareTarget()
+                    : pool.primaryCount() + pendingSpawns.size() < pool.target();
+            if (wanted && !slotTaken(q.index())) {
+                launch(q.index(), null, q.spare());
+            }
+        }
+    }
+
+    private void launch(int index, WorkerProcess replaces, boolean spare) {
         int[] pair;
         try {
             pair = Native.seqpacketPair();
         } catch (NativeException e) {
             LOG.error("cannot create a channel for worker {}: {}; retrying in 1 s", index, e.getMessage());
-            scheduleSpawn(index, RETRY_SPAWN_MS);
+            scheduleSpawn(index, RETRY_SPAWN_MS, spare);
             return;
         }
         if (CHANNEL_SEND_BUFFER > 0) {
@@ -120,7 +194,7 @@ final class Spawner {
             } else {
                 LOG.error("{}; retrying in 1 s", why);
                 if (replaces == null) {
-                    scheduleSpawn(index, RETRY_SPAWN_MS);
+                    scheduleSpawn(index, RETRY_SPAWN_MS, spare);
                 } else {
                     replaces.retiring(false);
                 }
@@ -128,6 +202,7 @@ final class Spawner {
             return;
         }
         w.replaces(replaces);
+        w.spare(spare);
         workers.add(w);
         w.process().onExit().thenAccept(code -> loop.execute(() -> pool.reap(w, code)));
         // Cancelled on READY and on exit: the timer's reference would otherwise keep a dead worker's WorkerProcess
@@ -151,23 +226,32 @@ final class Spawner {
         return b;
     }
 
-    private void scheduleSpawn(int index, long delayMs) {
-        pendingSpawns.add(index);
+    private void scheduleSpawn(int index, long delayMs, boolean spare) {
+        List<Integer> pending = spare ? pendingSpares : pendingSpawns;
+        pending.add(index);
         timers.schedule(TimeUnit.MILLISECONDS.toNanos(delayMs), () -> {
-            pendingSpawns.remove(Integer.valueOf(index));
-            if (pool.primaryCount() + pendingSpawns.size() < pool.target() && !slotTaken(index)) {
-                spawn(index, null);
+            pending.remove(Integer.valueOf(index));
+            // Checked again when the timer fires: a spare promoted meanwhile may have filled the place.
+            boolean wanted = spare ? pool.spareCount() + pendingSpares.size() < pool.spareTarget()
+                    : pool.primaryCount() + pendingSpawns.size() < pool.target();
+            if (wanted && !slotTaken(index)) {
+                spawn(index, null, spare);
             }
         });
     }
 
+    /**
+     * Whether a worker (primary or spare) holds slot {@code index}, or one is scheduled for it. Primaries and spares
+     * share one index space, so that every live worker's {@code WorkerContext.index()} is unique: a promoted spare
+     * keeps the index it was started with, and the next spare takes a free one.
+     */
     private boolean slotTaken(int index) {
         for (WorkerProcess w : workers) {
-            if (w.isPrimary() && w.index() == index) {
+            if ((w.isPrimary() || w.isSpare()) && w.index() == index) {
                 return true;
             }
         }
-        return pendingSpawns.contains(index);
+        return pendingSpawns.contains(index) || pendingSpares.contains(index);
     }
 
     /**
@@ -175,19 +259,27 @@ final class Spawner {
      * whose workers keep dying early waits {@link #BACKOFF_MIN_MS}, doubling up to {@link #BACKOFF_MAX_MS}.
      */
     void manage(int target) {
+        fill(pool.primaryCount() + pendingSpawns.size(), target, false);
+    }
+
+    /** The same for spares: starts spares until there are {@code spares}, starting or ready, with the same backoff. */
+    void manageSpares(int spares) {
+        fill(pool.spareCount() + pendingSpares.size(), spares, true);
+    }
+
+    private void fill(int have, int want, boolean spare) {
         if (owner.phase().compareTo(Phase.DRAINING) >= 0) {
             return;
         }
-        int have = pool.primaryCount() + pendingSpawns.size();
-        for (int index = 0; have < target; index++) {
+        for (int index = 0; have < want; index++) {
             if (!slotTaken(index)) {
                 int c = crashes.getOrDefault(index, 0);
                 long delayMs = c == 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Math.min(20, c - 1));
                 if (delayMs > 0) {
-                    LOG.warn("worker {} died {} time(s) soon after start; starting its replacement in {} ms",
-                            index, c, delayMs);
+                    LOG.warn("worker {} died {} time(s) soon after start; starting its {} in {} ms",
+                            index, c, spare ? "spare" : "replacement", delayMs);
                 }
-                scheduleSpawn(index, delayMs);
+                scheduleSpawn(index, delayMs, spare);
                 have++;
             }
         }

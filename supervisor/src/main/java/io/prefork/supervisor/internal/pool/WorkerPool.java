@@ -78,6 +78,8 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
     private final List<WorkerProcess> workers;
     private final List<WorkerProcess> workersView;
     private int target;
+    /** --spare-workers: booted, ready workers kept outside the rotation. */
+    private final int spareTarget;
 
     /** @param workers an empty list that the pool fills and empties, and {@code dispatcher} reads */
     public WorkerPool(SupervisorConfig config, Launcher launcher, Path bootSocket, Timers timers,
@@ -90,6 +92,7 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         this.events = events;
         this.owner = owner;
         this.target = config.workers();
+        this.spareTarget = config.spareWorkers();
         this.workers = workers;
         this.workersView = Collections.unmodifiableList(workers);
         this.spawner = new Spawner(this, config, launcher, bootSocket, timers, owner, loop, workers);
@@ -97,10 +100,13 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         this.reload = new Reload(this);
     }
 
-    /** Starts the initial workers and the watchdog. */
+    /** Starts the initial workers, then the spares (after them: the primaries decide when the supervisor is ready). */
     public void start() {
         for (int i = 0; i < target; i++) {
             spawner.spawn(i, null);
+        }
+        for (int i = 0; i < spareTarget; i++) {
+            spawner.spawn(target + i, null, true);
         }
         watchdog.start();
     }
@@ -126,9 +132,70 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         return n;
     }
 
-    /** Starts workers until there are {@code target} primaries (serving or starting), with respawn backoff. */
+    int spareCount() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            if (w.isSpare()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Spares booted and waiting (the prefork.workers.spare gauge). */
+    public int readySpareCount() {
+        int n = 0;
+        for (WorkerProcess w : workers) {
+            if (w.isSpare() && w.state() == WorkerProcess.State.READY) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    int spareTarget() {
+        return spareTarget;
+    }
+
+    /**
+     * Keeps {@code target} primaries (serving or starting): first by promoting ready spares, which takes no boot,
+     * then by starting workers, with respawn backoff; then starts spares until there are {@code --spare-workers}.
+     */
     void manage() {
+        promoteSpares();
         spawner.manage(target);
+        spawner.manageSpares(spareTarget);
+    }
+
+    /** While the pool is short of primaries and a spare is ready, promotes it (the oldest first). */
+    private void promoteSpares() {
+        if (owner.phase() != Phase.RUNNING) {
+            return; // while starting, a death before ready is a boot failure; while stopping, nothing is replaced
+        }
+        while (primaryCount() < target) {
+            WorkerProcess s = readySpare();
+            if (s == null) {
+                return;
+            }
+            promote(s, "to keep " + target + " worker(s)");
+        }
+    }
+
+    private WorkerProcess readySpare() {
+        WorkerProcess best = null;
+        for (WorkerProcess w : workers) {
+            if (w.isSpare() && w.state() == WorkerProcess.State.READY
+                    && (best == null || w.readyNanos() < best.readyNanos())) {
+                best = w;
+            }
+        }
+        return best;
+    }
+
+    private void promote(WorkerProcess spare, String why) {
+        spare.promote();
+        LOG.info("{} promoted from spare {}", spare, why);
+        metrics.promotions.inc();
     }
 
     // ------------------------------------------------------------------------------------------------ boot
@@ -154,9 +221,14 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         }
         w.ready(clock.nanoTime());
         spawner.cancelBootTimer(w);
+        spawner.launchQueued();
         LOG.info("{} ready in {} ms", w, TimeUnit.NANOSECONDS.toMillis(w.readyNanos() - w.spawnedNanos()));
         WorkerStatus st = w.status(w.readyNanos());
         notifyListener(() -> events.onWorkerReady(st));
+        if (w.isSpare()) {
+            promoteSpares(); // the pool may have lost a worker while no spare was ready
+            return;
+        }
         WorkerProcess old = w.replaces();
         if (old != null) {
             // The replacement serves now; only then does the old worker stop taking connections.
@@ -190,7 +262,30 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
             return;
         }
         w.retiring(true);
-        spawner.spawn(w.index(), w);
+        WorkerProcess spare = owner.phase() == Phase.RUNNING ? readySpare() : null;
+        if (spare == null) {
+            spawner.spawn(w.index(), w);
+            return;
+        }
+        // A ready spare takes over at once, as a replacement would once ready; a new spare boots behind it.
+        String why = w.stopReason() != null ? w.stopReason() : "replaced";
+        promote(spare, "to replace " + w + " (" + why + ")");
+        drain(w, why);
+        spawner.manageSpares(spareTarget);
+        reload.replaced(w);
+    }
+
+    /**
+     * HUP: spares run the old code too. They serve nothing, so they are stopped at once, and new spares (the new
+     * code) boot in their place; a reload step promotes one of those when it is ready in time.
+     */
+    void replaceSpares() {
+        for (WorkerProcess w : new ArrayList<>(workers)) {
+            if (w.isSpare()) {
+                drain(w, "reload (spare)");
+            }
+        }
+        spawner.manageSpares(spareTarget);
     }
 
     /** Takes no new connections; stops the worker once it has finished the ones it has. */
@@ -242,6 +337,9 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         }
         boolean expected = w.isStopRequested();
         w.dead();
+        // Before the reaper: a killed worker's channel reaches end-of-stream as it dies, and a spare takes its
+        // place now rather than when the exit is reported.
+        promoteSpares();
         spawner.closeChannel(w);
         w.closeWorkerEnd();
         int diedWith = w.held().size();
@@ -309,6 +407,7 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
             LOG.warn("{} {}; starting a replacement", w, WorkerExit.describe(code));
             metrics.restarts.inc();
         }
+        spawner.launchQueued();
         manage();
     }
 
@@ -321,6 +420,11 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
 
     Timers timers() {
         return timers;
+    }
+
+    /** For tests: at most {@code n} JVMs boot at once (see {@link Spawner#MAX_CONCURRENT_BOOTS}). */
+    void maxConcurrentBoots(int n) {
+        spawner.maxBooting(n);
     }
 
     /** TTIN (+1) or TTOU (-1). */
@@ -418,10 +522,11 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         }
     }
 
+    /** Workers ready and in the rotation (spares not counted). */
     public int readyCount() {
         int ready = 0;
         for (WorkerProcess w : workers) {
-            if (w.state() == WorkerProcess.State.READY) {
+            if (w.state() == WorkerProcess.State.READY && !w.isSpare()) {
                 ready++;
             }
         }

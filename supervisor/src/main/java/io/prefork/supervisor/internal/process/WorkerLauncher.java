@@ -34,6 +34,8 @@ public final class WorkerLauncher {
     private final long prefetchTimeoutMs;
     private final Map<String, String> settings;
     private final ProxyProtocol proxy;
+    /** The workers' class-data-sharing archive, or null (see {@link ClassDataArchive}). */
+    private volatile ClassDataArchive archive;
 
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     /** The setpriv prefix of {@link #runAs}, or nothing. */
@@ -106,7 +108,25 @@ public final class WorkerLauncher {
         return Path.of(System.getProperty("java.home"), "bin", "java");
     }
 
-    /** The full command line, for logs and tests. */
+    /**
+     * Makes and uses a class-data-sharing archive of the workers' classes in {@code cacheDir} (see
+     * {@link ClassDataArchive}); a no-op where it does not apply.
+     */
+    public WorkerLauncher withClassDataArchive(Path cacheDir) {
+        List<String> cp = new ArrayList<>();
+        for (Path p : workerClasspath) {
+            cp.add(p.toAbsolutePath().toString());
+        }
+        cp.addAll(runtimeClasspath);
+        archive = ClassDataArchive.forWorkers(cacheDir, java, cp, jvmOptions);
+        return this;
+    }
+
+    /** The default cache directory for {@link #withClassDataArchive}. */
+    public static Path defaultCacheDir() {
+        return ClassDataArchive.defaultCacheDir();
+    }
+
     /**
      * Runs the workers as {@code uid}:{@code gid} (with the user's supplementary groups), for {@code --user}. A JVM
      * cannot change the user of a process it starts, so the command starts with util-linux's {@code setpriv}, which
@@ -121,7 +141,12 @@ public final class WorkerLauncher {
     /** Where util-linux installs setpriv (Debian, Fedora, Alpine's util-linux-misc). */
     public static final String SETPRIV = "/usr/bin/setpriv";
 
+    /** The full command line, for logs and tests. */
     public List<String> command() {
+        return command(List.of());
+    }
+
+    private List<String> command(List<String> archiveOptions) {
         List<String> cmd = new ArrayList<>(runAs);
         cmd.add(java.toString());
         cmd.addAll(List.of(ChannelWrapper.REQUIRED_FLAG.split(" ")));
@@ -130,7 +155,9 @@ public final class WorkerLauncher {
         // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend. No
         // time: the supervisor's log stamps each line it pumps (WorkerOutput), and reads the level from here.
         cmd.add("-Djava.util.logging.SimpleFormatter.format=" + WorkerOutput.JUL_FORMAT);
-        cmd.addAll(jvmOptions);
+        cmd.addAll(defaultJvmOptions(jvmOptions));
+        cmd.addAll(archiveOptions);
+        cmd.addAll(jvmOptions); // after the defaults: for HotSpot the last occurrence of an option wins
         // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
         // worker's own version wins. The runtime's classes live in io.prefork.internal, which user jars do not
         // carry (worker-api is a provided dependency); a mismatched copy would be caught by the wire version.
@@ -145,9 +172,44 @@ public final class WorkerLauncher {
         return cmd;
     }
 
+    /**
+     * The supervisor's JVM defaults for a worker, measured with {@code bench/scripts/startup.sh} (figures in
+     * bench/README.md), put before the user's {@code --worker-jvm-option}s so that those win:
+     * <ul>
+     * <li>{@code -XX:+UseSerialGC}: a worker serves one connection at a time by default; G1's concurrent threads,
+     * remembered sets and regions buy pause times such a worker does not need, at several MiB per JVM. Left out if
+     * the user picks a collector (two would make the JVM refuse to start).
+     * <li>{@code -Xms8m -Xmx256m}: the default initial heap is 1/64 of the machine's memory and the young generation
+     * a share of it, which a worker's allocation fills (touches) before its first collection: that, not the live
+     * data, is most of an idle worker's RSS. A small initial heap grows only as needed. The maximum keeps N workers
+     * from each claiming a quarter of the machine. Both left out if the user sets either ({@code -Xms} above a
+     * user's {@code -Xmx} would stop the JVM).
+     * <li>{@code -XX:+ExitOnOutOfMemoryError}: a worker whose heap is exhausted is in an unknown state (any thread
+     * may have died half-way); it exits (code 3, {@link io.prefork.internal.runtime.WorkerExit#OUT_OF_MEMORY}) and is
+     * replaced, and the supervisor's log says it ran out of heap.
+     * </ul>
+     */
+    static List<String> defaultJvmOptions(List<String> user) {
+        List<String> out = new ArrayList<>();
+        if (user.stream().noneMatch(o -> o.matches("-XX:[+-]Use\\w*GC"))) {
+            out.add("-XX:+UseSerialGC");
+        }
+        if (user.stream().noneMatch(o -> o.startsWith("-Xms") || o.startsWith("-Xmx")
+                || o.startsWith("-XX:InitialHeapSize=") || o.startsWith("-XX:MaxHeapSize=")
+                || o.startsWith("-XX:MaxRAMPercentage=") || o.startsWith("-XX:InitialRAMPercentage="))) {
+            out.add("-Xms8m");
+            out.add("-Xmx256m");
+        }
+        out.add("-XX:+ExitOnOutOfMemoryError");
+        return out;
+    }
+
     /** Starts worker {@code slot}; it will connect to {@code bootSocket} and present {@code token}. */
     public Process start(int slot, Path bootSocket, String token) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(command());
+        ClassDataArchive a = archive;
+        Path temp = a == null ? null : a.tempFor(token);
+        List<String> archiveOptions = a == null ? List.of() : a.optionsForNext(temp);
+        ProcessBuilder pb = new ProcessBuilder(command(archiveOptions));
         // Socket activation's variables are for the supervisor (LISTEN_PID names it, and the descriptors are not
         // passed on): a worker that saw them could only be misled by them.
         pb.environment().keySet().removeAll(SocketActivation.VARIABLES);
@@ -157,7 +219,20 @@ public final class WorkerLauncher {
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
         pb.redirectErrorStream(true);
-        return pb.start();
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            if (a != null && archiveOptions.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit"))) {
+                a.trainerExited(temp, -1);
+            }
+            throw e;
+        }
+        if (archiveOptions.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit"))) {
+            // On the JDK's process-reaper thread: only files and the archive's own flag, no supervisor state.
+            p.onExit().thenAccept(x -> a.trainerExited(temp, x.exitValue()));
+        }
+        return p;
     }
 
     /** See {@link WorkerOutput#pump}. */

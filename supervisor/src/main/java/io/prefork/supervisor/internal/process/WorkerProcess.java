@@ -68,6 +68,13 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     private String bootFailure;
     /** True once a replacement was started for it; it keeps serving until that replacement is ready. */
     private boolean retiring;
+    /**
+     * Started as a spare (--spare-workers): once ready it waits outside the rotation, sent nothing, until the pool
+     * promotes it into the place of a worker that died, was recycled or reloaded, or that TTIN added. A flag, not a
+     * state: a spare boots, heartbeats and is watched exactly like any worker; only dispatch and the pool's count of
+     * primaries tell it apart.
+     */
+    private boolean spare;
     /** The worker this one replaces (until this one is ready), or null. */
     private WorkerProcess replaces;
     /** Why it is being stopped, for the log. */
@@ -218,7 +225,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     @Override
     public boolean available() {
-        return state == State.READY;
+        return state == State.READY && !spare;
     }
 
     @Override
@@ -241,7 +248,26 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
      * as many primaries as the target worker count.
      */
     public boolean isPrimary() {
-        return state.compareTo(State.READY) <= 0 && !retiring;
+        return state.compareTo(State.READY) <= 0 && !retiring && !spare;
+    }
+
+    /** True if this worker is a spare, starting or ready, that nothing has promoted or stopped yet. */
+    public boolean isSpare() {
+        return spare && state.compareTo(State.READY) <= 0;
+    }
+
+    /** Marks a worker about to be started as a spare (before anything else sees it). */
+    public void spare(boolean value) {
+        spare = value;
+    }
+
+    /** A ready spare joins the rotation: from now on it is a primary like any other. */
+    public void promote() {
+        if (!spare || state != State.READY) {
+            throw new IllegalStateException(this + ": only a ready spare can be promoted (spare " + spare + ", "
+                    + state + ")");
+        }
+        spare = false;
     }
 
     // ------------------------------------------------------------------------------------------------ bookkeeping
@@ -369,7 +395,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
                 s = "starting";
                 break;
             case READY:
-                s = retiring ? "ready (replacement starting)" : "ready";
+                s = spare ? "spare" : retiring ? "ready (replacement starting)" : "ready";
                 break;
             default:
                 s = state.name().toLowerCase(java.util.Locale.ROOT);

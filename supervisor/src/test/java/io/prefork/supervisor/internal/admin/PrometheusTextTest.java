@@ -121,7 +121,8 @@ class PrometheusTextTest {
         m.handoff.update(2, TimeUnit.MILLISECONDS);
         m.handoff.update(4, TimeUnit.MILLISECONDS);
         m.restarts.inc();
-        m.publish(5, 2, 3, 4);
+        m.promotions.inc(2);
+        m.publish(5, 2, 3, 4, 1);
         String text = PrometheusText.render(m.registry);
         for (Family f : PrometheusText.FAMILIES) {
             assertTrue(text.contains("# HELP " + f.name() + " "), f.name() + " in\n" + text);
@@ -132,6 +133,8 @@ class PrometheusTextTest {
         assertTrue(text.contains("\nprefork_workers_ready 2\n"), text);
         assertTrue(text.contains("\nprefork_connections_inflight 3\n"), text);
         assertTrue(text.contains("\nprefork_workers 4\n"), text);
+        assertTrue(text.contains("\nprefork_workers_spare 1\n"), text);
+        assertTrue(text.contains("\nprefork_worker_promotions_total 2\n"), text);
         assertTrue(text.contains("\nprefork_worker_restarts_total 1\n"), text);
         assertTrue(text.contains("\nprefork_handoff_seconds_sum 0.006\n"), text);
         assertTrue(text.contains("\nprefork_handoff_seconds_count 2\n"), text);

@@ -61,6 +61,25 @@ class WorkerLauncherTest {
     }
 
     @Test
+    void addsTheWorkerDefaultsBeforeTheUserOptionsSoThoseWin() {
+        List<String> cmd = command(List.of("-Dx=y"));
+        List<String> defaults = List.of("-XX:+UseSerialGC", "-Xms8m", "-Xmx256m", "-XX:+ExitOnOutOfMemoryError");
+        int at = Collections.indexOfSubList(cmd, defaults);
+        assertTrue(at > 0 && at < cmd.indexOf("-Dx=y"), cmd.toString());
+    }
+
+    @Test
+    void leavesOutTheDefaultCollectorAndHeapWhenTheUserPicksThem() {
+        List<String> cmd = command(List.of("-XX:+UseG1GC", "-Xmx1g"));
+        assertEquals(List.of("-XX:+ExitOnOutOfMemoryError"), WorkerLauncher.defaultJvmOptions(
+                List.of("-XX:+UseG1GC", "-Xmx1g")), "two collectors, or -Xms8m above a small -Xmx, would not start");
+        assertFalse(cmd.contains("-XX:+UseSerialGC"), cmd.toString());
+        assertFalse(cmd.contains("-Xms8m"), cmd.toString());
+        assertEquals(List.of("-Xms8m", "-Xmx256m", "-XX:+ExitOnOutOfMemoryError"),
+                WorkerLauncher.defaultJvmOptions(List.of("-XX:+UseParallelGC")));
+    }
+
+    @Test
     void passesUserJvmOptionsInOrderAndUnsplit() {
         List<String> cmd = command(USER_OPTIONS);
         int at = Collections.indexOfSubList(cmd, USER_OPTIONS);

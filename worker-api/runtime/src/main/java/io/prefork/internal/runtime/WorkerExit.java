@@ -8,8 +8,17 @@ package io.prefork.internal.runtime;
 public final class WorkerExit {
     /** Normal: told to stop, or the channel to the supervisor closed. */
     public static final int OK = 0;
-    /** Loading the Worker class, constructing it or its start() failed. */
-    public static final int BOOT_FAILED = 3;
+    /**
+     * The JVM's own exit code under {@code -XX:+ExitOnOutOfMemoryError}, which the supervisor passes workers by
+     * default: the heap ran out. Not a code the runtime uses; named here so that no reserved code collides with it.
+     */
+    public static final int OUT_OF_MEMORY = 3;
+    /**
+     * Loading the Worker class, constructing it or its start() failed. 78 (sysexits' EX_CONFIG): never a code the
+     * JVM exits with by itself (it was 3, which is also -XX:+ExitOnOutOfMemoryError's, so a worker out of heap
+     * stopped the whole supervisor as a boot failure).
+     */
+    public static final int BOOT_FAILED = 78;
     /** This JVM cannot wrap descriptors (missing JVM flag, unsupported platform or JDK). */
     public static final int UNSUPPORTED = 4;
     /** Could not get a channel from the supervisor (bad environment, endpoint gone, token refused). */
@@ -25,6 +34,8 @@ public final class WorkerExit {
         switch (code) {
             case OK: return "exited normally";
             case BOOT_FAILED: return "failed to boot (exit " + code + ")";
+            case OUT_OF_MEMORY: return "ran out of heap: java.lang.OutOfMemoryError (exit " + code
+                    + ", -XX:+ExitOnOutOfMemoryError; raise -Xmx with --worker-jvm-option)";
             case UNSUPPORTED: return "cannot wrap descriptors (exit " + code + ")";
             case BOOTSTRAP_FAILED: return "could not connect to the supervisor (exit " + code + ")";
             case PROTOCOL_ERROR: return "received an invalid frame (exit " + code + ")";
