@@ -14,6 +14,7 @@ import io.prefork.supervisor.Termination;
 import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.accept.Acceptor;
 import io.prefork.supervisor.internal.dispatch.Dispatcher;
+import io.prefork.supervisor.internal.dispatch.ParkedSet;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.pool.WorkerPool;
 import io.prefork.supervisor.internal.process.Launcher;
@@ -42,8 +43,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link WorkerPool}: spawn, reap, murder, scale, reload and terminate the worker processes.</li>
  * </ul>
  *
- * <p>One {@code poll(2)} covers the wakeup eventfd, the listening sockets (only while there is room to take more)
- * and each worker's channel (POLLOUT too while that worker's outbox waits on a full socket buffer).
+ * <p>One {@code poll(2)} covers the wakeup eventfd, the listening sockets (only while there is room to take more),
+ * each worker's channel (POLLOUT too while that worker's outbox waits on a full socket buffer) and the one epoll
+ * descriptor of the parked keep-alive connections ({@link ParkedSet}).
  */
 public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
@@ -60,6 +62,10 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private final Acceptor acceptor;
     private final Dispatcher dispatcher;
     private final WorkerPool pool;
+    /** Parked keep-alive connections: one epoll descriptor in the poll set, however many there are. */
+    private final ParkedSet parked;
+    /** How often parked connections are checked against --keep-alive: a tenth of it, at most a second. */
+    private final long parkedSweepNanos;
     /** The workers whose channels are in the poll set, in slot order after the listeners. */
     private final List<WorkerProcess> polled = new ArrayList<>();
 
@@ -84,7 +90,15 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 this, this::post);
         dispatcher.lifecycle(pool);
         this.acceptor = new Acceptor(listeners, dispatcher, timers, metrics, config.gracefulTimeout());
-        this.wakeup = new Wakeup();
+        this.parked = new ParkedSet(config.keepAlive().toNanos(), config.maxParked(), metrics, dispatcher::release);
+        dispatcher.parked(parked);
+        this.parkedSweepNanos = Math.min(config.keepAlive().toNanos() / 10, 1_000_000_000L);
+        try {
+            this.wakeup = new Wakeup();
+        } catch (NativeException | RuntimeException e) {
+            parked.close();
+            throw e;
+        }
     }
 
     private int targetWorkers() {
@@ -156,6 +170,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     /** Releases what the constructor acquired, for a loop that will never {@link #run}. */
     public void discard() {
         wakeup.close();
+        parked.close();
     }
 
     /** The listeners' bound addresses, in --listen order; any thread (they are fixed once bound). */
@@ -170,6 +185,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             LOG.info("listening on {}; starting {} worker(s) of {} (concurrency {})",
                     listenText(), pool.target(), config.workerClass(), config.concurrency());
             pool.start();
+            sweepParked();
             while (phase != Phase.STOPPED) {
                 iterate();
             }
@@ -215,6 +231,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 polled.add(w);
             }
         }
+        int parkedSlot = poller.add(parked.fd(), Native.POLLIN);
         poller.poll(timers.pollTimeoutMs());
 
         if ((poller.readyOps(0) & Native.POLLIN) != 0) {
@@ -229,6 +246,9 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 dispatcher.receiveFrom(w);
             }
         }
+        if ((poller.readyOps(parkedSlot) & Native.POLLIN) != 0) {
+            parked.onReady(dispatcher.resumer());
+        }
         // A task above may have closed the listeners (a stop): their descriptor numbers may already be reused.
         if (listenSlots > 0 && acceptor.isOpen()) {
             acceptor.acceptReady(poller, 1);
@@ -242,6 +262,14 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             terminateWorkers();
         }
         publishMetrics();
+    }
+
+    /** Closes parked connections idle for --keep-alive, then again a sweep interval later. */
+    private void sweepParked() {
+        parked.expire(timers.clock().nanoTime());
+        if (phase != Phase.STOPPED) {
+            timers.schedule(parkedSweepNanos, this::sweepParked);
+        }
     }
 
     private void runTasks() {
@@ -309,6 +337,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             return;
         }
         phase = Phase.DRAINING;
+        parked.closeAll();
         pool.stopReloading();
         acceptor.closeGracefully();
         timers.schedule(config.gracefulTimeout().toNanos(), () -> {
@@ -325,6 +354,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private void terminateWorkers() {
         phase = Phase.STOPPING;
         acceptor.close();
+        parked.closeAll();
         dispatcher.close();
         if (!pool.terminate()) {
             phase = Phase.STOPPED;
@@ -341,6 +371,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         acceptor.close();
         bootServer.close();
         dispatcher.close();
+        parked.close();
         pool.closeAll();
         wakeup.close();
         publishMetrics();
@@ -349,6 +380,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     // ------------------------------------------------------------------------------------------------ observing
 
     private void publishMetrics() {
+        metrics.publishParked(parked.size());
         metrics.publish(dispatcher.queued(), pool.readyCount(), dispatcher.totalInFlight(), pool.workers().size());
     }
 

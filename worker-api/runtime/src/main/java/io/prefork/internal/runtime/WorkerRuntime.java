@@ -300,15 +300,26 @@ final class WorkerRuntime {
 
     /**
      * Closes the connection (if the handler did not), frees its slot and reports it DONE: at once, or, on the
-     * receiving thread at concurrency 1 with prefetch, together with the next TAKEN (see {@link Reports}).
+     * receiving thread at concurrency 1 with prefetch, together with the next TAKEN (see {@link Reports}); or, if the
+     * handler asked to park it, gives it back to the supervisor (PARKED, which also means DONE).
      */
     private void finish(WorkerConnection c) {
+        boolean parked = false;
+        if (c.parkRequested() && c.channel != null && c.channel.isOpen() && !stopping) {
+            // PARKED carries the descriptor and means DONE. Once sendmsg returns the kernel holds the file in flight
+            // and then the supervisor holds it, so closing our channel below sends no FIN: the client sees nothing.
+            reports.flushHeldDone();
+            parked = reports.sendParked(c.id, c.acceptedEpochMicros, c.peerWire, c.fd, c.parkUnread()) == 0;
+        }
         c.closeQuietly();
         synchronized (state) {
             taken--;
         }
         synchronized (slotFreed) {
             slotFreed.notifyAll();
+        }
+        if (parked) {
+            return;
         }
         if (inline && prefetchTimeoutNanos > 0) {
             reports.holdDone(c.id);
