@@ -394,6 +394,6 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         }
         return new SupervisorStatus(phase.name().toLowerCase(Locale.ROOT), boundAddresses(),
                 dispatcher.queued(), metrics.accepted.getCount(), metrics.restarts.getCount(), pool.target(), startedAt,
-                List.copyOf(ws));
+                List.copyOf(ws), parked.size(), metrics.parkedResumed.getCount());
     }
 }
