@@ -1,9 +1,11 @@
 package io.prefork.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.prefork.internal.nativeio.Native;
 import io.prefork.testing.Poll;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -136,6 +138,46 @@ class KeepAliveIT {
                 assertTrue(ms >= 900 && ms < 4000, "closed after " + ms + " ms");
                 assertEquals(1, s.admin().metric("prefork_parked_expired_total"));
                 assertEquals(0, s.admin().metric("prefork_parked"));
+            }
+        }
+    }
+
+    /**
+     * A resumed connection sent to a worker that dies before taking it goes to another worker, as a new one would:
+     * worker X is stopped (SIGSTOP) and the other, Y, kept busy by a client halfway through a request, so the
+     * resumed connection can only go to X; X is killed; Y, once free, serves it.
+     */
+    @Test
+    @Timeout(120)
+    void aResumedConnectionWhoseWorkerDiesBeforeTakingItGoesToAnother() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO, "--concurrency", "1",
+                "--worker-setting", "keepAliveTimeoutMs=60000", "--admin", "127.0.0.1:0")) {
+            int port = s.awaitReady(READY);
+            s.awaitWorkers(2, READY);
+            try (HttpClient.KeepAlive parkedClient = new HttpClient.KeepAlive("127.0.0.1", port, IO);
+                 HttpClient.KeepAlive busyClient = new HttpClient.KeepAlive("127.0.0.1", port, IO)) {
+                assertEquals(200, parkedClient.get("/").status());
+                Poll.within(IO).until("the first client's connection parked", () -> s.admin().metric("prefork_parked"),
+                        n -> n == 1);
+                busyClient.sendRaw("GET /busy HTTP/1.1\r\nHost: x\r\n"); // the head is not finished: Y waits
+                Admin.Status busy = Poll.within(IO).until("one worker busy with the unfinished request",
+                        s.admin()::status, st -> st.workers().stream().filter(w -> w.inFlight() == 1).count() == 1);
+                long y = busy.workers().stream().filter(w -> w.inFlight() == 1).findFirst().orElseThrow().pid();
+                long x = busy.workers().stream().filter(w -> w.pid() != y).findFirst().orElseThrow().pid();
+                Native.kill(x, Native.SIGSTOP);
+
+                parkedClient.sendRaw("GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+                Poll.within(IO).until("the resumed connection sent to the stopped worker " + x, s.admin()::status,
+                        st -> st.workers().stream().anyMatch(w -> w.pid() == x && w.inFlight() == 1));
+                Native.kill(x, Native.SIGKILL);
+                busyClient.sendRaw("\r\n"); // Y answers, parks that one, and is free for the resumed connection
+
+                assertEquals(200, busyClient.readResponse().status());
+                HttpClient.Response again = parkedClient.readResponse();
+                assertEquals(200, again.status());
+                assertNotEquals(Long.toString(x), again.header("x-prefork-worker"));
+                assertTrue(s.admin().metric("prefork_connections_redispatched_total") >= 1);
+                assertEquals(2, s.admin().metric("prefork_connections_accepted_total"), "no new connection");
             }
         }
     }
