@@ -30,6 +30,20 @@ import org.junit.jupiter.api.Timeout;
 class ParkedSetTest {
     private static final long SECOND = TimeUnit.SECONDS.toNanos(1);
 
+    static {
+        // The JDK opens a socket of its own for the life of the JVM the first time it closes a java.net socket
+        // (JDK 25's UnixDispatcher keeps one end of a socketpair for its pre-close trick): open it before the first
+        // snapshot, or the first test here would be blamed for it.
+        try (java.net.ServerSocket server = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+             Socket client = new Socket(server.getInetAddress(), server.getLocalPort());
+             Socket accepted = server.accept()) {
+            client.shutdownOutput();
+            accepted.getInputStream().read();
+        } catch (IOException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private final SupervisorMetrics metrics = new SupervisorMetrics(new MetricRegistry());
     private final PendingConnection.Pool pool = new PendingConnection.Pool(16);
     private final List<Socket> clients = new ArrayList<>();
