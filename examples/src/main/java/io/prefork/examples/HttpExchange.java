@@ -7,6 +7,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 
@@ -79,6 +80,19 @@ final class HttpExchange {
      * @throws IOException if the socket cannot be configured
      */
     HttpExchange(SocketChannel channel, int idleTimeoutMs) throws IOException {
+        this(channel, idleTimeoutMs, null);
+    }
+
+    /**
+     * @param unread bytes received before this exchange began (a resumed connection's, see
+     *               {@code Connection.unread()}), read before the socket's; consumed; null for none
+     */
+    HttpExchange(SocketChannel channel, int idleTimeoutMs, ByteBuffer unread) throws IOException {
+        if (unread != null) {
+            int n = Math.min(unread.remaining(), buf.length);
+            unread.get(buf, 0, n);
+            limit = n;
+        }
         socket = channel.socket();
         // The socket adaptor's streams honour SO_TIMEOUT; plain channel reads would block forever.
         socket.setSoTimeout(idleTimeoutMs);
@@ -145,6 +159,16 @@ final class HttpExchange {
         }
         out.flush();
         open = keepAlive;
+    }
+
+    /** True while the connection stays open for another request (no response so far said close). */
+    boolean open() {
+        return open;
+    }
+
+    /** The bytes read from the socket and not used yet (the start of a pipelined request), as a view. */
+    ByteBuffer unread() {
+        return ByteBuffer.wrap(buf, pos, limit - pos);
     }
 
     // ---------------------------------------------------------------------------------------------- reading

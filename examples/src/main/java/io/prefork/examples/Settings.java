@@ -36,4 +36,25 @@ final class Settings {
         }
         return value;
     }
+
+    /**
+     * A boolean worker setting: {@code true} or {@code false}.
+     *
+     * @throws IllegalArgumentException if the setting is anything else
+     */
+    static boolean booleanSetting(WorkerContext context, String key, boolean defaultValue) {
+        String raw = context.settings().get(key);
+        if (raw == null) {
+            return defaultValue;
+        }
+        switch (raw.trim()) {
+            case "true":
+                return true;
+            case "false":
+                return false;
+            default:
+                throw new IllegalArgumentException(
+                        "worker setting " + key + "=" + raw + " is invalid: expected true or false");
+        }
+    }
 }

@@ -58,6 +58,28 @@ class HelloHttpWorkerTest {
     }
 
     @Test
+    void parksBetweenRequestsByDefaultAndNotWithParkFalse() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                assertHello(client.get("/one"));
+                assertHello(client.get("/two"));
+            }
+            harness.awaitHandled();
+            assertEquals(2, harness.parks(), "parked after each kept-alive response");
+        }
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of("park", "false")))) {
+            try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+                assertHello(client.get("/one"));
+                assertHello(client.get("/two"));
+            }
+            harness.awaitHandled();
+            assertEquals(0, harness.parks());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> started(Map.of("park", "yes")));
+        assertTrue(e.getMessage().contains("park=yes") && e.getMessage().contains("true or false"), e.getMessage());
+    }
+
+    @Test
     void keepAliveServesSeveralRequestsOnOneConnection() throws Exception {
         try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
             try (HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {

@@ -17,7 +17,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Runs one {@link Worker#handle} the way the worker runtime would, without a supervisor: listens on 127.0.0.1, and on
  * a background thread accepts one connection, hands it to the worker, and closes the channel when {@code handle}
- * returns (the runtime owns the channel). The test connects a client to {@link #port()} and later calls
+ * returns (the runtime owns the channel); a handler that parks the connection gets it again, resumed, with its
+ * unread bytes. The test connects a client to {@link #port()} and later calls
  * {@link #awaitHandled}, which rethrows whatever {@code handle} threw.
  */
 final class WorkerHarness implements AutoCloseable {
@@ -28,6 +29,7 @@ final class WorkerHarness implements AutoCloseable {
     private final ServerSocketChannel listener;
     private final ExecutorService executor;
     private final Future<Void> handled;
+    private final java.util.concurrent.atomic.AtomicInteger parks = new java.util.concurrent.atomic.AtomicInteger();
 
     WorkerHarness(Worker worker) throws IOException {
         listener = ServerSocketChannel.open();
@@ -44,11 +46,24 @@ final class WorkerHarness implements AutoCloseable {
         });
         handled = executor.submit(() -> {
             try (SocketChannel channel = listener.accept()) {
-                worker.handle(new TestConnection(1, channel, (InetSocketAddress) channel.getRemoteAddress(),
-                        (InetSocketAddress) channel.getLocalAddress(), Instant.now()));
+                TestConnection c = new TestConnection(1, channel, (InetSocketAddress) channel.getRemoteAddress(),
+                        (InetSocketAddress) channel.getLocalAddress(), Instant.now());
+                worker.handle(c);
+                // Parked: the supervisor would hand it out again once the client speaks; the harness does at once,
+                // and the handler's next read waits for the client as it would have.
+                while (c.parked != null && channel.isOpen()) {
+                    parks.incrementAndGet();
+                    c = c.resume();
+                    worker.handle(c);
+                }
             }
             return null;
         });
+    }
+
+    /** How often the handler parked the connection. */
+    int parks() {
+        return parks.get();
     }
 
     int port() throws IOException {

@@ -75,6 +75,17 @@ public final class Settings {
                             + "ahead to it, and the supervisor serves it elsewhere.",
                     (b, text) -> b.prefetchTimeout(Duration.ofMillis(wholeNumber("--prefetch-timeout", "MILLISECONDS",
                             text))), c -> c.prefetchTimeout().toMillis()),
+            seconds("--keep-alive", "15",
+                    "How long a parked keep-alive connection may stay idle in the supervisor before it is closed "
+                            + "(1 to " + SupervisorConfig.MAX_KEEP_ALIVE.toSeconds() + "). A connection is parked "
+                            + "when its handler calls `Connection.park` between requests; see Keep-alive under "
+                            + "Prefork.",
+                    SupervisorConfig.Builder::keepAlive, SupervisorConfig::keepAlive),
+            number("--max-parked", "N", "10000",
+                    "The most parked keep-alive connections the supervisor holds (0 to "
+                            + SupervisorConfig.MAX_PARKED + "); beyond it the longest idle is closed. 0 closes every "
+                            + "connection a handler parks.",
+                    SupervisorConfig.Builder::maxParked, SupervisorConfig::maxParked),
             seconds("--graceful-timeout", "30",
                     "On stop, how long connections in flight may take to finish before workers are stopped.",
                     SupervisorConfig.Builder::gracefulTimeout, SupervisorConfig::gracefulTimeout),

@@ -26,6 +26,8 @@ public final class SupervisorConfig {
     public static final int MAX_CONCURRENCY = 100_000;
     public static final int MAX_PREFETCH = 1024;
     public static final Duration MAX_PREFETCH_TIMEOUT = Duration.ofSeconds(60);
+    public static final Duration MAX_KEEP_ALIVE = Duration.ofHours(24);
+    public static final int MAX_PARKED = 1_000_000;
     /** Listening sockets, each one more descriptor in the loop's poll set. */
     public static final int MAX_LISTEN = 64;
 
@@ -36,6 +38,8 @@ public final class SupervisorConfig {
     private final int concurrency;
     private final int prefetch;
     private final Duration prefetchTimeout;
+    private final Duration keepAlive;
+    private final int maxParked;
     private final Duration gracefulTimeout;
     private final Duration bootTimeout;
     private final List<String> workerJvmOptions;
@@ -69,6 +73,8 @@ public final class SupervisorConfig {
         this.concurrency = b.concurrency;
         this.prefetch = b.prefetch;
         this.prefetchTimeout = b.prefetchTimeout;
+        this.keepAlive = b.keepAlive;
+        this.maxParked = b.maxParked;
         this.gracefulTimeout = b.gracefulTimeout;
         this.bootTimeout = b.bootTimeout;
         this.workerJvmOptions = List.copyOf(b.workerJvmOptions);
@@ -131,6 +137,15 @@ public final class SupervisorConfig {
     /** How long every slot of a worker may stay busy before what was prefetched to it is given back. */
     public Duration prefetchTimeout() {
         return prefetchTimeout;
+    }
+
+    public Duration keepAlive() {
+        return keepAlive;
+    }
+
+    /** The most parked connections held at once; 0 closes every connection a handler parks. */
+    public int maxParked() {
+        return maxParked;
     }
 
     public Duration gracefulTimeout() {
@@ -328,6 +343,8 @@ public final class SupervisorConfig {
         private int concurrency = 1;
         private int prefetch;
         private Duration prefetchTimeout = Duration.ofMillis(100);
+        private Duration keepAlive = Duration.ofSeconds(15);
+        private int maxParked = 10_000;
         private Duration gracefulTimeout = Duration.ofSeconds(30);
         private Duration bootTimeout = Duration.ofSeconds(60);
         private final List<String> workerJvmOptions = new ArrayList<>();
@@ -502,6 +519,17 @@ public final class SupervisorConfig {
             return this;
         }
 
+        /** How long a parked keep-alive connection may stay idle before it is closed. */
+        public Builder keepAlive(Duration d) {
+            this.keepAlive = d;
+            return this;
+        }
+
+        public Builder maxParked(int n) {
+            this.maxParked = n;
+            return this;
+        }
+
         public Builder gracefulTimeout(Duration d) {
             this.gracefulTimeout = d;
             return this;
@@ -627,6 +655,15 @@ public final class SupervisorConfig {
             if (prefetchTimeout == null || prefetchTimeout.toMillis() < 1 || prefetchTimeout.compareTo(MAX_PREFETCH_TIMEOUT) > 0) {
                 throw new ConfigException("--prefetch-timeout", prefetchTimeout == null ? "(missing)"
                         : prefetchTimeout.toMillis(), "must be 1 to " + MAX_PREFETCH_TIMEOUT.toMillis() + " milliseconds");
+            }
+            if (keepAlive == null || keepAlive.toSeconds() < 1 || keepAlive.compareTo(MAX_KEEP_ALIVE) > 0) {
+                throw new ConfigException("--keep-alive", keepAlive == null ? "(missing)" : keepAlive.toSeconds(),
+                        "must be 1 to " + MAX_KEEP_ALIVE.toSeconds() + " seconds (how long a parked connection may "
+                                + "stay idle)");
+            }
+            if (maxParked < 0 || maxParked > MAX_PARKED) {
+                throw new ConfigException("--max-parked", maxParked, "must be 0 (close what handlers park) to "
+                        + MAX_PARKED);
             }
             if (gracefulTimeout == null) {
                 throw new ConfigException("--graceful-timeout", "(missing)", "give a number of seconds");

@@ -1,6 +1,9 @@
 package io.prefork.worker;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
 
@@ -36,8 +39,10 @@ public interface Connection {
     /**
      * The connection's TCP peer as the supervisor accepted it. With {@code --proxy-protocol} that is the balancer
      * (one of {@code --proxy-allow-from}), while {@link #remoteAddress()} is the client behind it; without, the same
-     * as {@link #remoteAddress()}. A default method, so that implementations outside the runtime (test doubles)
-     * need no change.
+     * as {@link #remoteAddress()}. A connection resumed after {@link #park} (see {@link #resumed()}) no longer
+     * knows the balancer: the header is read once, and the supervisor keeps only the client's address, so there
+     * this is the client's address too. A default method, so that implementations outside the runtime (test
+     * doubles) need no change.
      */
     default InetSocketAddress peerAddress() {
         return remoteAddress();
@@ -53,4 +58,51 @@ public interface Connection {
 
     /** When the supervisor accepted the connection (wall clock). */
     Instant acceptedAt();
+
+    /**
+     * True if this connection was served before, parked ({@link #park}) and handed out again because the client sent
+     * more; false for a connection just accepted. The id and {@link #acceptedAt()} stay those of the accept.
+     */
+    boolean resumed();
+
+    /**
+     * The bytes the previous handler of a {@link #resumed()} connection had read from the socket and not used (for
+     * example a pipelined request), which come before anything {@link #channel()} reads; empty otherwise. A
+     * read-only view, the same buffer on every call: consume it once.
+     *
+     * <p><b>Sharp edge.</b> These bytes are not in the socket any more, so {@code channel().read(...)} and
+     * {@code channel().socket().getInputStream()} do not return them. Read through {@link #input()}, which yields
+     * them first, or take them from here before reading the channel.
+     */
+    ByteBuffer unread();
+
+    /**
+     * The connection's input: first the {@link #unread()} bytes, then the socket's stream
+     * ({@code channel().socket().getInputStream()}, so {@code setSoTimeout} applies). The same stream on every call.
+     */
+    InputStream input() throws IOException;
+
+    /**
+     * Asks for this connection to be parked instead of closed when {@link Worker#handle} returns: the worker gives it
+     * back to the supervisor, which holds it with no worker involved until the client sends its next request (or
+     * closes, or stays idle for the supervisor's {@code --keep-alive} seconds), then hands it to a handler again, in
+     * any worker, as {@link #resumed()}, with {@code unread} first.
+     *
+     * <p>Parking is safe only when all of these hold when {@code handle} returns:
+     * <ul>
+     *   <li>the response to every request read so far has been written completely (flushed; nothing is buffered in
+     *       a stream of yours), and the connection is between requests of a protocol where the client speaks next;</li>
+     *   <li>{@code unread} holds exactly the bytes read from the socket and not yet used (at most 4096; empty when
+     *       there are none), from its position to its limit: they are copied now, not consumed;</li>
+     *   <li>nothing else holds the channel: no other thread uses it, it is not registered with a {@code Selector},
+     *       and no state of this connection is kept in the worker (the next request may go to another worker);</li>
+     *   <li>the channel is still open and neither half is shut down; TLS or other stateful layers are not
+     *       parkable.</li>
+     * </ul>
+     * If the connection cannot be parked after all (the channel was closed, the supervisor is gone), it is closed as
+     * usual. The last call wins; {@code park(null)} is {@code park} with no unread bytes.
+     *
+     * @throws IllegalArgumentException if more than 4096 bytes remain in {@code unread}
+     */
+    void park(ByteBuffer unread);
 }

@@ -6,6 +6,7 @@ import io.prefork.worker.WorkerContext;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -162,7 +163,14 @@ public final class PlainServer {
                 return;
             }
             try {
-                worker.handle(new Conn(a));
+                // A plain server has no one to park with: a connection parked by its handler stays on this thread,
+                // which serves it again (as a blocking server does between keep-alive requests).
+                Conn c = new Conn(a, new byte[0]);
+                worker.handle(c);
+                while (c.parked != null && a.channel.isOpen()) {
+                    c = new Conn(a, c.parked);
+                    worker.handle(c);
+                }
             } catch (Exception e) {
                 System.err.println("plain: handler failed on connection " + a.id + ": " + e);
             } finally {
@@ -204,9 +212,44 @@ public final class PlainServer {
 
     private static final class Conn implements Connection {
         private final Accepted a;
+        private final ByteBuffer unread;
+        private java.io.InputStream input;
+        /** The unread bytes the handler parked with, or null if it did not park. */
+        byte[] parked;
 
-        Conn(Accepted a) {
+        Conn(Accepted a, byte[] unread) {
             this.a = a;
+            this.unread = ByteBuffer.wrap(unread).asReadOnlyBuffer();
+        }
+
+        @Override
+        public boolean resumed() {
+            return unread.capacity() > 0;
+        }
+
+        @Override
+        public ByteBuffer unread() {
+            return unread;
+        }
+
+        @Override
+        public java.io.InputStream input() throws IOException {
+            if (input == null) {
+                byte[] b = new byte[unread.remaining()];
+                unread.duplicate().get(b);
+                input = new java.io.SequenceInputStream(new java.io.ByteArrayInputStream(b),
+                        a.channel.socket().getInputStream());
+            }
+            return input;
+        }
+
+        @Override
+        public void park(ByteBuffer bytes) {
+            byte[] b = new byte[bytes == null ? 0 : bytes.remaining()];
+            if (bytes != null) {
+                bytes.duplicate().get(b);
+            }
+            parked = b;
         }
 
         @Override

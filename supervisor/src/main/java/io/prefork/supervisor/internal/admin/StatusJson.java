@@ -44,6 +44,8 @@ public final class StatusJson {
             listen.add(TcpListener.format(a));
         }
         root.put("queueDepth", status.queueDepth());
+        root.put("parked", status.parked());
+        root.put("parkedResumed", status.parkedResumed());
         root.put("accepted", status.accepted());
         root.put("restarts", status.restarts());
         root.put("targetWorkers", status.targetWorkers());

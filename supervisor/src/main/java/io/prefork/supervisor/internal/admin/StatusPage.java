@@ -61,6 +61,7 @@ public final class StatusPage {
         row(h, "workers (target)", Integer.toString(s.targetWorkers()));
         row(h, "workers (processes)", Integer.toString(s.workers().size()));
         row(h, "queue depth", Integer.toString(s.queueDepth()));
+        row(h, "parked (keep-alive, idle)", s.parked() + " now, " + s.parkedResumed() + " resumed since start");
         row(h, "accepted", Long.toString(s.accepted()));
         row(h, "restarts", Long.toString(s.restarts()));
         h.append("</table>\n");

@@ -16,6 +16,7 @@ import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.IntSupplier;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
@@ -74,6 +75,9 @@ public final class Dispatcher {
     private final LongConsumer collectId = id -> idScratch[idCount++] = id;
     /** Set once the supervisor stops for good: what comes back from workers is dropped instead of queued. */
     private boolean closed;
+    private ParkedSet parked;
+    /** A parked connection the client spoke on again: queued like one just accepted (or closed when stopping). */
+    private final Consumer<PendingConnection> resume = this::resumeParked;
 
     /**
      * @param workers       the pool's workers (read only here; the pool adds and removes them)
@@ -91,6 +95,14 @@ public final class Dispatcher {
         this.sender = new HandoffSender(timers);
     }
 
+    /**
+     * Wiring: where connections that workers park go; without it (unit tests) they are closed. Resumed ones come
+     * back to the tail of the queue, like connections just accepted.
+     */
+    public void parked(ParkedSet set) {
+        this.parked = set;
+    }
+
     /** Wiring: the pool, which is built after the dispatcher because it gives outboxes back to it. */
     public void lifecycle(Lifecycle l) {
         this.lifecycle = l;
@@ -101,6 +113,21 @@ public final class Dispatcher {
     /** A (recycled) connection object for a socket just accepted; {@link #enqueue} it or {@link #release} it. */
     public PendingConnection take(long id, int fd, long acceptedNanos, long acceptedEpochMicros) {
         return pool.take(id, fd, acceptedNanos, acceptedEpochMicros);
+    }
+
+    private void resumeParked(PendingConnection c) {
+        // The handoff timer measures from here: the wait while parked is the client's, not the supervisor's.
+        c.acceptedNanos = timers.clock().nanoTime();
+        if (closed) {
+            drop(c);
+        } else {
+            queue.add(c);
+        }
+    }
+
+    /** The consumer that queues resumed connections, for {@link ParkedSet#onReady}. */
+    public Consumer<PendingConnection> resumer() {
+        return resume;
     }
 
     /** Recycles a connection whose descriptor the caller closed before it was queued. */
@@ -191,12 +218,15 @@ public final class Dispatcher {
                 return;
             }
             try {
-                if (channel.receivedDescriptorCount() > 0) {
-                    channel.closeReceivedDescriptors();
-                    throw new FrameException("a worker sent descriptors; workers never send descriptors");
+                if (channel.receivedDescriptorCount() > 0 && (length < FrameCodec.HEADER_BYTES
+                        || (channel.receiveBuffer().get(3) & 0xFF) != FrameType.PARKED.code)) {
+                    throw new FrameException("a worker sent descriptors with a frame other than PARKED");
                 }
                 onFrame(w, channel.receiveBuffer(), length);
             } catch (FrameException e) {
+                // Descriptors that came with a bad frame are ours and unused: a valid PARKED took its one before
+                // anything could throw.
+                channel.closeReceivedDescriptors();
                 LOG.error("{} sent an invalid frame; killing it: {}", w, e.getMessage());
                 lifecycle.abandon(w, "protocol error");
                 return;
@@ -259,6 +289,9 @@ public final class Dispatcher {
                 }
                 break;
             }
+            case PARKED:
+                onParked(w, buf, length, now);
+                break;
             case HEARTBEAT:
                 FrameCodec.readHeartbeat(buf, length);
                 break;
@@ -285,6 +318,42 @@ public final class Dispatcher {
     private void onDone(WorkerProcess w, long id) throws FrameException {
         if (!w.finished(id)) {
             throw new FrameException("DONE for connection " + id + ", which it did not hold");
+        }
+        if (w.state() == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
+            lifecycle.drained(w);
+        }
+    }
+
+    /**
+     * The worker finished a connection and gave it back to be parked (PARKED: DONE, plus the descriptor). Everything
+     * is checked before the descriptor is taken, so a bad frame leaves it to {@link #receiveFrom} to close.
+     */
+    private void onParked(WorkerProcess w, ByteBuffer buf, int length, long now) throws FrameException {
+        FrameCodec.checkParked(buf, length);
+        long id = FrameCodec.parkedId(buf);
+        ControlChannel channel = w.channel();
+        if (channel.receivedDescriptorCount() != 1) {
+            throw new FrameException("PARKED for connection " + id + " carried " + channel.receivedDescriptorCount()
+                    + " descriptors, not 1");
+        }
+        if (!w.finished(id)) {
+            throw new FrameException("PARKED for connection " + id + ", which it did not hold");
+        }
+        // From here the descriptor is ours (the supervisor's only copy once the worker closes its own).
+        PendingConnection c = pool.take(id, channel.receivedDescriptor(0), now, FrameCodec.parkedAcceptedAt(buf));
+        c.peerLength = FrameCodec.parkedPeer(buf, c.peer);
+        int n = FrameCodec.parkedUnreadLength(buf);
+        if (n > 0 && (c.unread == null || c.unread.length < n)) {
+            c.unread = new byte[n];
+        }
+        if (n > 0) {
+            FrameCodec.parkedUnread(buf, c.unread);
+        }
+        c.unreadLength = n;
+        if (parked != null) {
+            parked.park(c, now, resume);
+        } else {
+            drop(c);
         }
         if (w.state() == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
             lifecycle.drained(w);

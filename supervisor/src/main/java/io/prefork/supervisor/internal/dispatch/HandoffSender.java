@@ -46,11 +46,13 @@ final class HandoffSender {
             batch.clear();
             int offset = FrameCodec.beginHandoff();
             for (PendingConnection c : w.outbox()) {
-                if (batch.size() == FrameCodec.MAX_FDS_PER_FRAME
-                        || offset + FrameCodec.MAX_HANDOFF_ENTRY_BYTES > FrameCodec.MAX_FRAME_BYTES) {
+                // A resumed entry carries its unread bytes (up to MAX_UNREAD_BYTES), so entries differ in size.
+                if (batch.size() == FrameCodec.MAX_FDS_PER_FRAME || offset + FrameCodec.handoffEntryBytes(
+                        c.peerLength, c.resumed, c.unreadLength) > FrameCodec.MAX_FRAME_BYTES) {
                     break;
                 }
-                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength);
+                offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength,
+                        c.resumed, c.unread, c.unreadLength);
                 fdScratch[batch.size()] = c.fd;
                 batch.add(c);
             }

@@ -24,6 +24,13 @@ public final class PendingConnection {
     public int peerLength;
     /** How many times a worker has handed this connection back (rejected, lost); bounded to avoid a loop. */
     public int returns;
+    /** True once it has been parked and resumed: its handoff entry is marked RESUMED and carries {@link #unread}. */
+    public boolean resumed;
+    /** The bytes its last handler read and left unread, valid up to {@link #unreadLength}; null when none yet. */
+    public byte[] unread;
+    public int unreadLength;
+    /** The loop clock's nanoTime when it was last parked (for --keep-alive and --max-parked). */
+    public long parkedNanos;
 
     @Override
     public String toString() {
@@ -52,6 +59,8 @@ public final class PendingConnection {
             c.acceptedNanos = acceptedNanos;
             c.acceptedEpochMicros = acceptedEpochMicros;
             c.returns = 0;
+            c.resumed = false;
+            c.unreadLength = 0;
             return c;
         }
 

@@ -14,6 +14,7 @@ import io.prefork.supervisor.Termination;
 import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.accept.Acceptor;
 import io.prefork.supervisor.internal.dispatch.Dispatcher;
+import io.prefork.supervisor.internal.dispatch.ParkedSet;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.pool.WorkerPool;
 import io.prefork.supervisor.internal.process.Launcher;
@@ -42,8 +43,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link WorkerPool}: spawn, reap, murder, scale, reload and terminate the worker processes.</li>
  * </ul>
  *
- * <p>One {@code poll(2)} covers the wakeup eventfd, the listening sockets (only while there is room to take more)
- * and each worker's channel (POLLOUT too while that worker's outbox waits on a full socket buffer).
+ * <p>One {@code poll(2)} covers the wakeup eventfd, the listening sockets (only while there is room to take more),
+ * each worker's channel (POLLOUT too while that worker's outbox waits on a full socket buffer) and the one epoll
+ * descriptor of the parked keep-alive connections ({@link ParkedSet}).
  */
 public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
@@ -60,6 +62,10 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private final Acceptor acceptor;
     private final Dispatcher dispatcher;
     private final WorkerPool pool;
+    /** Parked keep-alive connections: one epoll descriptor in the poll set, however many there are. */
+    private final ParkedSet parked;
+    /** How often parked connections are checked against --keep-alive: a tenth of it, at most a second. */
+    private final long parkedSweepNanos;
     /** The workers whose channels are in the poll set, in slot order after the listeners. */
     private final List<WorkerProcess> polled = new ArrayList<>();
 
@@ -86,7 +92,15 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 this, this::post);
         dispatcher.lifecycle(pool);
         this.acceptor = new Acceptor(listeners, dispatcher, timers, metrics, config.gracefulTimeout());
-        this.wakeup = new Wakeup();
+        this.parked = new ParkedSet(config.keepAlive().toNanos(), config.maxParked(), metrics, dispatcher::release);
+        dispatcher.parked(parked);
+        this.parkedSweepNanos = Math.min(config.keepAlive().toNanos() / 10, 1_000_000_000L);
+        try {
+            this.wakeup = new Wakeup();
+        } catch (NativeException | RuntimeException e) {
+            parked.close();
+            throw e;
+        }
     }
 
     private int targetWorkers() {
@@ -206,6 +220,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     /** Releases what the constructor acquired, for a loop that will never {@link #run}. */
     public void discard() {
         wakeup.close();
+        parked.close();
     }
 
     /** The listeners' bound addresses, in --listen order; any thread (they are fixed once bound). */
@@ -220,6 +235,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             LOG.info("listening on {}; starting {} worker(s) of {} (concurrency {})",
                     listenText(), pool.target(), config.workerClass(), config.concurrency());
             pool.start();
+            sweepParked();
             while (phase != Phase.STOPPED) {
                 iterate();
             }
@@ -265,6 +281,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 polled.add(w);
             }
         }
+        int parkedSlot = poller.add(parked.fd(), Native.POLLIN);
         poller.poll(timers.pollTimeoutMs());
 
         if ((poller.readyOps(0) & Native.POLLIN) != 0) {
@@ -279,6 +296,9 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 dispatcher.receiveFrom(w);
             }
         }
+        if ((poller.readyOps(parkedSlot) & Native.POLLIN) != 0) {
+            parked.onReady(dispatcher.resumer());
+        }
         // A task above may have closed the listeners (a stop): their descriptor numbers may already be reused.
         if (listenSlots > 0 && acceptor.isOpen()) {
             acceptor.acceptReady(poller, 1);
@@ -292,6 +312,14 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             terminateWorkers();
         }
         publishMetrics();
+    }
+
+    /** Closes parked connections idle for --keep-alive, then again a sweep interval later. */
+    private void sweepParked() {
+        parked.expire(timers.clock().nanoTime());
+        if (phase != Phase.STOPPED) {
+            timers.schedule(parkedSweepNanos, this::sweepParked);
+        }
     }
 
     private void runTasks() {
@@ -376,6 +404,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             return;
         }
         phase = Phase.DRAINING;
+        parked.closeAll();
         pool.stopReloading();
         if (handOver) {
             acceptor.handOver();
@@ -396,6 +425,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private void terminateWorkers() {
         phase = Phase.STOPPING;
         acceptor.close();
+        parked.closeAll();
         dispatcher.close();
         if (!pool.terminate()) {
             phase = Phase.STOPPED;
@@ -412,6 +442,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         acceptor.close();
         bootServer.close();
         dispatcher.close();
+        parked.close();
         pool.closeAll();
         wakeup.close();
         publishMetrics();
@@ -420,6 +451,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     // ------------------------------------------------------------------------------------------------ observing
 
     private void publishMetrics() {
+        metrics.publishParked(parked.size());
         metrics.publish(dispatcher.queued(), pool.readyCount(), dispatcher.totalInFlight(), pool.workers().size(),
                 pool.readySpareCount());
     }
@@ -434,6 +466,6 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         }
         return new SupervisorStatus(phase.name().toLowerCase(Locale.ROOT), boundAddresses(),
                 dispatcher.queued(), metrics.accepted.getCount(), metrics.restarts.getCount(), pool.target(), startedAt,
-                List.copyOf(ws));
+                List.copyOf(ws), parked.size(), metrics.parkedResumed.getCount());
     }
 }

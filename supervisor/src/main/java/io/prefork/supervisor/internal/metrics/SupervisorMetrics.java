@@ -47,7 +47,19 @@ public final class SupervisorMetrics {
      */
     public final Counter proxyRefused;
 
+    /** Connections workers parked (gave back idle between requests, {@code Connection.park}). */
+    public final Counter parked;
+    /** Parked connections handed to a worker again: the client sent more, or unread bytes came with them. */
+    public final Counter parkedResumed;
+    /** Parked connections whose client closed (or reset) them; closed by the supervisor. */
+    public final Counter parkedPeerClosed;
+    /** Parked connections closed after --keep-alive seconds idle. */
+    public final Counter parkedExpired;
+    /** Parked connections closed because --max-parked were parked (the longest idle goes). */
+    public final Counter parkedEvicted;
+
     private volatile int queueDepth;
+    private volatile int parkedNow;
     private volatile int workersReady;
     private volatile int inFlight;
     private volatile int workers;
@@ -87,6 +99,12 @@ public final class SupervisorMetrics {
         this.prefetchReturned = registry.counter("prefork.prefetch.returned");
         this.reordered = registry.counter("prefork.handoff.reordered");
         this.proxyRefused = registry.counter("prefork.proxy.refused");
+        this.parked = registry.counter("prefork.parked.total");
+        this.parkedResumed = registry.counter("prefork.parked.resumed");
+        this.parkedPeerClosed = registry.counter("prefork.parked.peer_closed");
+        this.parkedExpired = registry.counter("prefork.parked.expired");
+        this.parkedEvicted = registry.counter("prefork.parked.evicted");
+        registry.register("prefork.parked", (Gauge<Integer>) () -> parkedNow);
         registry.register("prefork.queue.depth", (Gauge<Integer>) () -> queueDepth);
         registry.register("prefork.workers.ready", (Gauge<Integer>) () -> workersReady);
         registry.register("prefork.connections.inflight", (Gauge<Integer>) () -> inFlight);
@@ -112,6 +130,11 @@ public final class SupervisorMetrics {
             return -1;
         }
         return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getThreadAllocatedBytes(id);
+    }
+
+    /** Called by the loop once per iteration, with the connections parked now. */
+    public void publishParked(int parked) {
+        this.parkedNow = parked;
     }
 
     /** Called by the loop once per iteration. */

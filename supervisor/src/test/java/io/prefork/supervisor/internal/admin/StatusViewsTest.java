@@ -57,6 +57,19 @@ class StatusViewsTest {
     }
 
     @Test
+    void parkedConnectionsAreInTheJsonAndOnThePage() throws Exception {
+        SupervisorStatus base = status("ready");
+        SupervisorStatus s = new SupervisorStatus(base.state(), base.listen(), base.queueDepth(), base.accepted(),
+                base.restarts(), base.targetWorkers(), base.startedAt(), base.workers(), 9876, 54321);
+        JsonNode j = new ObjectMapper().readTree(StatusJson.render(s, 77));
+        assertEquals(9876, j.get("parked").asInt());
+        assertEquals(54321, j.get("parkedResumed").asLong());
+        assertEquals(0, new ObjectMapper().readTree(StatusJson.render(base, 77)).get("parked").asInt());
+        String page = StatusPage.render(s, 77, STARTED.plusSeconds(1));
+        assertTrue(page.contains("9876 now, 54321 resumed since start"), "the page shows the parked connections");
+    }
+
+    @Test
     void pageHasOneRowPerWorkerAndEscapesEverything() throws Exception {
         String html = StatusPage.render(status("<script>alert('x')</script>&"), 77, STARTED.plusSeconds(125));
         assertTrue(html.contains("<meta http-equiv=\"refresh\" content=\"5\">"), html);

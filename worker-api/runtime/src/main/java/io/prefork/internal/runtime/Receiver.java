@@ -260,7 +260,8 @@ final class Receiver {
         try {
             InetSocketAddress peer = reader.peerAddress();
             ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
-            return new WorkerConnection(runtime, id, ch, peer, reader.acceptedEpochMicros());
+            return new WorkerConnection(runtime, id, ch, fd, peer, reader.peerWire(), reader.acceptedEpochMicros(),
+                    reader.resumed(), reader.unread());
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
             if (ch != null) {

@@ -27,6 +27,8 @@ final class Reports {
 
     private final ControlChannel channel;
     private final Object sendLock = new Object();
+    /** The one descriptor of a PARKED frame; guarded by {@link #sendLock}. */
+    private final int[] parkedFd = new int[1];
     /** The current run of reports of one type (guarded by the caller's state lock). */
     private final long[] ids = new long[FrameCodec.MAX_FDS_PER_FRAME];
     private FrameType runType;
@@ -101,6 +103,29 @@ final class Reports {
         synchronized (sendLock) {
             if (!channel.isClosed()) {
                 transmit(FrameCodec.encodeIds(channel.sendBuffer(), type, ids, count));
+            }
+        }
+    }
+
+    /**
+     * Sends PARKED: the connection's descriptor and the bytes its handler left unread. The kernel holds the file in
+     * flight, so the caller closes its channel afterwards without a FIN reaching the client.
+     *
+     * @return 0, or the errno of a failed send (then the caller just closes the connection)
+     */
+    int sendParked(long id, long acceptedEpochMicros, byte[] peer, int fd, ByteBuffer unread) {
+        synchronized (sendLock) {
+            if (channel.isClosed()) {
+                return Native.EPIPE;
+            }
+            int length = FrameCodec.encodeParked(channel.sendBuffer(), id, acceptedEpochMicros, peer, unread);
+            parkedFd[0] = fd;
+            try {
+                channel.send(length, parkedFd, 1, false);
+                return 0;
+            } catch (NativeException e) {
+                LOG.log(Level.DEBUG, "prefork worker: parking connection " + id + " failed: " + e.getMessage());
+                return e.errno();
             }
         }
     }

@@ -1,8 +1,12 @@
 package io.prefork.internal.runtime;
 
+import io.prefork.internal.wire.FrameCodec;
 import io.prefork.worker.Connection;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.SequenceInputStream;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
 
@@ -35,6 +39,16 @@ final class WorkerConnection implements Connection, Runnable {
     volatile InetSocketAddress remote;
     final InetSocketAddress local;
     final long acceptedEpochMicros;
+    /** The descriptor the channel wraps, sent back to the supervisor if the handler parks the connection. */
+    final int fd;
+    /** The peer address in wire form as the HANDOFF entry had it, echoed in PARKED. */
+    final byte[] peerWire;
+    final boolean resumed;
+    private final ByteBuffer unread;
+    private InputStream input;
+    /** Set by the handler's thread through {@link #park}; read by the same thread after handle returns. */
+    private ByteBuffer parkUnread;
+    private boolean parkRequested;
 
     /**
      * A connection to serve.
@@ -42,9 +56,13 @@ final class WorkerConnection implements Connection, Runnable {
      * @param channel the wrapped descriptor; its local address is the one the client reached (the JDK read it with
      *                getsockname when it built the channel), on a wildcard listener too
      */
-    WorkerConnection(WorkerRuntime runtime, long id, SocketChannel channel, InetSocketAddress remote,
-                     long acceptedEpochMicros) throws IOException {
+    WorkerConnection(WorkerRuntime runtime, long id, SocketChannel channel, int fd, InetSocketAddress remote,
+                     byte[] peerWire, long acceptedEpochMicros, boolean resumed, byte[] unread) throws IOException {
         this.runtime = runtime;
+        this.fd = fd;
+        this.peerWire = peerWire;
+        this.resumed = resumed;
+        this.unread = ByteBuffer.wrap(unread).asReadOnlyBuffer();
         this.kind = Kind.SERVE;
         this.id = id;
         this.channel = channel;
@@ -66,6 +84,19 @@ final class WorkerConnection implements Connection, Runnable {
         this.remote = null;
         this.local = null;
         this.acceptedEpochMicros = 0;
+        this.fd = -1;
+        this.peerWire = null;
+        this.resumed = false;
+        this.unread = ByteBuffer.allocate(0);
+    }
+
+    /** True if the handler asked to park, with the bytes to send along (a copy, flipped). */
+    boolean parkRequested() {
+        return parkRequested;
+    }
+
+    ByteBuffer parkUnread() {
+        return parkUnread;
     }
 
     void closeQuietly() {
@@ -111,6 +142,64 @@ final class WorkerConnection implements Connection, Runnable {
     @Override
     public Instant acceptedAt() {
         return Instant.ofEpochSecond(acceptedEpochMicros / 1_000_000, (acceptedEpochMicros % 1_000_000) * 1000);
+    }
+
+    @Override
+    public boolean resumed() {
+        return resumed;
+    }
+
+    @Override
+    public ByteBuffer unread() {
+        return unread;
+    }
+
+    @Override
+    public InputStream input() throws IOException {
+        if (input == null) {
+            InputStream socketIn = channel.socket().getInputStream();
+            input = unread.hasRemaining() ? new SequenceInputStream(new InputStream() {
+                @Override
+                public int read() {
+                    return unread.hasRemaining() ? unread.get() & 0xFF : -1;
+                }
+
+                @Override
+                public int read(byte[] b, int off, int len) {
+                    if (len == 0) {
+                        return 0;
+                    }
+                    if (!unread.hasRemaining()) {
+                        return -1;
+                    }
+                    int n = Math.min(len, unread.remaining());
+                    unread.get(b, off, n);
+                    return n;
+                }
+
+                @Override
+                public int available() {
+                    return unread.remaining();
+                }
+            }, socketIn) : socketIn;
+        }
+        return input;
+    }
+
+    @Override
+    public void park(ByteBuffer bytes) {
+        int n = bytes == null ? 0 : bytes.remaining();
+        if (n > FrameCodec.MAX_UNREAD_BYTES) {
+            throw new IllegalArgumentException("cannot park connection " + id + " with " + n + " unread bytes: at most "
+                    + FrameCodec.MAX_UNREAD_BYTES + " travel with a parked connection; serve the next request "
+                    + "instead of parking");
+        }
+        ByteBuffer copy = ByteBuffer.allocate(n);
+        if (n > 0) {
+            copy.put(bytes.duplicate()).flip();
+        }
+        parkUnread = copy;
+        parkRequested = true;
     }
 
     @Override

@@ -5,6 +5,7 @@ import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.WireAddress;
 import io.prefork.worker.Worker;
 import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
@@ -292,7 +293,9 @@ final class WorkerRuntime {
             try {
                 // The PROXY protocol header is read here, on the serving thread, after TAKEN: the supervisor has
                 // already let go of the connection, and a slow peer holds only this slot, never the supervisor.
-                if (proxyGate == null || proxyGate.admit(c)) {
+                // A resumed (parked) connection had its header read on its first handoff: the next bytes are the
+                // client's next request.
+                if (proxyGate == null || c.resumed || proxyGate.admit(c)) {
                     worker.handle(c);
                 }
             } catch (Throwable t) {
@@ -312,15 +315,29 @@ final class WorkerRuntime {
 
     /**
      * Closes the connection (if the handler did not), frees its slot and reports it DONE: at once, or, on the
-     * receiving thread at concurrency 1 with prefetch, together with the next TAKEN (see {@link Reports}).
+     * receiving thread at concurrency 1 with prefetch, together with the next TAKEN (see {@link Reports}); or, if the
+     * handler asked to park it, gives it back to the supervisor (PARKED, which also means DONE).
      */
     private void finish(WorkerConnection c) {
+        boolean parked = false;
+        if (c.parkRequested() && c.channel != null && c.channel.isOpen() && !stopping) {
+            // PARKED carries the descriptor and means DONE. Once sendmsg returns the kernel holds the file in flight
+            // and then the supervisor holds it, so closing our channel below sends no FIN: the client sees nothing.
+            reports.flushHeldDone();
+            // Under the PROXY protocol the client's address came from the header, which is not sent again: the
+            // parked entry carries it instead of the balancer's, so the next handler still sees the client.
+            byte[] echo = c.remote == c.peer ? c.peerWire : WireAddress.encode(c.remote);
+            parked = reports.sendParked(c.id, c.acceptedEpochMicros, echo, c.fd, c.parkUnread()) == 0;
+        }
         c.closeQuietly();
         synchronized (state) {
             taken--;
         }
         synchronized (slotFreed) {
             slotFreed.notifyAll();
+        }
+        if (parked) {
+            return;
         }
         if (inline && prefetchTimeoutNanos > 0) {
             reports.holdDone(c.id);

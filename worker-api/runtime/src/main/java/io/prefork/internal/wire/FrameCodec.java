@@ -18,8 +18,8 @@ import java.util.function.LongConsumer;
  *   |  magic 0x50 'P' 0x46 'F' |version |  type  |       body length (u32)           | body ...         |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+------------------+
  *
- *   version      2 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
- *                the connection's local address in HANDOFF entries)
+ *   version      3 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
+ *                the connection's local address in HANDOFF entries; version 2 had no flags or unread bytes in them)
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
@@ -35,6 +35,9 @@ import java.util.function.LongConsumer;
  *   |                | µs since the epoch)  |              |
  *   +----------------+----------------------+--------------+
  *   address (WireAddress): family (u8: 4 or 6) | port (u16) | 4 or 16 address bytes      (7 or 19 bytes)
+ *   then flags (u8): bit 0 RESUMED (a parked connection that became readable; all other bits 0, enforced)
+ *   and, only when RESUMED: unread length (u16, 0..MAX_UNREAD_BYTES) | that many bytes the previous handler read
+ *   beyond its request, which the next handler must see before the socket's bytes
  *   No local address: the worker asks its channel (the JDK reads it with getsockname when it wraps the socket),
  *   which spares the supervisor a getsockname per connection on a wildcard listener.
  *
@@ -42,6 +45,14 @@ import java.util.function.LongConsumer;
  * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
  * HEARTBEAT body:   connections held (u32)
  * PROXY_REFUSED body: count (u32, >= 1) of connections refused for their PROXY protocol header since the last one
+ *
+ * PARKED body (w->s; SCM_RIGHTS carries exactly 1 descriptor, the connection's; it also means DONE for the id):
+ *   +----------------+----------------------+--------------+--------+--------+-------------------+
+ *   | id (u64)       | accepted at (u64,    | peer address | unread length   | unread bytes ...  |
+ *   |                | µs, as in HANDOFF)   | (as received)| (u16, <= 4096)  |                   |
+ *   +----------------+----------------------+--------------+--------+--------+-------------------+
+ *   The worker echoes the entry it was handed, so the supervisor keeps nothing of a taken connection; the unread
+ *   bytes are at most MAX_UNREAD_BYTES (4096). No other w->s frame may carry a descriptor.
  * </pre>
  *
  * Decoding validates everything it reads (magic, version, known type, lengths, counts, address families) and throws
@@ -49,7 +60,7 @@ import java.util.function.LongConsumer;
  */
 public final class FrameCodec {
     public static final int MAGIC = 0x5046;
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
     public static final int HEADER_BYTES = 8;
     /** Large enough for a full batch of handoffs (253 IPv6 entries are 253 * 35 + 2 bytes) plus the header. */
     public static final int MAX_FRAME_BYTES = 16384;
@@ -58,8 +69,20 @@ public final class FrameCodec {
     /** The most ids one id-list frame carries. */
     public static final int MAX_IDS_PER_FRAME = (MAX_FRAME_BYTES - HEADER_BYTES - 2) / 8;
     public static final int MAX_MESSAGE_BYTES = 4096;
-    /** The largest a handoff entry can be: id, accepted-at and an IPv6 peer address. */
-    public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + WireAddress.MAX_BYTES;
+    /**
+     * The most bytes a handler may leave unread when it parks a connection (read beyond its request, e.g. a pipelined
+     * one): they travel in PARKED and then in a RESUMED handoff entry, so they must fit a frame with a full entry.
+     */
+    public static final int MAX_UNREAD_BYTES = 4096;
+    /** HANDOFF entry flag: a parked connection resumed, followed by its unread bytes. */
+    public static final int FLAG_RESUMED = 1;
+    /** The size of a new (not resumed) handoff entry with an IPv6 peer: id, accepted-at, address, flags. */
+    public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + WireAddress.MAX_BYTES + 1;
+
+    /** The size of one handoff entry: a resumed one also carries its unread bytes and their length. */
+    public static int handoffEntryBytes(int peerLength, boolean resumed, int unreadLength) {
+        return 16 + peerLength + 1 + (resumed ? 2 + unreadLength : 0);
+    }
 
     private FrameCodec() {
     }
@@ -155,10 +178,60 @@ public final class FrameCodec {
      */
     public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
                                       byte[] peer, int peerLength) {
+        return putHandoffEntry(dst, offset, id, acceptedEpochMicros, peer, peerLength, false, null, 0);
+    }
+
+    /**
+     * Writes one handoff entry, resumed (a parked connection, with the bytes its last handler left unread) or not.
+     *
+     * @return the offset after the entry
+     */
+    public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
+                                      byte[] peer, int peerLength, boolean resumed, byte[] unread, int unreadLength) {
         dst.putLong(offset, id);
         dst.putLong(offset + 8, acceptedEpochMicros);
         dst.put(offset + 16, peer, 0, peerLength);
-        return offset + 16 + peerLength;
+        int at = offset + 16 + peerLength;
+        dst.put(at++, (byte) (resumed ? FLAG_RESUMED : 0));
+        if (resumed) {
+            if (unreadLength < 0 || unreadLength > MAX_UNREAD_BYTES) {
+                throw new IllegalArgumentException("unread length " + unreadLength + " outside 0.." + MAX_UNREAD_BYTES);
+            }
+            dst.putShort(at, (short) unreadLength);
+            at += 2;
+            if (unreadLength > 0) {
+                dst.put(at, unread, 0, unreadLength);
+                at += unreadLength;
+            }
+        }
+        return at;
+    }
+
+    /**
+     * Encodes a PARKED frame at offset 0: the connection as its HANDOFF entry described it (id, accepted-at, the peer
+     * address in wire form exactly as received), then the bytes of {@code unread} from its position to its limit
+     * (not consumed).
+     *
+     * @return the frame's length
+     * @throws IllegalArgumentException if more than {@link #MAX_UNREAD_BYTES} remain in {@code unread}
+     */
+    public static int encodeParked(ByteBuffer dst, long id, long acceptedEpochMicros, byte[] peer, ByteBuffer unread) {
+        int n = unread == null ? 0 : unread.remaining();
+        if (n > MAX_UNREAD_BYTES) {
+            throw new IllegalArgumentException("unread bytes " + n + " exceed the maximum of " + MAX_UNREAD_BYTES);
+        }
+        int at = HEADER_BYTES;
+        dst.putLong(at, id);
+        dst.putLong(at + 8, acceptedEpochMicros);
+        dst.put(at + 16, peer, 0, peer.length);
+        at += 16 + peer.length;
+        dst.putShort(at, (short) n);
+        at += 2;
+        for (int i = 0; i < n; i++) {
+            dst.put(at + i, unread.get(unread.position() + i));
+        }
+        putHeader(dst, FrameType.PARKED, at + n - HEADER_BYTES);
+        return at + n;
     }
 
     /**
@@ -267,6 +340,55 @@ public final class FrameCodec {
         return new String(utf8, StandardCharsets.UTF_8);
     }
 
+    /**
+     * Validates a PARKED frame (after {@link #readHeader}): its length, address and unread length. Then read it with
+     * {@link #parkedId}, {@link #parkedAcceptedAt}, {@link #parkedPeer} and {@link #parkedUnread}.
+     */
+    public static void checkParked(ByteBuffer src, int length) throws FrameException {
+        if (length < HEADER_BYTES + 16) {
+            throw new FrameException("PARKED frame of " + length + " bytes is shorter than its id and accept time");
+        }
+        int at = WireAddress.skip(src, HEADER_BYTES + 16, length);
+        if (at + 2 > length) {
+            throw new FrameException("PARKED frame of " + length + " bytes ends before its unread length");
+        }
+        int n = src.getShort(at) & 0xFFFF;
+        if (n > MAX_UNREAD_BYTES) {
+            throw new FrameException("PARKED unread length " + n + " exceeds the maximum of " + MAX_UNREAD_BYTES);
+        }
+        if (length != at + 2 + n) {
+            throw new FrameException("PARKED frame with " + n + " unread bytes must be " + (at + 2 + n) + " bytes, not "
+                    + length);
+        }
+    }
+
+    public static long parkedId(ByteBuffer src) {
+        return src.getLong(HEADER_BYTES);
+    }
+
+    public static long parkedAcceptedAt(ByteBuffer src) {
+        return src.getLong(HEADER_BYTES + 8);
+    }
+
+    /** Copies a checked PARKED frame's peer address (wire form) into {@code dst}; returns its length. */
+    public static int parkedPeer(ByteBuffer src, byte[] dst) {
+        int n = WireAddress.length(src.get(HEADER_BYTES + 16));
+        src.get(HEADER_BYTES + 16, dst, 0, n);
+        return n;
+    }
+
+    /** The number of unread bytes in a checked PARKED frame. */
+    public static int parkedUnreadLength(ByteBuffer src) {
+        int at = HEADER_BYTES + 16 + WireAddress.length(src.get(HEADER_BYTES + 16));
+        return src.getShort(at) & 0xFFFF;
+    }
+
+    /** Copies a checked PARKED frame's unread bytes into {@code dst}, which has room for them. */
+    public static void parkedUnread(ByteBuffer src, byte[] dst) {
+        int at = HEADER_BYTES + 16 + WireAddress.length(src.get(HEADER_BYTES + 16));
+        src.get(at + 2, dst, 0, src.getShort(at) & 0xFFFF);
+    }
+
     /** The entry count of a HANDOFF frame (after {@link #readHeader}). */
     public static int readHandoffCount(ByteBuffer src, int length) throws FrameException {
         return readCount(src, length, 1, MAX_FDS_PER_FRAME, "HANDOFF");
@@ -300,6 +422,9 @@ public final class FrameCodec {
         private long id;
         private long acceptedEpochMicros;
         private int peerOffset;
+        private boolean resumed;
+        private int unreadOffset;
+        private int unreadLength;
 
         /** Starts reading a HANDOFF frame's entries (after {@link #readHeader} and {@link #readHandoffCount}). */
         public void reset(ByteBuffer src, int length) {
@@ -317,6 +442,51 @@ public final class FrameCodec {
             acceptedEpochMicros = src.getLong(offset + 8);
             peerOffset = offset + 16;
             offset = WireAddress.skip(src, peerOffset, end);
+            if (offset + 1 > end) {
+                throw new FrameException("HANDOFF frame ends before the flags of the entry for connection " + id);
+            }
+            int flags = src.get(offset++) & 0xFF;
+            if ((flags & ~FLAG_RESUMED) != 0) {
+                throw new FrameException(String.format("HANDOFF entry for connection %d has unknown flags 0x%02x",
+                        id, flags));
+            }
+            resumed = flags == FLAG_RESUMED;
+            unreadLength = 0;
+            if (resumed) {
+                if (offset + 2 > end) {
+                    throw new FrameException("HANDOFF frame ends before the unread length of connection " + id);
+                }
+                unreadLength = src.getShort(offset) & 0xFFFF;
+                offset += 2;
+                if (unreadLength > MAX_UNREAD_BYTES) {
+                    throw new FrameException("HANDOFF entry for connection " + id + " has " + unreadLength
+                            + " unread bytes, more than the maximum of " + MAX_UNREAD_BYTES);
+                }
+                if (offset + unreadLength > end) {
+                    throw new FrameException("HANDOFF frame ends inside the unread bytes of connection " + id);
+                }
+                unreadOffset = offset;
+                offset += unreadLength;
+            }
+        }
+
+        /** True if this entry is a parked connection resumed (not a new one). */
+        public boolean resumed() {
+            return resumed;
+        }
+
+        /** A copy of the entry's peer address in wire form, exactly as received. */
+        public byte[] peerWire() {
+            byte[] b = new byte[WireAddress.length(src.get(peerOffset))];
+            src.get(peerOffset, b);
+            return b;
+        }
+
+        /** A copy of the entry's unread bytes (empty unless resumed). */
+        public byte[] unread() {
+            byte[] b = new byte[unreadLength];
+            src.get(unreadOffset, b);
+            return b;
         }
 
         /** After the last {@link #next()}: checks that no bytes trail the entries. */

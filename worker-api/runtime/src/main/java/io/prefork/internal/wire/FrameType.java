@@ -35,6 +35,14 @@ public enum FrameType {
      * id list of exactly 2.
      */
     DONE_TAKEN(0x25, true),
+    /**
+     * w->s: the handler finished this connection and asked for it to be parked (idle between requests): DONE for it,
+     * and its descriptor, the only frame a worker sends one with (SCM_RIGHTS carries exactly 1). Body: id (u64),
+     * accepted-at and peer address as in its HANDOFF entry, unread length (u16, at most
+     * {@link FrameCodec#MAX_UNREAD_BYTES}) and the bytes the handler had read beyond its request, which the next
+     * handler sees first.
+     */
+    PARKED(0x26, true),
     /** w->s: the worker is alive. Body: u32 connections it holds now. */
     HEARTBEAT(0x30, true),
     /**

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.prefork.internal.proxy.AllowList;
 import io.prefork.internal.proxy.ProxyMode;
 import io.prefork.internal.proxy.ProxyProtocol;
+import io.prefork.internal.wire.WireAddress;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -46,7 +47,8 @@ class ProxyGateTest {
     }
 
     private WorkerConnection connection() throws IOException {
-        return new WorkerConnection(null, 7, accepted, (InetSocketAddress) accepted.getRemoteAddress(), 0);
+        InetSocketAddress remote = (InetSocketAddress) accepted.getRemoteAddress();
+        return new WorkerConnection(null, 7, accepted, -1, remote, WireAddress.encode(remote), 0, false, new byte[0]);
     }
 
     private static ProxyGate gate(ProxyMode mode, String allow) {

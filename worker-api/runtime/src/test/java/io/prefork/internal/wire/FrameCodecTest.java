@@ -64,8 +64,11 @@ class FrameCodecTest {
         // A full batch of IPv6 handoffs must fit in one frame.
         assertTrue(FrameCodec.HEADER_BYTES + 2 + FrameCodec.MAX_FDS_PER_FRAME * FrameCodec.MAX_HANDOFF_ENTRY_BYTES
                 <= FrameCodec.MAX_FRAME_BYTES);
-        // id, accepted-at, an IPv6 peer address; no local address since version 2.
-        assertEquals(35, FrameCodec.MAX_HANDOFF_ENTRY_BYTES);
+        // id, accepted-at, an IPv6 peer address, flags; no local address since version 2, flags since 3.
+        assertEquals(36, FrameCodec.MAX_HANDOFF_ENTRY_BYTES);
+        // A resumed entry with the most unread bytes fits a frame with room to spare.
+        assertTrue(FrameCodec.HEADER_BYTES + 2 + FrameCodec.handoffEntryBytes(19, true, FrameCodec.MAX_UNREAD_BYTES)
+                <= FrameCodec.MAX_FRAME_BYTES);
         assertEquals(7, WireAddress.length(4));
         assertEquals(19, WireAddress.length(6));
         assertEquals(-1, WireAddress.length(5));
@@ -75,7 +78,7 @@ class FrameCodecTest {
     void headerBytesAreBigEndianAsDiagrammed() {
         ByteBuffer b = frameBuffer(false);
         int n = FrameCodec.encodeHeartbeat(b, 0x01020304);
-        assertArrayEquals(new byte[] {0x50, 0x46, 2, 0x30, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
+        assertArrayEquals(new byte[] {0x50, 0x46, 3, 0x30, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
     }
 
     @Test
@@ -246,7 +249,7 @@ class FrameCodecTest {
             int n = encodeHandoff(b, count);
             int expected = FrameCodec.HEADER_BYTES + 2;
             for (int i = 0; i < count; i++) {
-                expected += 16 + (entryAddress(i).getAddress().getAddress().length == 4 ? 7 : 19);
+                expected += 17 + (entryAddress(i).getAddress().getAddress().length == 4 ? 7 : 19);
             }
             assertEquals(expected, n);
             ByteBuffer src = direct ? b : exactly(b, n);
@@ -485,9 +488,9 @@ class FrameCodecTest {
         assertMentions(assertThrows(FrameException.class, r::next),
                 "address family 5", "byte " + peerFamilyAt, "neither 4 nor 6");
 
-        // The same for the peer address of the second entry (entry 0 is IPv4: 23 bytes; entry 1 is IPv6).
+        // The same for the peer address of the second entry (entry 0 is IPv4: 24 bytes; entry 1 is IPv6).
         n = encodeHandoff(b, 2);
-        int secondFamilyAt = FrameCodec.beginHandoff() + 23 + 16;
+        int secondFamilyAt = FrameCodec.beginHandoff() + 24 + 16;
         assertEquals(6, b.get(secondFamilyAt));
         b.put(secondFamilyAt, (byte) 5);
         r.reset(exactly(b, n), n);
@@ -512,12 +515,110 @@ class FrameCodecTest {
         assertMentions(assertThrows(FrameException.class, r::finish), "3 bytes after its last entry");
     }
 
+    // ------------------------------------------------------------------------------------------------ keep-alive
+
+    @Test
+    void resumedEntryCarriesItsUnreadBytesAndANewOneNone() throws Exception {
+        ByteBuffer b = frameBuffer(false);
+        byte[] peer = WireAddress.encode(v6(1));
+        byte[] unread = "GET /next HTTP/1.1\r\n".getBytes(StandardCharsets.US_ASCII);
+        int offset = FrameCodec.beginHandoff();
+        offset = FrameCodec.putHandoffEntry(b, offset, 7, 11, peer, peer.length, true, unread, unread.length);
+        offset = FrameCodec.putHandoffEntry(b, offset, 8, 12, peer, peer.length);
+        offset = FrameCodec.putHandoffEntry(b, offset, 9, 13, peer, peer.length, true, null, 0);
+        int n = FrameCodec.finishHandoff(b, 3, offset);
+        // Diagram: flags byte after the address; a resumed entry then has u16 length and the bytes.
+        int flagsAt = FrameCodec.beginHandoff() + 16 + peer.length;
+        assertEquals(FrameCodec.FLAG_RESUMED, b.get(flagsAt));
+        assertEquals(unread.length, b.getShort(flagsAt + 1));
+        assertEquals(FrameCodec.HEADER_BYTES + 2 + FrameCodec.handoffEntryBytes(peer.length, true, unread.length)
+                + FrameCodec.handoffEntryBytes(peer.length, false, 0)
+                + FrameCodec.handoffEntryBytes(peer.length, true, 0), n);
+        ByteBuffer src = exactly(b, n);
+        assertEquals(FrameType.HANDOFF, FrameCodec.readHeader(src, n, false));
+        FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
+        r.reset(src, n);
+        r.next();
+        assertEquals(7, r.id());
+        assertTrue(r.resumed());
+        assertArrayEquals(unread, r.unread());
+        assertArrayEquals(peer, r.peerWire());
+        r.next();
+        assertEquals(8, r.id());
+        assertFalse(r.resumed());
+        assertEquals(0, r.unread().length);
+        r.next();
+        assertEquals(9, r.id());
+        assertTrue(r.resumed());
+        assertEquals(0, r.unread().length);
+        r.finish();
+    }
+
+    @Test
+    void rejectsUnknownEntryFlagsAndTooManyUnreadBytes() throws Exception {
+        ByteBuffer b = frameBuffer(false);
+        byte[] peer = WireAddress.encode(v4(1));
+        int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), 5, 1, peer, peer.length, true, null, 0);
+        int n = FrameCodec.finishHandoff(b, 1, end);
+        int flagsAt = FrameCodec.beginHandoff() + 16 + peer.length;
+        FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
+        b.put(flagsAt, (byte) 3);
+        r.reset(exactly(b, n), n);
+        assertMentions(assertThrows(FrameException.class, r::next), "connection 5", "unknown flags 0x03");
+        b.put(flagsAt, (byte) 1);
+        b.putShort(flagsAt + 1, (short) (FrameCodec.MAX_UNREAD_BYTES + 1));
+        r.reset(exactly(b, n), n);
+        assertMentions(assertThrows(FrameException.class, r::next), "4097 unread bytes", "maximum of 4096");
+        b.putShort(flagsAt + 1, (short) 10);
+        r.reset(exactly(b, n), n);
+        assertMentions(assertThrows(FrameException.class, r::next), "ends inside the unread bytes of connection 5");
+        assertThrows(IllegalArgumentException.class, () -> FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), 5,
+                1, peer, peer.length, true, new byte[4097], 4097));
+    }
+
+    @Test
+    void parkedRoundTripAndItsChecks() throws Exception {
+        ByteBuffer b = frameBuffer(true);
+        byte[] peer = WireAddress.encode(v6(3));
+        ByteBuffer unread = ByteBuffer.wrap("xxGET / HTTP/1.1\r\n".getBytes(StandardCharsets.US_ASCII));
+        unread.position(2);
+        int n = FrameCodec.encodeParked(b, 42, 1_700_000_000_000_001L, peer, unread);
+        assertEquals(2, unread.position(), "the caller's buffer is not consumed");
+        assertEquals(FrameCodec.HEADER_BYTES + 16 + peer.length + 2 + unread.remaining(), n);
+        assertEquals(FrameType.PARKED, FrameCodec.readHeader(b, n, true));
+        assertThrows(FrameException.class, () -> FrameCodec.readHeader(b, n, false), "PARKED goes worker to supervisor");
+        FrameCodec.checkParked(b, n);
+        assertEquals(42, FrameCodec.parkedId(b));
+        assertEquals(1_700_000_000_000_001L, FrameCodec.parkedAcceptedAt(b));
+        byte[] p = new byte[WireAddress.MAX_BYTES];
+        assertEquals(peer.length, FrameCodec.parkedPeer(b, p));
+        assertArrayEquals(peer, java.util.Arrays.copyOf(p, peer.length));
+        byte[] u = new byte[FrameCodec.parkedUnreadLength(b)];
+        FrameCodec.parkedUnread(b, u);
+        assertEquals("GET / HTTP/1.1\r\n", new String(u, StandardCharsets.US_ASCII));
+
+        // Every cut is refused, naming PARKED; so is a length that disagrees with the unread count.
+        for (int len = FrameCodec.HEADER_BYTES; len < n; len++) {
+            int cut = len;
+            assertMentions(assertThrows(FrameException.class, () -> FrameCodec.checkParked(b, cut)), "");
+        }
+        int unreadAt = FrameCodec.HEADER_BYTES + 16 + peer.length;
+        b.putShort(unreadAt, (short) (FrameCodec.MAX_UNREAD_BYTES + 1));
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.checkParked(b, n)), "PARKED",
+                "4097", "maximum of 4096");
+        b.putShort(unreadAt, (short) 1);
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.checkParked(b, n)), "PARKED",
+                "1 unread bytes must be");
+        assertThrows(IllegalArgumentException.class,
+                () -> FrameCodec.encodeParked(b, 1, 1, peer, ByteBuffer.allocate(FrameCodec.MAX_UNREAD_BYTES + 1)));
+    }
+
     @Test
     void rejectsFrameEndingInsideAnEntry() throws Exception {
         ByteBuffer b = frameBuffer(false);
-        int full = encodeHandoff(b, 2); // entry 0: IPv4 peer (23 bytes), entry 1: IPv6 peer (35 bytes)
-        int secondEntryAt = FrameCodec.beginHandoff() + 23;
-        assertEquals(secondEntryAt + 35, full);
+        int full = encodeHandoff(b, 2); // entry 0: IPv4 peer (24 bytes), entry 1: IPv6 peer (36 bytes)
+        int secondEntryAt = FrameCodec.beginHandoff() + 24;
+        assertEquals(secondEntryAt + 36, full);
         FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
         // Cut at every byte inside the second entry: inside id/time, before an address, inside an address.
         for (int len = secondEntryAt; len < full; len++) {
@@ -576,6 +677,11 @@ class FrameCodecTest {
             case DONE_TAKEN:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
+            case PARKED:
+                FrameCodec.checkParked(src, length);
+                FrameCodec.parkedUnread(src, new byte[FrameCodec.parkedUnreadLength(src)]);
+                FrameCodec.parkedPeer(src, new byte[WireAddress.MAX_BYTES]);
+                break;
             case HANDOFF:
                 int count = FrameCodec.readHandoffCount(src, length);
                 FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
@@ -584,6 +690,7 @@ class FrameCodecTest {
                     r.next();
                     r.peerAddress();
                     r.peerIsIpv6();
+                    r.unread();
                 }
                 r.finish();
                 break;
