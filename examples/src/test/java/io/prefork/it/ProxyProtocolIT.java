@@ -84,6 +84,39 @@ class ProxyProtocolIT {
         }
     }
 
+    /**
+     * A kept-alive connection behind a balancer: the header comes once, the connection is parked between requests
+     * (HelloHttpWorker parks by default) and resumed, and every request on it still sees the client's address, not
+     * the balancer's, and the next request's bytes are not taken for a header.
+     */
+    @Test
+    void aParkedAndResumedConnectionKeepsTheClientAddressFromItsOneHeader() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, HELLO, "--admin", "127.0.0.1:0",
+                "--proxy-protocol", "v1");
+             Socket c = new Socket()) {
+            int port = s.awaitReady(READY);
+            s.awaitWorkers(1, READY);
+            c.connect(new InetSocketAddress("127.0.0.1", port), (int) IO.toMillis());
+            c.setSoTimeout((int) IO.toMillis());
+            String keepAlive = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+            c.getOutputStream().write(ascii("PROXY TCP4 203.0.113.7 192.0.2.1 4242 80\r\n" + keepAlive));
+            assertEquals("203.0.113.7:4242",
+                    HttpClient.readResponse(c.getInputStream(), false, false).header("X-Client-Address"));
+            for (int i = 1; i <= 3; i++) {
+                long parkedBefore = i;
+                // Parked after each answer; the next request resumes it, in whichever worker.
+                Poll.within(IO).until("the connection parked " + parkedBefore + " time(s)",
+                        () -> s.admin().metric("prefork_parked_total"), n -> n >= parkedBefore);
+                c.getOutputStream().write(ascii(keepAlive));
+                assertEquals("203.0.113.7:4242",
+                        HttpClient.readResponse(c.getInputStream(), false, false).header("X-Client-Address"),
+                        "request " + (i + 1) + ", after a park");
+            }
+            assertTrue(s.admin().metric("prefork_parked_resumed_total") >= 3, "resumed from parking");
+            assertEquals(0, s.admin().metric("prefork_proxy_refused_total"), "no later request taken for a header");
+        }
+    }
+
     @Test
     void aPeerNotInTheAllowListIsRefusedEvenWithAValidHeader() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(1, HELLO, "--admin", "127.0.0.1:0",
