@@ -121,7 +121,12 @@ public final class BootstrapServer implements Closeable {
         return null;
     }
 
-    private static String readLine(UnixSocketChannel c) throws IOException {
+    /**
+     * One line (without its newline) of at most {@link #MAX_TOKEN_BYTES}, or null at end of stream or if none came
+     * within the socket's receive timeout or that many bytes: the one-line handshakes here and in
+     * {@link UpgradeEndpoint}.
+     */
+    static String readLine(UnixSocketChannel c) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(MAX_TOKEN_BYTES);
         while (buf.hasRemaining()) {
             if (c.read(buf) <= 0) {

@@ -39,7 +39,6 @@ import jnr.unixsocket.UnixSocketOptions;
  * </pre>
  */
 public final class UpgradeEndpoint implements Closeable {
-    private static final int MAX_LINE_BYTES = 128;
     private static final byte LISTENER = 'L';
     private static final byte END = 'E';
     static final String READY = "READY";
@@ -106,7 +105,7 @@ public final class UpgradeEndpoint implements Closeable {
                 Native.setCloseOnExec(c.getFD());
                 c.setOption(UnixSocketOptions.SO_RCVTIMEO, 10_000);
                 Credentials cred = c.getOption(UnixSocketOptions.SO_PEERCRED);
-                String line = readLine(c);
+                String line = BootstrapServer.readLine(c);
                 if (cred.getPid() == process.pid() && token.equals(line)) {
                     return new Peer(c);
                 }
@@ -114,21 +113,6 @@ public final class UpgradeEndpoint implements Closeable {
                 // Vanished or stalled mid-handshake: not the one we wait for.
             }
             c.close();
-        }
-        return null;
-    }
-
-    static String readLine(UnixSocketChannel c) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(MAX_LINE_BYTES);
-        while (buf.hasRemaining()) {
-            if (c.read(buf) <= 0) {
-                return null;
-            }
-            for (int i = 0; i < buf.position(); i++) {
-                if (buf.get(i) == '\n') {
-                    return new String(buf.array(), 0, i, StandardCharsets.US_ASCII);
-                }
-            }
         }
         return null;
     }
@@ -182,7 +166,7 @@ public final class UpgradeEndpoint implements Closeable {
         public Readiness awaitReady(long timeoutMs) {
             try {
                 channel.setOption(UnixSocketOptions.SO_RCVTIMEO, (int) Math.min(Integer.MAX_VALUE, timeoutMs));
-                String line = readLine(channel);
+                String line = BootstrapServer.readLine(channel);
                 return READY.equals(line) ? Readiness.READY : Readiness.CLOSED;
             } catch (IOException e) {
                 // SO_RCVTIMEO expiring surfaces as EAGAIN; anything else is the connection failing, i.e. closed.
