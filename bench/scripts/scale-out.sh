@@ -3,7 +3,7 @@
 # checks each one's admin endpoint with GET /ready and sends PROXY protocol v2. Under wrk load through HAProxy, one
 # supervisor is stopped gracefully (TERM): its /ready turns 503 at once, HAProxy drains it, and the load must see 0
 # failed requests (no socket error, no non-2xx answer). Then, separately, the USR2 upgrade of the other one (see
-# the HOOK below). Cleans up on any exit; exit status 1 if any request failed.
+# UPGRADE). Cleans up on any exit; exit status 1 if any request failed.
 #
 #   bench/scripts/scale-out.sh                    # 30 s of load, TERM to the first supervisor at second 10
 #   DURATION=60 CONNECTIONS=16 bench/scripts/scale-out.sh
@@ -14,7 +14,7 @@
 #   WORKERS       each supervisor's --workers (default 2)
 #   JAVA          the java command for the supervisors (default java)
 #   PROXY         1 (default): --proxy-protocol v2 and HAProxy send-proxy-v2; 0: neither
-#   UPGRADE       1: also run the USR2 upgrade phase (only once the supervisor has the USR2 upgrade; see HOOK)
+#   UPGRADE       1: also run the USR2 upgrade phase (supervisor a restarted first, so that HAProxy has two)
 #   KEEP          a directory: keep the logs, the HAProxy config and wrk's output there
 #
 # Needs: the packaged jars (mvn -B -q -DskipTests package), haproxy (apt-get install haproxy), wrk, curl, python3
@@ -71,11 +71,12 @@ if [ "$PROXY" = 1 ]; then
   send_proxy="send-proxy-v2"
 fi
 
-# start_supervisor NAME: starts one, waits for its ready line; sets NAME_pid, NAME_port, NAME_admin.
+# start_supervisor NAME [PORT ADMIN]: starts one (on free ports, or on those given: a restart behind the same
+# HAProxy server line), waits for its ready line; sets NAME_pid, NAME_port, NAME_admin.
 start_supervisor() {
-  local name=$1 admin port pid
-  admin=$(free_port)
-  "$JAVA" -jar "$dir/prefork-supervisor.jar" --listen 127.0.0.1:0 --workers "$WORKERS" \
+  local name=$1 admin=${3:-} port pid
+  [ -n "$admin" ] || admin=$(free_port)
+  "$JAVA" -jar "$dir/prefork-supervisor.jar" --listen "127.0.0.1:${2:-0}" --workers "$WORKERS" \
     --worker-classpath "$dir/prefork-examples.jar" --worker io.prefork.examples.HelloHttpWorker \
     --admin "127.0.0.1:$admin" --graceful-timeout 30 --pid "$dir/$name.pid" ${proxy_args[@]+"${proxy_args[@]}"} \
     >"$dir/$name.out" 2>"$dir/$name.err" &
@@ -201,11 +202,10 @@ run_load term stop_a
 total_failed=$failed
 
 # ---------------------------------------------------------------------------------------------------------------
-# HOOK(USR2 upgrade, issue 13): the upgrade of supervisor b under load. USR2 makes a supervisor start a new one from
-# the same jar and command line and hand it the listening sockets; the new one writes its pid to --pid once ready,
-# and the old one drains and exits. That feature is built on another branch: run this phase with UPGRADE=1 once it
-# is merged. Expected: 0 failed requests, as for the TERM phase; HAProxy's check port stays the same (--admin is
-# part of the command line the new supervisor inherits).
+# The USR2 upgrade of supervisor b under load (UPGRADE=1). USR2 makes a supervisor start a new one from the same
+# jar and command line and hand it the listening sockets; the new one writes its pid to --pid once ready, and the
+# old one drains and exits. Expected: 0 failed requests, as for the TERM phase; HAProxy's check port stays the same
+# (--admin is part of the command line the new supervisor inherits).
 # ---------------------------------------------------------------------------------------------------------------
 upgrade_b() {
   local old new t0
@@ -224,10 +224,17 @@ upgrade_b() {
     "$(python3 -c "print(round($(date +%s.%N) - $t0, 2))") s after USR2"
 }
 if [ "$UPGRADE" = 1 ]; then
+  # Both behind HAProxy again, as in a rolling upgrade of a fleet: /ready of the supervisor being upgraded answers
+  # 503 from the hand-over until its successor binds the admin port, so HAProxy drains it meanwhile, and with a
+  # second server there is somewhere to send the load. (With b alone, every request in that gap fails: HAProxy has
+  # no server; that is what /ready is for, not a lost connection.)
+  rm -f "$dir/a.out"
+  start_supervisor a "$a_port" "$a_admin"
+  wait_status a UP
   run_load usr2 upgrade_b
   total_failed=$((total_failed + failed))
 else
-  echo "scale-out: USR2 upgrade phase skipped: not in this build yet (see HOOK in this script; UPGRADE=1 runs it)"
+  echo "scale-out: USR2 upgrade phase skipped (UPGRADE=1 runs it)"
 fi
 
 if [ "$total_failed" -ne 0 ]; then
