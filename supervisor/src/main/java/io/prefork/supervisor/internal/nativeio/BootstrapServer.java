@@ -22,7 +22,8 @@ import jnr.unixsocket.UnixSocketOptions;
  *
  * <ol>
  *   <li>This server listens on {@code boot.sock} in a fresh directory of mode 0700 (socket 0600), so only its own
- *       user can connect; both are removed on {@link #close()}.</li>
+ *       user can connect; both are removed on {@link #close()}, or by the next supervisor if this one was killed
+ *       ({@link PrivateDirectories}).</li>
  *   <li>The supervisor starts the worker with a one-time random token in its environment (not on its command line,
  *       which any user can read in {@code /proc}).</li>
  *   <li>The worker connects and writes the token and a newline. The server reads the peer's credentials from the
@@ -56,8 +57,7 @@ public final class BootstrapServer implements Closeable {
      * connect. The token and SO_PEERCRED checks are unchanged.
      */
     public static BootstrapServer open(int uid, int gid) throws IOException {
-        Path dir = Files.createTempDirectory("prefork-",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path dir = PrivateDirectories.create("prefork-");
         Path sock = dir.resolve("boot.sock");
         UnixServerSocketChannel ch = UnixServerSocketChannel.open();
         try {

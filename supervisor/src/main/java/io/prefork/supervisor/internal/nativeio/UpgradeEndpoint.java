@@ -55,8 +55,7 @@ public final class UpgradeEndpoint implements Closeable {
 
     /** The old supervisor's end: a private directory and a socket in it, only for this process's user. */
     public static UpgradeEndpoint open() throws IOException {
-        Path dir = Files.createTempDirectory("prefork-upgrade-",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path dir = PrivateDirectories.create("prefork-upgrade-");
         Path sock = dir.resolve("upgrade.sock");
         UnixServerSocketChannel ch = UnixServerSocketChannel.open();
         try {
