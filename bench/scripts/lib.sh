@@ -210,14 +210,19 @@ bench_thread_ticks() {
 
 # ------------------------------------------------------------------ measured runs (e2e.sh, floor-e2e.sh)
 # The functions below read the calling script's settings: OUT (per-run logs go to $OUT/REP-VARIANT.*), WARMUP and
-# DURATION (seconds), CONNECTIONS (wrk -c), QUIET_PCT and QUIET_WAIT (see bench_wait_quiet).
+# DURATION (seconds), CONNECTIONS (wrk -c), QUIET_PCT and QUIET_WAIT (see bench_wait_quiet), and BENCH_PERF: if 1,
+# each measured run also counts system calls (perf stat -e raw_syscalls:sys_enter) of the server process and of its
+# workers, in two perf processes attached for the measured seconds only. Counting a tracepoint costs each system
+# call a little (well under a microsecond), the same for every variant.
 
 # Clock ticks per second, the unit of utime and stime in /proc.
 BENCH_CLK_TCK=$(getconf CLK_TCK)
 
-# Writes the header line of a results.tsv ($1), one row per measured run (see bench_run_measured).
+# Writes the header line of a results.tsv ($1), one row per measured run (see bench_run_measured). Columns 18 on
+# (max latency, context switches split by process, system calls) were added for design-e2e.sh; the syscall columns
+# are "-" unless BENCH_PERF=1.
 bench_results_header() {
-    printf 'rep\tvariant\trequests\tseconds\tconn_per_s\tp50_us\tp90_us\tp99_us\tcpu_us_per_conn\tsup_cpu_us_per_conn\tworkers_cpu_us_per_conn\tpassive_opens\terrors\tmachine_busy_pct\twrk_cpu_us_per_conn\tother_cpu_pct\tswitches_per_conn\n' > "$1"
+    printf 'rep\tvariant\trequests\tseconds\tconn_per_s\tp50_us\tp90_us\tp99_us\tcpu_us_per_conn\tsup_cpu_us_per_conn\tworkers_cpu_us_per_conn\tpassive_opens\terrors\tmachine_busy_pct\twrk_cpu_us_per_conn\tother_cpu_pct\tswitches_per_conn\tmax_us\tsup_switches_per_conn\tworkers_switches_per_conn\tsup_syscalls_per_conn\tworkers_syscalls_per_conn\n' > "$1"
 }
 
 # wrk prints latencies as 672.00us, 1.10ms or 1.02s: convert to microseconds.
@@ -234,18 +239,20 @@ bench_await_ready() {
     BENCH_PORT=$(sed -E 's/.*ready on 127\.0\.0\.1:([0-9]+).*/\1/' <<< "$line")
 }
 
-# CPU ticks of the server ($1) alone, and of its descendants, the context switches of all their threads, and the
-# pids, as "self children switches pids".
+# CPU ticks of the server ($1) alone, and of its descendants, the context switches of all their threads, the pids,
+# and the context switches of the server's own threads, as "self children switches pids self_switches".
 bench_tree_ticks() {
-    local root=$1 self=0 children=0 switches=0 pids="" p t
+    local root=$1 self=0 children=0 switches=0 self_switches=0 pids="" p t c
     for p in $(bench_tree "$root"); do
         t=$(bench_ticks "$p")
         [[ -n $t ]] || continue
         if [[ $p == "$root" ]]; then self=$t; else children=$((children + t)); fi
-        switches=$((switches + $(bench_ctx_switches "$p")))
+        c=$(bench_ctx_switches "$p")
+        switches=$((switches + c))
+        [[ $p != "$root" ]] || self_switches=$c
         pids+="$p,"
     done
-    echo "$self $children $switches $pids"
+    echo "$self $children $switches $pids $self_switches"
 }
 
 # Per-thread CPU ticks of the whole tree of $1, as "role<TAB>tid<TAB>name<TAB>ticks" (role: server or worker).
@@ -274,7 +281,7 @@ BENCH_WRK_HEADERS=(-H 'Connection: close')
 # WARMUP seconds of the benchmark's load on URL $1, output to $2.warmup; $3 names the variant in errors.
 bench_warmup() {
     local url=$1 log=$2 name=$3
-    timeout $((WARMUP + 30)) wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s "${BENCH_WRK_HEADERS[@]}" "$url" \
+    timeout $((WARMUP + 30)) wrk -t"${WRK_THREADS:-1}" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s "${BENCH_WRK_HEADERS[@]}" "$url" \
         > "$log.warmup" 2>&1 || bench_die "$name: warm-up wrk failed (log: $log.warmup)"
 }
 
@@ -295,15 +302,29 @@ bench_run_measured() {
     local before after opens0 opens1 mach0 mach1 load0 load1
     bench_threads_snapshot "$pid" > "$log.threads0"
     read -r -a before <<< "$(bench_tree_ticks "$pid")"
+    local perf_pids=()
+    if [[ ${BENCH_PERF:-0} == 1 ]]; then
+        local workers_csv=${before[3]#"$pid",}
+        perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$log.perf-server" > /dev/null 2>&1 &
+        perf_pids+=($!)
+        if [[ -n ${workers_csv%,} ]]; then
+            perf stat -x, -e raw_syscalls:sys_enter -p "${workers_csv%,}" -o "$log.perf-workers" > /dev/null 2>&1 &
+            perf_pids+=($!)
+        fi
+    fi
     opens0=$(bench_passive_opens)
     bench_children_cpu_us load0
     read -r -a mach0 <<< "$(bench_machine_ticks)"
-    timeout $((DURATION + 30)) wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s "${BENCH_WRK_HEADERS[@]}" \
+    timeout $((DURATION + 30)) wrk -t"${WRK_THREADS:-1}" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s "${BENCH_WRK_HEADERS[@]}" \
         --latency "$url" > "$log.wrk" 2>&1 || bench_die "$variant: wrk failed (log: $log.wrk)"
     read -r -a mach1 <<< "$(bench_machine_ticks)"
     bench_children_cpu_us load1
     opens1=$(bench_passive_opens)
     read -r -a after <<< "$(bench_tree_ticks "$pid")"
+    if ((${#perf_pids[@]})); then
+        kill -INT "${perf_pids[@]}" 2>/dev/null || true
+        wait "${perf_pids[@]}" 2>/dev/null || true
+    fi
     bench_threads_snapshot "$pid" > "$log.threads1"
     [[ ${before[3]} == "${after[3]}" ]] \
         || echo "warning: $variant rep $rep: process tree changed during the run (${before[3]} -> ${after[3]}); a worker died?" >&2
@@ -316,6 +337,11 @@ bench_run_measured() {
     p50=$(bench_to_us "$(awk '$1 == "50%" { print $2 }' "$log.wrk")")
     p90=$(bench_to_us "$(awk '$1 == "90%" { print $2 }' "$log.wrk")")
     p99=$(bench_to_us "$(awk '$1 == "99%" { print $2 }' "$log.wrk")")
+    local max sys_server=-1 sys_workers=-1
+    max=$(bench_to_us "$(awk '$1 == "Latency" && NF >= 4 { print $4; exit }' "$log.wrk")")
+    # perf -x, lines: "count,unit,event,..."; "<not counted>" if the process went away.
+    [[ ! -f $log.perf-server ]] || sys_server=$(awk -F, '$3 ~ /raw_syscalls/ && $1 ~ /^[0-9]+$/ { print $1 }' "$log.perf-server")
+    [[ ! -f $log.perf-workers ]] || sys_workers=$(awk -F, '$3 ~ /raw_syscalls/ && $1 ~ /^[0-9]+$/ { print $1 }' "$log.perf-workers")
     # "Socket errors: connect 0, read 0, write 0, timeout 0" and "Non-2xx or 3xx responses: N", summed.
     errors=$(awk '/Socket errors/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' "$log.wrk")
     [[ -n $requests && -n $seconds ]] || bench_die "$variant: cannot parse $log.wrk"
@@ -326,13 +352,16 @@ bench_run_measured() {
     awk -v rep="$rep" -v variant="$variant" -v n="$requests" -v s="$seconds" -v p50="$p50" -v p90="$p90" \
         -v p99="$p99" -v self="$self" -v kids="$children" -v hz="$BENCH_CLK_TCK" -v opens=$((opens1 - opens0)) \
         -v err="$errors" -v busy=$((mach1[0] - mach0[0])) -v total=$((mach1[1] - mach0[1])) \
-        -v load=$((load1 - load0)) -v cs=$((after[2] - before[2])) -v csf="$switches_fmt" 'BEGIN {
+        -v load=$((load1 - load0)) -v cs=$((after[2] - before[2])) -v csf="$switches_fmt" -v max="$max" \
+        -v scs=$((after[4] - before[4])) -v sys_s="${sys_server:--1}" -v sys_w="${sys_workers:--1}" 'BEGIN {
             us = 1000000 / hz
             # Whatever kept the CPUs busy besides the server tree and wrk (curl, this script, other jobs).
             other = busy * us - (self + kids) * us - load
-            printf "%d\t%s\t%d\t%.2f\t%.0f\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.0f\t%.1f\t%.0f\t" csf "\n", rep, variant, n,
+            printf "%d\t%s\t%d\t%.2f\t%.0f\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.0f\t%.1f\t%.0f\t" csf, rep, variant, n,
                 s, n / s, p50, p90, p99, (self + kids) * us / n, self * us / n, kids * us / n, opens, err,
                 100 * busy / total, load / n, (other > 0 ? 100 * other / (total * us) : 0), cs / n
+            printf "\t%d\t%.2f\t%.2f\t%s\t%s\n", max, scs / n, (cs - scs) / n, (sys_s < 0 ? "-" : sprintf("%.2f", sys_s / n)),
+                (sys_w < 0 ? "-" : sprintf("%.2f", sys_w / n))
         }' >> "$results"
 }
 
@@ -392,4 +421,88 @@ bench_threads_table() {
                 printf '| %s | %s | %s | %s |\n' "$v" "$role" "$thread" "$m"
             done | sort -t'|' -k5,5 -g -r | awk -F'|' -v min="$min" '$5 + 0 >= min'
     done
+}
+
+# ------------------------------------------------------------------ servers shared by design-e2e.sh and hol.sh
+
+# Compiles bench/src/main/c/relay_floor.c of tree $1 and copies the binary into $2; sets RELAY_FLOOR_BIN to the copy
+# (so a rebuild during the run cannot change it) and prints one line naming the compiler and the source's checksum.
+bench_build_relay_floor() {
+    local root=$1 dest=$2 src=$1/bench/src/main/c/relay_floor.c cc=${CC:-gcc}
+    mkdir -p "$root/bench/target" "$dest"
+    "$cc" -O2 -Wall -Wextra -Werror -pthread -o "$root/bench/target/relay_floor" "$src" \
+        || bench_die "cannot compile $src"
+    cp -p "$root/bench/target/relay_floor" "$dest/relay_floor"
+    RELAY_FLOOR_BIN=$dest/relay_floor
+    echo "relay_floor: $("$cc" --version | head -n 1); -O2; relay_floor.c sha256 $(sha256sum "$src" | cut -c1-12)"
+}
+
+# Copies the jars of an older build (directory $1 holding prefork-supervisor.jar, prefork-worker-runtime.jar and
+# prefork-examples.jar, e.g. the target/ jars of a git worktree at that commit) into $2 and sets BASELINE_SUPERVISOR_JAR
+# and BASELINE_EXAMPLES_JAR. Prints one line with the jars' checksums.
+bench_snapshot_baseline() {
+    local src=$1 dest=$2 f
+    mkdir -p "$dest"
+    for f in prefork-supervisor.jar prefork-worker-runtime.jar prefork-examples.jar; do
+        [[ -f $src/$f ]] || bench_die "BASELINE_JAR=$src has no $f; see bench/README.md, 'a baseline build' (a git worktree at the old commit, mvn -B -q -DskipTests package there, then collect supervisor/target/prefork-supervisor.jar, supervisor/target/prefork-worker-runtime.jar and examples/target/prefork-examples.jar into one directory)"
+        cp -p "$src/$f" "$dest/"
+    done
+    BASELINE_SUPERVISOR_JAR=$dest/prefork-supervisor.jar
+    BASELINE_EXAMPLES_JAR=$dest/prefork-examples.jar
+    echo "baseline: $(cat "$src/COMMIT" 2>/dev/null || echo "from $src"); sha256 $(cd "$dest" && sha256sum prefork-supervisor.jar \
+        prefork-worker-runtime.jar prefork-examples.jar | awk '{ printf "%s %s  ", $2, substr($1, 1, 12) }')"
+}
+
+# The supervisor flags a prefork variant's name stands for: NAME ends in -pN for --prefetch N, in -x for the words of
+# $PREFORK_ARGS (baseline variants: $BASELINE_ARGS, defaulting to PREFORK_ARGS); none for the default configuration.
+bench_variant_flags() {
+    local v=$1
+    case $v in
+        *-p[0-9]*) echo "--prefetch ${v##*-p}" ;;
+        baseline-x) echo "${BASELINE_ARGS-${PREFORK_ARGS:-}}" ;;
+        *-x) echo "${PREFORK_ARGS:-}" ;;
+        *) echo "" ;;
+    esac
+}
+
+# Starts one server variant, waits for its ready line, sets BENCH_PID and BENCH_PORT. $1 the variant, $2 the log
+# prefix. Variants: c-direct and c-relay (relay_floor direct / relay with no prefetch: needs RELAY_FLOOR_BIN), c-plain
+# (relay_floor plain), plain (PlainServer: needs BENCH_JAR), prefork[-pN|-x] (SUPERVISOR_JAR) and baseline[-pN|-x]
+# (BASELINE_SUPERVISOR_JAR), all with WORKERS workers (or threads) serving HelloHttpWorker, concurrency CONCURRENCY
+# (default 1), under JAVA.
+bench_start_variant() {
+    local variant=$1 log=$2 sup ex flags
+    local worker=io.prefork.examples.HelloHttpWorker
+    case $variant in
+        c-direct) bench_start "$log.out" "$log.err" "$RELAY_FLOOR_BIN" direct "$WORKERS" 0 ;;
+        c-relay) bench_start "$log.out" "$log.err" "$RELAY_FLOOR_BIN" relay "$WORKERS" 0 0 ;;
+        c-plain) bench_start "$log.out" "$log.err" "$RELAY_FLOOR_BIN" plain "$WORKERS" 0 ;;
+        plain)
+            bench_start "$log.out" "$log.err" "$JAVA" -cp "$BENCH_JAR:$EXAMPLES_JAR" io.prefork.bench.e2e.PlainServer \
+                --listen 127.0.0.1:0 --threads $((WORKERS * ${CONCURRENCY:-1})) --worker "$worker"
+            ;;
+        prefork | prefork-p[0-9]* | prefork-x | baseline | baseline-p[0-9]* | baseline-x)
+            if [[ $variant == baseline* ]]; then
+                [[ -n ${BASELINE_SUPERVISOR_JAR:-} ]] || bench_die "$variant needs BASELINE_JAR (a directory of older jars)"
+                sup=$BASELINE_SUPERVISOR_JAR ex=$BASELINE_EXAMPLES_JAR
+            else
+                sup=$SUPERVISOR_JAR ex=$EXAMPLES_JAR
+            fi
+            read -r -a flags <<< "$(bench_variant_flags "$variant")"
+            # --graceful-timeout 5 only bounds the stop at the end of a run; no connection is in flight by then.
+            bench_start "$log.out" "$log.err" "$JAVA" -jar "$sup" --listen 127.0.0.1:0 --workers "$WORKERS" \
+                --concurrency "${CONCURRENCY:-1}" --worker-classpath "$ex" --worker "$worker" --graceful-timeout 5 \
+                "${flags[@]}"
+            ;;
+        *) bench_die "unknown variant $variant (c-direct, c-relay, c-plain, plain, prefork, prefork-pN, prefork-x, baseline, baseline-pN, baseline-x)" ;;
+    esac
+    bench_await_ready "$BENCH_PID" "$log" "$variant"
+}
+
+# The variants $@ in order for repetition $1: forwards in odd ones, backwards in even ones, so that no variant always
+# runs on a machine that has just been busy.
+bench_rep_order() {
+    local rep=$1 i
+    shift
+    if ((rep % 2)); then echo "$@"; else for ((i = $#; i >= 1; i--)); do printf '%s ' "${!i}"; done; echo; fi
 }

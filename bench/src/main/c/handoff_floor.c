@@ -2,8 +2,8 @@
  * handoff_floor: the kernel work of HandoffBenchmark.sendRecvClose (and its batched variants) in plain C, with no
  * JVM, no jnr-ffi and no frame codec: the floor the Java figures are compared with in bench/README.md.
  *
- * Per message: sendmsg of a payload the size of the Java HANDOFF frame (header 8 + count 2 + 23 bytes per IPv4
- * entry: 33 bytes for one descriptor) with N copies of one connected TCP descriptor in a single SCM_RIGHTS cmsg,
+ * Per message: sendmsg of a payload the size of the Java HANDOFF frame (header 8 + count 2 + 24 bytes per IPv4
+ * entry: 34 bytes for one descriptor) with N copies of one connected TCP descriptor in a single SCM_RIGHTS cmsg,
  * over an AF_UNIX SOCK_SEQPACKET|SOCK_CLOEXEC socketpair; recvmsg with MSG_CMSG_CLOEXEC into buffers of the sizes
  * ControlChannel uses (16385 data bytes, a control buffer for 253 descriptors); close of every received descriptor.
  * One thread plays both ends, as in the JMH benchmark, so no call ever blocks.
@@ -34,7 +34,7 @@
 #define MAX_FDS 253            /* SCM_MAX_FD: one more gives EINVAL */
 #define MAX_FRAME_BYTES 16384  /* FrameCodec.MAX_FRAME_BYTES */
 #define HEADER_BYTES 8
-#define ENTRY_BYTES_V4 23      /* id 8 + accepted-at 8 + the IPv4 peer address in wire form (7) */
+#define ENTRY_BYTES_V4 24      /* id 8 + accepted-at 8 + the IPv4 peer address in wire form (7) + flags 1 */
 
 static void die(const char *what)
 {
@@ -145,12 +145,12 @@ int main(int argc, char **argv)
     int listener, client;
     int tcp = loopback_connection(&listener, &client);
 
-    /* Send side: a frame-shaped payload (magic 'PF', version 2, HANDOFF 0x10, body length, count). */
+    /* Send side: a frame-shaped payload (magic 'PF', version 3, HANDOFF 0x10, body length, count). */
     static unsigned char send_buf[MAX_FRAME_BYTES];
     memset(send_buf, 0x5a, sizeof send_buf);
     send_buf[0] = 0x50;
     send_buf[1] = 0x46;
-    send_buf[2] = 2;
+    send_buf[2] = 3;
     send_buf[3] = 0x10;
     uint32_t body = htonl((uint32_t) (payload_len - HEADER_BYTES));
     memcpy(send_buf + 4, &body, 4);

@@ -30,14 +30,27 @@
  *   ControlChannel's sizes, send ACCEPTED, serve, send DONE, repeat; they exit when their channel reports EOF.
  *   Each worker sends READY once at start; the ready line is printed when all have.
  *
- * Both print one line "relay_floor: MODE: ready on 127.0.0.1:PORT ..." on stdout when listening (PORT 0 picks a
+ * direct WORKERS PORT
+ *   The same design without acknowledgements (issue 11's "C design"): the supervisor's one thread blocks in
+ *   accept4(SOCK_CLOEXEC) on a blocking listener (no poll: there is nothing else to wait for), sends the descriptor
+ *   to the next worker in round robin with one blocking sendmsg (a 1-byte message, the descriptor in SCM_RIGHTS) and
+ *   closes its copy at once. It keeps nothing, reads nothing back and counts nothing in flight: a worker that is
+ *   busy gets the next connection queued on its channel all the same (head-of-line blocking is the price), and a
+ *   full channel blocks the supervisor until that worker reads. Workers are fork()ed, single-threaded: blocking
+ *   recvmsg(MSG_CMSG_CLOEXEC), serve, repeat; no report of any kind. The accepted descriptors are blocking, so no
+ *   worker needs an fcntl. The ready line is printed once the workers are forked (a connection sent before a worker
+ *   reaches its first recvmsg waits on its channel).
+ *
+ * All modes print one line "relay_floor: MODE: ready on 127.0.0.1:PORT ..." on stdout when listening (PORT 0 picks a
  * free port; the line has the real one), listen on 127.0.0.1 only (backlog 1024), and exit with status 0 on
  * SIGTERM or SIGINT (the supervisor closes the channels, so the workers exit, and reaps them).
- * Threads are named plain-accept / plain-handler-N / relay-loop / relay-worker for per-thread CPU in /proc.
+ * Threads are named plain-accept / plain-handler-N / relay-loop / relay-worker / direct-accept / direct-worker for
+ * per-thread CPU in /proc.
  *
  * Build: gcc -O2 -Wall -Wextra -pthread -o bench/target/relay_floor bench/src/main/c/relay_floor.c
  * Run:   bench/target/relay_floor plain 2 0
  *        bench/target/relay_floor relay 2 0 [1]
+ *        bench/target/relay_floor direct 2 0
  *        wrk -t1 -c16 -d10s --latency -H 'Connection: close' http://127.0.0.1:PORT/
  */
 #define _GNU_SOURCE
@@ -90,7 +103,8 @@ static void fail(const char *what)
 static void usage(void)
 {
     fprintf(stderr, "usage: relay_floor plain THREADS PORT\n"
-                    "       relay_floor relay WORKERS PORT [PREFETCH]\n");
+                    "       relay_floor relay WORKERS PORT [PREFETCH]\n"
+                    "       relay_floor direct WORKERS PORT\n");
     exit(2);
 }
 
@@ -640,6 +654,133 @@ static int run_relay(int nw, int port, int prefetch)
     return 0;
 }
 
+/* ============================================================================================== direct */
+
+static volatile sig_atomic_t direct_stop;
+
+static void on_stop_direct(int sig)
+{
+    (void) sig;
+    direct_stop = 1;
+}
+
+static void __attribute__((noreturn)) direct_worker(int chan)
+{
+    prctl(PR_SET_NAME, "direct-worker");
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    build_response();
+    for (;;) {
+        char byte;
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                            .msg_controllen = sizeof ctl.buf };
+        ssize_t n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            _exit(n == 0 ? 0 : 1); /* EOF: the supervisor closed the channel (stop) or died */
+        }
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        int fd = -1;
+        if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
+            && c->cmsg_len == CMSG_LEN(sizeof(int)) && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        }
+        if (fd < 0) {
+            fail("worker: message without exactly one descriptor");
+        }
+        serve(fd);
+    }
+}
+
+static int run_direct(int nw, int port)
+{
+    int bound;
+    int listener = open_listener(port, 0, &bound);
+    signal(SIGPIPE, SIG_IGN);
+    int chans[MAX_WORKERS];
+    pid_t pids[MAX_WORKERS];
+    for (int i = 0; i < nw; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+            die("socketpair");
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            die("fork");
+        }
+        if (pid == 0) {
+            close(listener);
+            for (int j = 0; j < i; j++) {
+                close(chans[j]);
+            }
+            close(sv[0]);
+            direct_worker(sv[1]);
+        }
+        close(sv[1]);
+        chans[i] = sv[0];
+        pids[i] = pid;
+    }
+    /* No SA_RESTART: SIGTERM must interrupt the blocking accept4 or sendmsg. */
+    struct sigaction sa = { .sa_handler = on_stop_direct };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    prctl(PR_SET_NAME, "direct-accept");
+    printf("relay_floor: direct: ready on 127.0.0.1:%d with %d worker(s), pid %d\n", bound, nw, (int) getpid());
+    fflush(stdout);
+
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    char byte = 0;
+    int next = 0;
+    while (!direct_stop) {
+        int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            perror("relay_floor: direct: accept4");
+            usleep(100000); /* EMFILE and friends: leave it in the backlog, do not spin */
+            continue;
+        }
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                            .msg_controllen = sizeof ctl.buf };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        while (sendmsg(chans[next], &m, MSG_NOSIGNAL) < 0) {
+            if (errno != EINTR) {
+                die("supervisor: sendmsg(descriptor)");
+            }
+            if (direct_stop) {
+                break;
+            }
+        }
+        close(fd); /* no copy kept: the worker owns the connection now (or nobody, at stop) */
+        next = (next + 1) % nw;
+    }
+    close(listener);
+    for (int i = 0; i < nw; i++) {
+        close(chans[i]);
+    }
+    for (int i = 0; i < nw; i++) {
+        while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "plain") == 0 && argc == 4) {
@@ -649,6 +790,9 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "relay") == 0 && argc <= 5) {
         int prefetch = argc == 5 ? (int) parse_num(argv[4], 0, MAX_PREFETCH) : 0;
         return run_relay((int) parse_num(argv[2], 1, MAX_WORKERS), (int) parse_num(argv[3], 0, 65535), prefetch);
+    }
+    if (argc == 4 && strcmp(argv[1], "direct") == 0) {
+        return run_direct((int) parse_num(argv[2], 1, MAX_WORKERS), (int) parse_num(argv[3], 0, 65535));
     }
     usage();
 }

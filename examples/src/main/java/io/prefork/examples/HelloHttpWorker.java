@@ -23,6 +23,13 @@ import java.nio.charset.StandardCharsets;
  * arrives, so an idle client ties up no handler. With parking off, a kept-alive connection ties up one handler
  * thread while idle, hence the timeout.
  *
+ * <p>A slow request, for benchmarks of mixed load (head-of-line blocking): {@code GET /slow?ms=N}, with N a decimal
+ * integer from 0 to {@value #MAX_SLOW_MS}, holds its handler for N milliseconds (a sleep, no CPU) before answering the
+ * same hello. Any other query after {@code /slow} ({@code ms} missing, not a number, out of range, other parameters)
+ * is refused with {@code 400 Bad Request} naming the value and the range, and the connection closes; a target that
+ * merely starts with {@code /slow} but is not {@code /slow} or {@code /slow?...} is an ordinary request. Bounded so
+ * that a stray or hostile request cannot park a handler for longer than ten seconds.
+ *
  * <p>Worker settings:
  * <ul>
  *   <li>{@code keepAliveTimeoutMs} (default 5000, at least 1): how long a connection may sit idle waiting for its
@@ -35,6 +42,8 @@ import java.nio.charset.StandardCharsets;
 public final class HelloHttpWorker implements Worker {
 
     static final int DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5000;
+    /** The longest {@code /slow?ms=N} a request may ask for. */
+    static final int MAX_SLOW_MS = 10_000;
     /** The most unread bytes a parked connection may carry ({@link Connection#park}). */
     private static final int MAX_PARKED_UNREAD = 4096;
 
@@ -56,10 +65,23 @@ public final class HelloHttpWorker implements Worker {
     }
 
     @Override
-    public void handle(Connection connection) throws IOException {
+    public void handle(Connection connection) throws IOException, InterruptedException {
         HttpExchange http = new HttpExchange(connection.channel(), keepAliveTimeoutMs, connection.unread());
         byte[] client = clientHeader(connection.remoteAddress());
         while (http.readRequest()) {
+            // A prefix test in place first, so an ordinary request allocates nothing here.
+            if (http.targetStartsWith("/slow")) {
+                String target = http.target();
+                if (target.equals("/slow") || target.startsWith("/slow?")) {
+                    long ms = slowMillis(target);
+                    if (ms < 0) {
+                        http.refuse(400, "Bad Request", "GET " + target + ": expected /slow?ms=N with N an integer from"
+                                + " 0 to " + MAX_SLOW_MS + " (milliseconds to wait before answering)");
+                        return;
+                    }
+                    Thread.sleep(ms);
+                }
+            }
             http.respond(body, client);
             // The response is flushed and the client speaks next: safe to park. What was read beyond this request
             // (a pipelined one) goes along, and the supervisor hands the connection out again at once for it.
@@ -68,6 +90,30 @@ public final class HelloHttpWorker implements Worker {
                 return;
             }
         }
+    }
+
+    /**
+     * The N of a {@code /slow?ms=N} target: 0 to {@link #MAX_SLOW_MS}, digits only (at most 5, so no overflow); -1 for
+     * anything else, including a bare {@code /slow}.
+     */
+    static long slowMillis(String target) {
+        String prefix = "/slow?ms=";
+        if (!target.startsWith(prefix)) {
+            return -1;
+        }
+        String digits = target.substring(prefix.length());
+        if (digits.isEmpty() || digits.length() > 5) {
+            return -1;
+        }
+        long ms = 0;
+        for (int i = 0; i < digits.length(); i++) {
+            char c = digits.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            ms = ms * 10 + (c - '0');
+        }
+        return ms <= MAX_SLOW_MS ? ms : -1;
     }
 
     /** {@code X-Client-Address: 192.0.2.7:5150} or {@code [2001:db8::7]:5150}, CRLF-terminated. */

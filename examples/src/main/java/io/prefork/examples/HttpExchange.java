@@ -327,6 +327,32 @@ final class HttpExchange {
         return true;
     }
 
+    /** True if the current request's target starts with {@code prefix} (ASCII); compares in place, no allocation. */
+    boolean targetStartsWith(String prefix) {
+        if (targetTo - targetFrom < prefix.length()) {
+            return false;
+        }
+        for (int i = 0; i < prefix.length(); i++) {
+            if (buf[targetFrom + i] != prefix.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The current request's target, as sent (allocates: for the rare requests that need to parse it). */
+    String target() {
+        return new String(buf, targetFrom, targetTo - targetFrom, StandardCharsets.US_ASCII);
+    }
+
+    /**
+     * Refuses the current request with {@code status reason} and {@code detail} as the body, and closes the
+     * connection, like a malformed request: for a request that parses but asks for something the worker will not do.
+     */
+    void refuse(int status, String reason, String detail) throws IOException {
+        sendError(new ProtocolError(status, reason, detail));
+    }
+
     /** {@code method SP target SP HTTP/1.x}, strictly: anything else is a 400. */
     private void parseRequestLine(int from, int to) throws ProtocolError {
         int sp1 = indexOf((byte) ' ', from, to);

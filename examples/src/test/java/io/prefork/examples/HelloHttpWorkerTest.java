@@ -243,6 +243,44 @@ class HelloHttpWorkerTest {
     }
 
     @Test
+    void slowRequestWaitsTheAskedMillisecondsThenAnswersHello() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            long t0 = System.nanoTime();
+            assertHello(HttpClient.get(HOST, harness.port(), "/slow?ms=150", TIMEOUT));
+            long tookMs = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(tookMs >= 150, "answered after " + tookMs + " ms, asked for 150");
+            harness.awaitHandled();
+        }
+        assertEquals(0, HelloHttpWorker.slowMillis("/slow?ms=0"));
+        assertEquals(HelloHttpWorker.MAX_SLOW_MS, HelloHttpWorker.slowMillis("/slow?ms=10000"));
+        assertEquals(200, HelloHttpWorker.slowMillis("/slow?ms=00200"));
+    }
+
+    @Test
+    void slowRequestOutOfRangeOrMalformedGets400NamingTheValue() throws Exception {
+        for (String target : new String[] {"/slow?ms=10001", "/slow?ms=abc", "/slow?ms=", "/slow", "/slow?sleep=5",
+                "/slow?ms=-1", "/slow?ms=999999"}) {
+            assertEquals(-1, HelloHttpWorker.slowMillis(target), target);
+            try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+                Response response = HttpClient.get(HOST, harness.port(), target, TIMEOUT);
+                assertEquals(400, response.status(), target);
+                assertTrue(response.body().contains(target) && response.body().contains("0 to 10000"),
+                        response.body());
+                assertEquals("close", response.header("connection"));
+                harness.awaitHandled();
+            }
+        }
+    }
+
+    @Test
+    void targetThatOnlyStartsWithSlowIsAnOrdinaryRequest() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of()))) {
+            assertHello(HttpClient.get(HOST, harness.port(), "/slowly?ms=99999", TIMEOUT));
+            harness.awaitHandled();
+        }
+    }
+
+    @Test
     void invalidSettingFailsStart() {
         HelloHttpWorker worker = new HelloHttpWorker();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
