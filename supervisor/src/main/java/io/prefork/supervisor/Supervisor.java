@@ -12,6 +12,7 @@ import io.prefork.supervisor.internal.loop.SupervisorLoop;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.nativeio.BindFailure;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.supervisor.internal.nativeio.Privileges;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.process.JvmLauncher;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
@@ -122,13 +123,16 @@ public final class Supervisor implements AutoCloseable {
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
+        // First: with --drop-privileges, "needs root" is about the supervisor's own switch.
+        boolean switchSelf = switchesUser(config);
         if (config.workerUid() >= 0 && config.workerUid() != Native.uid()) {
             if (Native.uid() != 0) {
                 throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": running workers as "
                         + "another user needs root, and this supervisor runs as uid " + Native.uid() + "; start it as "
                         + "root, or leave --user out", null);
             }
-            if (!java.nio.file.Files.isExecutable(java.nio.file.Path.of(WorkerLauncher.SETPRIV))) {
+            if (!config.dropPrivileges()
+                    && !java.nio.file.Files.isExecutable(java.nio.file.Path.of(WorkerLauncher.SETPRIV))) {
                 throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": " + WorkerLauncher.SETPRIV
                         + " is missing; it runs the workers as that user: install util-linux (Debian: apt-get "
                         + "install util-linux)", null);
@@ -159,7 +163,8 @@ public final class Supervisor implements AutoCloseable {
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings(),
                 new ProxyProtocol(ProxyMode.parse(config.proxyProtocol()), AllowList.parse(config.proxyAllowFrom())));
-        if (config.workerUid() >= 0) {
+        if (config.workerUid() >= 0 && !config.dropPrivileges()) {
+            // With --drop-privileges the workers are started by the switched supervisor, and inherit its user.
             launcher.runAs(config.workerUid(), config.workerGid());
         }
         // Class data sharing for the workers' own classes, kept in a cache directory; system property
@@ -230,6 +235,35 @@ public final class Supervisor implements AutoCloseable {
                 throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
             }
         }
+        if (switchSelf) {
+            // Last, once everything that needs root is done (binding, the bootstrap directory given to the user, the
+            // pid file) and before any thread of ours starts a worker: every worker is then the user's child.
+            try {
+                if (pidFile != null) {
+                    pidFile.giveTo(config.workerUid(), config.workerGid());
+                }
+                Privileges.switchTo(config.user(), config.workerUid(), config.workerGid());
+            } catch (IOException e) {
+                if (pidFile != null) {
+                    pidFile.remove();
+                }
+                if (admin != null) {
+                    admin.close();
+                }
+                if (jmx != null) {
+                    jmx.stop();
+                }
+                loop.discard();
+                closeAll(tcp);
+                boot.close();
+                throw new StartupException(ExitCodes.PRIVILEGES_FAILED, "--drop-privileges: cannot switch the "
+                        + "supervisor to --user " + config.user() + " (uid " + config.workerUid() + ", gid "
+                        + config.workerGid() + "): " + e.getMessage() + "; run it where it has CAP_SETUID and "
+                        + "CAP_SETGID (root), or leave --drop-privileges out", e);
+            }
+            LOG.info("--drop-privileges: the supervisor now runs as {} (uid {}, gid {})", config.user(),
+                    config.workerUid(), config.workerGid());
+        }
         // From here on the loop owns tcp and boot (it closes both as it ends).
         Thread loopThread = new Thread(loop, "prefork-loop");
         loopThread.start();
@@ -241,6 +275,41 @@ public final class Supervisor implements AutoCloseable {
             supervisor.bindAdminLater();
         }
         return supervisor;
+    }
+
+    /**
+     * {@code --drop-privileges}: whether this supervisor is to switch to {@code --user} after binding (false when it
+     * already runs as that user and group, as the new supervisor of an upgrade, started by a switched one, does).
+     *
+     * @throws StartupException with {@link ExitCodes#USAGE} when it cannot: not root, or a {@code --pid} file in a
+     *     directory that user could not remove it from
+     */
+    private static boolean switchesUser(SupervisorConfig config) throws StartupException {
+        if (!config.dropPrivileges()) {
+            return false;
+        }
+        try {
+            if (Privileges.runsAs(config.workerUid(), config.workerGid())) {
+                return false;
+            }
+            if (Native.uid() != 0) {
+                throw new StartupException(ExitCodes.USAGE, "--drop-privileges: switching this supervisor to --user "
+                        + config.user() + " needs root, and it runs as uid " + Native.uid() + "; start it as root, or "
+                        + "leave --drop-privileges out", null);
+            }
+            if (config.pidFile() != null
+                    && !PidFile.directoryWritableBy(config.pidFile(), config.workerUid(), config.workerGid())) {
+                Path dir = config.pidFile().toAbsolutePath().getParent();
+                throw new StartupException(ExitCodes.USAGE, "--pid " + config.pidFile() + ": with --drop-privileges "
+                        + "the supervisor removes it as --user " + config.user() + " on exit, but its directory "
+                        + dir + " is not writable by that user; give the directory to it (chown " + config.user()
+                        + " " + dir + "; under systemd: RuntimeDirectory=) or choose another --pid", null);
+            }
+        } catch (IOException e) {
+            throw new StartupException(ExitCodes.INTERNAL, "--drop-privileges: cannot check this process's "
+                    + "credentials or --pid's directory: " + e.getMessage(), e);
+        }
+        return true;
     }
 
     private static boolean upgrade(SupervisorConfig config) {
