@@ -141,4 +141,78 @@ class UpgradeIT {
             ProcessHandle.of(newPid).ifPresent(h -> h.onExit().join());
         }
     }
+
+    /** The pids of {@code pid} and of all its descendants alive now. */
+    private static Set<Long> tree(long pid) {
+        return ProcessHandle.of(pid).map(h -> java.util.stream.Stream.concat(java.util.stream.Stream.of(h),
+                h.descendants()).filter(ProcessHandle::isAlive).map(ProcessHandle::pid).collect(Collectors.toSet()))
+                .orElse(Set.of());
+    }
+
+    @Test
+    void termWhileTheNewSupervisorIsNotReadyAbortsTheUpgradeAndStopsBoth() throws Exception {
+        Path pidFile = dir.resolve("prefork.pid");
+        Path hold = dir.resolve("hold");
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, FAIL_IF_FILE, "--pid", pidFile.toString(),
+                "--worker-setting", "hold-while-exists=" + hold)) {
+            s.awaitReady(READY);
+            Set<Long> oldWorkers = s.awaitWorkers(2, READY);
+            Files.createFile(hold); // from now on a new worker waits in start(): the new supervisor is not ready
+            s.signal(SIGUSR2);
+            long newPid = Poll.within(READY).until("the new supervisor's pid in --pid", () -> readPid(pidFile),
+                    pid -> pid > 0 && pid != s.pid());
+            Set<Long> newTree = Poll.within(READY).until("the new supervisor's workers, booting", () -> tree(newPid),
+                    t -> t.size() == 3);
+            s.signal(SIGTERM);
+            assertEquals(0, s.awaitExit(READY), s.output().toString());
+            for (long pid : newTree) {
+                assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false),
+                        "the new supervisor and its workers are stopped: " + pid + " of " + newTree);
+            }
+            assertTrue(oldWorkers.stream().noneMatch(pid -> ProcessHandle.of(pid).isPresent()), "old workers gone");
+            assertTrue(s.output().stream().anyMatch(l -> l.contains("stopping during an upgrade, before the new "
+                    + "supervisor was ready: aborting the upgrade")), s.output().toString());
+            assertTrue(s.output().stream().anyMatch(l -> l.contains("upgrade aborted: the new supervisor (pid " + newPid
+                    + ") has stopped")), s.output().toString());
+            assertTrue(s.output().stream().noneMatch(l -> l.contains("upgrade failed, still serving")),
+                    s.output().toString());
+            assertEquals(1, readyLines(s), "the new one never became ready: " + s.stdoutLines());
+            assertFalse(Files.exists(pidFile), "no pid file left behind: " + (Files.exists(pidFile)
+                    ? readPid(pidFile) : ""));
+            assertTrue(s.taggedProcesses().isEmpty(), "no process left: " + s.taggedProcesses());
+        } finally {
+            Files.deleteIfExists(hold);
+        }
+    }
+
+    @Test
+    void termOnceTheNewSupervisorTookOverEndsOnlyTheOldOne() throws Exception {
+        Path pidFile = dir.resolve("prefork.pid");
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, OperationsIT.HELLO, "--pid", pidFile.toString())) {
+            int port = s.awaitReady(READY);
+            s.signal(SIGUSR2);
+            long newPid = Poll.within(READY).until("the new supervisor's pid in --pid", () -> readPid(pidFile),
+                    pid -> pid > 0 && pid != s.pid());
+            try {
+                s.awaitOutput("upgrade: the new supervisor (pid " + newPid + ") is ready", READY);
+                if (s.isAlive()) {
+                    try {
+                        s.signal(SIGTERM); // it may just have exited after draining: either way, it ends
+                    } catch (io.prefork.internal.nativeio.NativeException gone) {
+                        // ESRCH: already gone
+                    }
+                }
+                assertEquals(0, s.awaitProcessExit(READY), s.output().toString());
+                assertTrue(ProcessHandle.of(newPid).map(ProcessHandle::isAlive).orElse(false),
+                        "the new supervisor serves on");
+                HttpClient.Response r = HttpClient.get("127.0.0.1", port, "/", READY);
+                assertEquals(200, r.status(), r.toString());
+                assertTrue(s.output().stream().noneMatch(l -> l.contains("aborting the upgrade")),
+                        s.output().toString());
+            } finally {
+                Native.kill(newPid, SIGTERM);
+                ProcessHandle.of(newPid).ifPresent(h -> h.onExit().join());
+            }
+        }
+    }
 }

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The new supervisor is the old one's child (there is no way for a JVM to exec itself), so it is reparented to
  * init, or to the service manager, once the old one exits. A new supervisor that fails (it exits, or is not ready
- * within the deadline) is stopped if still alive, and the old one serves on.
+ * within the deadline) is stopped if still alive, and the old one serves on. One asked to stop before the new one is
+ * ready {@link #abort aborts} the upgrade: the new one is stopped with it.
  */
 public final class Upgrader {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
@@ -43,7 +44,16 @@ public final class Upgrader {
         void failed(String reason);
     }
 
-    private Upgrader() {
+    private final Thread thread;
+    /** The new supervisor, once started; read by {@link #abort} from the loop thread. */
+    private volatile Process process;
+    private volatile boolean aborted;
+    /** The new supervisor's descendants (its workers) as last seen, so that an abort leaves none behind. */
+    private final java.util.Set<ProcessHandle> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private Upgrader(List<String> command, List<Integer> listenerFds, Duration readyTimeout, Outcome outcome) {
+        this.thread = new Thread(() -> run(command, listenerFds, readyTimeout, outcome), "prefork-upgrade");
+        this.thread.setDaemon(true);
     }
 
     /**
@@ -69,16 +79,61 @@ public final class Upgrader {
      *     (closed once sent, or on failure)
      * @param readyTimeout how long the new supervisor may take to become ready once it has the sockets
      */
-    public static Thread start(List<String> command, List<Integer> listenerFds, Duration readyTimeout,
-                               Outcome outcome) {
-        Thread t = new Thread(() -> run(command, listenerFds, readyTimeout, outcome), "prefork-upgrade");
-        t.setDaemon(true);
-        t.start();
-        return t;
+    public static Upgrader start(List<String> command, List<Integer> listenerFds, Duration readyTimeout,
+                                 Outcome outcome) {
+        Upgrader u = new Upgrader(command, listenerFds, readyTimeout, outcome);
+        u.thread.start();
+        return u;
     }
 
-    private static void run(List<String> command, List<Integer> fds, Duration readyTimeout, Outcome outcome) {
-        Process process = null;
+    /**
+     * The old supervisor is stopping (TERM or INT) while this upgrade is still under way: the new supervisor gets
+     * SIGTERM now (its graceful stop stops the workers it started; it accepts nothing before it is ready, so it has
+     * no connection to finish), and the upgrade ends as failed, without a word to {@link Outcome} (the old one is
+     * stopping, not serving on). Returns at once; {@link #awaitAborted} waits for the end. Any thread.
+     */
+    public void abort() {
+        aborted = true;
+        Process p = process;
+        if (p != null && p.isAlive()) {
+            remember(p);
+            p.destroy(); // SIGTERM
+        }
+    }
+
+    /**
+     * After {@link #abort}: waits up to {@code timeout} for the upgrade thread to end (the new supervisor stopped,
+     * or killed once its own stop took too long), then kills whatever is left of its process tree (a worker it had
+     * started and not yet stopped).
+     *
+     * @return how it ended, for the log
+     */
+    public String awaitAborted(Duration timeout) throws InterruptedException {
+        thread.join(timeout.toMillis());
+        Process p = process;
+        if (p != null) {
+            remember(p);
+            if (p.isAlive()) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+        int killed = 0;
+        for (ProcessHandle h : seen) {
+            if (h.isAlive() && h.destroyForcibly()) {
+                killed++;
+            }
+        }
+        return p == null ? "the new supervisor had not started"
+                : "the new supervisor (pid " + p.pid() + ") " + (p.isAlive() ? "is still alive" : "has stopped")
+                + (killed > 0 ? "; " + killed + " of its processes were still alive and were killed" : "");
+    }
+
+    private void remember(Process p) {
+        p.descendants().forEach(seen::add);
+    }
+
+    private void run(List<String> command, List<Integer> fds, Duration readyTimeout, Outcome outcome) {
         String failure;
         try (UpgradeEndpoint endpoint = UpgradeEndpoint.open()) {
             byte[] secret = new byte[16];
@@ -94,6 +149,9 @@ public final class Upgrader {
             pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
             pb.redirectError(ProcessBuilder.Redirect.INHERIT);
             process = pb.start();
+            if (aborted) {
+                process.destroy(); // abort() came while it was being started
+            }
             LOG.info("upgrade: started a new supervisor, pid {}; handing it {} listening socket(s) once it connects",
                     process.pid(), fds.size());
             try (UpgradeEndpoint.Peer peer = endpoint.accept(process, token, CONNECT_TIMEOUT_MS)) {
@@ -104,7 +162,7 @@ public final class Upgrader {
                     peer.sendListeners(fds);
                     closeAll(fds);
                     UpgradeEndpoint.Readiness readiness = peer.awaitReady(readyTimeout.toMillis());
-                    if (readiness == UpgradeEndpoint.Readiness.READY) {
+                    if (readiness == UpgradeEndpoint.Readiness.READY && !aborted) {
                         outcome.handedOver(process.pid());
                         return;
                     }
@@ -124,16 +182,21 @@ public final class Upgrader {
         } finally {
             closeAll(fds);
         }
+        if (aborted) {
+            stop(process);
+            return; // the old supervisor is stopping: no pid file to restore, nothing to serve on
+        }
         outcome.failed(failure + stop(process));
     }
 
     /** Stops a new supervisor that failed (its graceful stop stops its workers too); describes how it ended. */
-    private static String stop(Process process) {
+    private String stop(Process process) {
         if (process == null) {
             return "";
         }
         try {
             if (process.isAlive()) {
+                remember(process);
                 process.destroy(); // SIGTERM
                 if (!process.waitFor(30, TimeUnit.SECONDS)) {
                     process.destroyForcibly();
