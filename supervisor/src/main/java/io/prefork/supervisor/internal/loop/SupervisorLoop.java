@@ -300,7 +300,9 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 polled.add(w);
             }
         }
-        int parkedSlot = poller.add(parked.fd(), Native.POLLIN);
+        // Parked connections that speak again are bounded like accepted ones: none resumed without room (their
+        // readiness, level-triggered, waits in the epoll set; polling it without room would only spin).
+        int parkedSlot = dispatcher.room() > 0 ? poller.add(parked.fd(), Native.POLLIN) : -1;
         poller.poll(timers.pollTimeoutMs());
 
         if ((poller.readyOps(0) & Native.POLLIN) != 0) {
@@ -315,8 +317,8 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 dispatcher.receiveFrom(w);
             }
         }
-        if ((poller.readyOps(parkedSlot) & Native.POLLIN) != 0) {
-            parked.onReady(dispatcher.resumer());
+        if (parkedSlot >= 0 && (poller.readyOps(parkedSlot) & Native.POLLIN) != 0) {
+            parked.onReady(dispatcher.resumer(), dispatcher.room());
         }
         // A task above may have closed the listeners (a stop): their descriptor numbers may already be reused.
         if (listenSlots > 0 && acceptor.isOpen()) {
