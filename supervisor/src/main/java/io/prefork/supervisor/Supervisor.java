@@ -113,6 +113,25 @@ public final class Supervisor implements AutoCloseable {
      * must not block).
      */
     public static Supervisor start(SupervisorConfig config, SupervisorListener listener) throws StartupException {
+        return start(config, listener, -1);
+    }
+
+    /**
+     * Like {@link #start(SupervisorConfig, SupervisorListener)}, for an upgrade's new supervisor: {@code adminFd} is
+     * the old one's admin socket (or -1), served instead of binding {@code --admin}; owned here from the call on.
+     */
+    static Supervisor start(SupervisorConfig config, SupervisorListener listener, int adminFd)
+            throws StartupException {
+        int[] unused = {adminFd}; // set to -1 once passed on to AdminServer.adopt, which owns it from then on
+        try {
+            return startOwning(config, listener, unused);
+        } finally {
+            Native.closeQuietly(unused[0]); // not served (no --admin, or a failure before): not leaked either
+        }
+    }
+
+    private static Supervisor startOwning(SupervisorConfig config, SupervisorListener listener, int[] adminFd)
+            throws StartupException {
         try {
             Native.checkPlatform();
         } catch (UnsupportedOperationException e) {
@@ -192,7 +211,19 @@ public final class Supervisor implements AutoCloseable {
                 jmx = JmxReporter.forRegistry(registry).inDomain(JMX_DOMAIN).build();
                 jmx.start();
             }
-            if (config.admin() != null) {
+            if (config.admin() != null && adminFd[0] >= 0) {
+                int fd = adminFd[0];
+                adminFd[0] = -1;
+                try {
+                    admin = AdminServer.adopt(fd, loop::status, registry);
+                    LOG.info("upgrade: serving the old supervisor's admin socket {} with it until it exits",
+                            TcpListener.format(admin.address()));
+                } catch (IOException e) {
+                    LOG.warn("upgrade: {}; binding --admin {} once the old supervisor lets go of it instead",
+                            e.getMessage(), TcpListener.format(config.admin()));
+                }
+            }
+            if (config.admin() != null && admin == null) {
                 try {
                     admin = AdminServer.start(config.admin(), loop::status, registry);
                 } catch (IOException e) {
@@ -598,7 +629,7 @@ public final class Supervisor implements AutoCloseable {
      */
     public void upgrade(List<String> command) {
         long self = ProcessHandle.current().pid();
-        loop.requestUpgrade(fds -> Upgrader.start(command, fds, config.bootTimeout().plusSeconds(30),
+        loop.requestUpgrade(fds -> Upgrader.start(command, fds, duplicateAdmin(), config.bootTimeout().plusSeconds(30),
                 new Upgrader.Outcome() {
                     @Override
                     public void handedOver(long pid) {
@@ -618,6 +649,27 @@ public final class Supervisor implements AutoCloseable {
                         loop.upgradeFailed(reason);
                     }
                 }));
+    }
+
+    /**
+     * A duplicate of the admin endpoint's socket for an upgrade's new supervisor, or -1 (none, or not found: the new
+     * one then binds the port once this one lets go of it, as before the hand-over of the admin socket).
+     */
+    private int duplicateAdmin() {
+        AdminServer a;
+        synchronized (this) {
+            a = admin;
+        }
+        if (a == null) {
+            return -1;
+        }
+        try {
+            return a.duplicateListener();
+        } catch (IOException e) {
+            LOG.warn("upgrade: the admin socket cannot be handed over ({}); the new supervisor binds --admin once this "
+                    + "one exits", e.getMessage());
+            return -1;
+        }
     }
 
     /** One more worker (SIGTTIN). */

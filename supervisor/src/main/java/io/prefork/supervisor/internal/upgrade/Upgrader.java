@@ -32,6 +32,7 @@ public final class Upgrader {
     public static final String TOKEN_VARIABLE = "PREFORK_UPGRADE_TOKEN";
     /** Variables for the new supervisor only: its workers must not see them. */
     public static final List<String> VARIABLES = List.of(SOCKET_VARIABLE, TOKEN_VARIABLE);
+    private static final String ADMIN_OPENS = "jdk.httpserver/sun.net.httpserver=ALL-UNNAMED";
     /** How long the new supervisor may take to connect back once started (a JVM start, on a loaded machine). */
     static final long CONNECT_TIMEOUT_MS = 60_000;
 
@@ -51,8 +52,9 @@ public final class Upgrader {
     /** The new supervisor's descendants (its workers) as last seen, so that an abort leaves none behind. */
     private final java.util.Set<ProcessHandle> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    private Upgrader(List<String> command, List<Integer> listenerFds, Duration readyTimeout, Outcome outcome) {
-        this.thread = new Thread(() -> run(command, listenerFds, readyTimeout, outcome), "prefork-upgrade");
+    private Upgrader(List<String> command, List<Integer> listenerFds, int adminFd, Duration readyTimeout,
+                     Outcome outcome) {
+        this.thread = new Thread(() -> run(command, listenerFds, adminFd, readyTimeout, outcome), "prefork-upgrade");
         this.thread.setDaemon(true);
     }
 
@@ -64,7 +66,14 @@ public final class Upgrader {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command()
                 .orElse(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java"));
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        List<String> jvm = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments();
+        cmd.addAll(jvm);
+        // What the jar's manifest gives "java -jar" and a -cp command line does not get from it: the new supervisor
+        // serves this one's admin socket through the JDK HttpServer's private fields (AdminServer.adopt).
+        if (!jvm.contains(ADMIN_OPENS) && jvm.stream().noneMatch(a -> a.equals("--add-opens=" + ADMIN_OPENS))) {
+            cmd.add("--add-opens");
+            cmd.add(ADMIN_OPENS);
+        }
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(mainClass);
@@ -77,11 +86,12 @@ public final class Upgrader {
      *
      * @param listenerFds duplicates of the listening sockets, in --listen order, owned by the upgrade from here on
      *     (closed once sent, or on failure)
+     * @param adminFd a duplicate of the admin endpoint's socket, or -1; owned by the upgrade too
      * @param readyTimeout how long the new supervisor may take to become ready once it has the sockets
      */
-    public static Upgrader start(List<String> command, List<Integer> listenerFds, Duration readyTimeout,
+    public static Upgrader start(List<String> command, List<Integer> listenerFds, int adminFd, Duration readyTimeout,
                                  Outcome outcome) {
-        Upgrader u = new Upgrader(command, listenerFds, readyTimeout, outcome);
+        Upgrader u = new Upgrader(command, listenerFds, adminFd, readyTimeout, outcome);
         u.thread.start();
         return u;
     }
@@ -133,7 +143,7 @@ public final class Upgrader {
         p.descendants().forEach(seen::add);
     }
 
-    private void run(List<String> command, List<Integer> fds, Duration readyTimeout, Outcome outcome) {
+    private void run(List<String> command, List<Integer> fds, int adminFd, Duration readyTimeout, Outcome outcome) {
         String failure;
         try (UpgradeEndpoint endpoint = UpgradeEndpoint.open()) {
             byte[] secret = new byte[16];
@@ -159,8 +169,10 @@ public final class Upgrader {
                     failure = process.isAlive() ? "the new supervisor did not connect back within " + CONNECT_TIMEOUT_MS / 1000 + " s"
                             : "the new supervisor exited before taking the sockets";
                 } else {
-                    peer.sendListeners(fds);
+                    peer.sendListeners(fds, adminFd);
                     closeAll(fds);
+                    Native.closeQuietly(adminFd);
+                    adminFd = -1;
                     UpgradeEndpoint.Readiness readiness = peer.awaitReady(readyTimeout.toMillis());
                     if (readiness == UpgradeEndpoint.Readiness.READY && !aborted) {
                         outcome.handedOver(process.pid());
@@ -181,6 +193,7 @@ public final class Upgrader {
             failure = "cannot start a new supervisor: " + e.getMessage();
         } finally {
             closeAll(fds);
+            Native.closeQuietly(adminFd);
         }
         if (aborted) {
             stop(process);
