@@ -90,6 +90,18 @@ class PrivilegesIT {
         return new String(new ProcessBuilder(cmd).start().getInputStream().readAllBytes()).strip();
     }
 
+    /** A loopback port below 1024 nothing listens on (this test runs as root). */
+    private static int freePortBelow1024() {
+        for (int p = 1023; p > 900; p--) {
+            try (java.net.ServerSocket probe = new java.net.ServerSocket(p, 1, java.net.InetAddress.getLoopbackAddress())) {
+                return probe.getLocalPort();
+            } catch (IOException inUse) {
+                // next
+            }
+        }
+        throw new AssertionError("no free port in 901..1023");
+    }
+
     private static long readPid(Path pidFile) {
         try {
             return Long.parseLong(Files.readString(pidFile).strip());
@@ -111,8 +123,11 @@ class PrivilegesIT {
         Files.setAttribute(dir, "unix:uid", Integer.parseInt(uid));
         Path pidFile = dir.resolve("prefork.pid");
         long newPid = -1;
+        // A fixed admin port below 1024: bound as root, then served by the switched supervisor and, after USR2, by
+        // its successor, which could never bind it (the socket is handed over).
+        int adminPort = freePortBelow1024();
         try (SupervisorProcess s = SupervisorProcess.startExample(2, OperationsIT.HELLO, "--user", "nobody",
-                "--drop-privileges", "--pid", pidFile.toString(), "--admin", "127.0.0.1:0")) {
+                "--drop-privileges", "--pid", pidFile.toString(), "--admin", "127.0.0.1:" + adminPort)) {
             int port = s.awaitReady(READY);
             Set<Long> workers = s.awaitWorkers(2, READY);
             String nobody = "Uid: " + String.join(" ", uid, uid, uid, uid);
@@ -125,7 +140,7 @@ class PrivilegesIT {
             }
             assertEquals(s.pid(), readPid(pidFile));
             assertEquals(200, HttpClient.get("127.0.0.1", port, "/", READY).status());
-            assertEquals(200, HttpClient.get("127.0.0.1", s.admin().port(), "/health", READY).status(),
+            assertEquals(200, HttpClient.get("127.0.0.1", adminPort, "/health", READY).status(),
                     "the admin endpoint, bound as root, answers");
             // HUP: the switched supervisor stops its workers and starts new ones, which reach the bootstrap
             // endpoint (its directory nobody's) and serve.
@@ -149,6 +164,8 @@ class PrivilegesIT {
             assertEquals(0, s.awaitProcessExit(READY), s.output().toString());
             assertEquals(String.join("\t", uid, uid, uid, uid), uids(newPid), "the new supervisor");
             assertEquals(200, HttpClient.get("127.0.0.1", port, "/", READY).status(), "served by the new one");
+            assertEquals(200, HttpClient.get("127.0.0.1", adminPort, "/ready", READY).status(),
+                    "the admin port below 1024, served by the new supervisor running as nobody");
             ProcessHandle next = ProcessHandle.of(newPid).orElseThrow();
             Set<Long> newWorkers = next.children().map(ProcessHandle::pid).collect(java.util.stream.Collectors.toSet());
             assertEquals(2, newWorkers.size(), "the new supervisor's workers: " + newWorkers);
@@ -193,6 +210,24 @@ class PrivilegesIT {
             assertTrue(s.taggedProcesses().isEmpty(), "no worker was started");
         } finally {
             Files.deleteIfExists(dir);
+        }
+        // Root without CAP_SETUID and CAP_SETGID (a container that dropped them): the switch itself fails, exit 6,
+        // before any worker starts, and nothing is left behind.
+        Path pidDir = Files.createTempDirectory("prefork-drop-");
+        Files.setAttribute(pidDir, "unix:uid", Integer.parseInt(id("-u", "nobody")));
+        Path pid = pidDir.resolve("p.pid");
+        try (SupervisorProcess s = SupervisorProcess.startExampleUnder(List.of("/usr/bin/setpriv",
+                "--bounding-set=-setuid,-setgid", "--inh-caps=-setuid,-setgid", "--"), 1, OperationsIT.HELLO,
+                "--user", "nobody", "--drop-privileges", "--pid", pid.toString())) {
+            assertEquals(6, s.awaitExit(READY), s.output().toString());
+            assertTrue(s.output().stream().anyMatch(l -> l.startsWith("prefork: --drop-privileges: cannot switch the "
+                    + "supervisor to --user nobody (uid ") && l.contains("failed: EPERM (Operation not permitted)")),
+                    s.output().toString());
+            assertTrue(s.taggedProcesses().isEmpty(), "no worker was started");
+            assertFalse(Files.exists(pid), "the pid file written before the switch is removed");
+        } finally {
+            Files.deleteIfExists(pid);
+            Files.deleteIfExists(pidDir);
         }
         try (SupervisorProcess s = SupervisorProcess.startExampleUnder(List.of("/usr/bin/setpriv", "--reuid=daemon",
                 "--regid=daemon", "--clear-groups", "--"), 1, OperationsIT.HELLO, "--user", "nobody",
