@@ -17,6 +17,11 @@ public final class ExitCodes {
      * AF_UNIX socket, a connection from {@code Accept=yes}, not a socket at all): the .socket unit needs fixing.
      */
     public static final int INHERITED_SOCKET_INVALID = 5;
+    /**
+     * {@code --drop-privileges}: switching the supervisor to {@code --user} failed (setgroups, setgid or setuid refused,
+     * e.g. no CAP_SETUID in a container). A supervisor half switched must not serve, so it stops before any worker.
+     */
+    public static final int PRIVILEGES_FAILED = 6;
 
     private ExitCodes() {
     }

@@ -284,7 +284,8 @@ public final class Main {
         // sd_notify when run by systemd (NOTIFY_SOCKET set); otherwise it does nothing.
         SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
         try {
-            supervisor = Supervisor.start(config, systemd);
+            // An upgrade's new supervisor serves the old one's admin socket too (Supervisor.start owns it from here).
+            supervisor = Supervisor.start(config, systemd, oldSupervisor == null ? -1 : oldSupervisor.admin());
         } catch (StartupException e) {
             systemd.close();
             err.println("prefork: " + e.getMessage());

@@ -59,7 +59,10 @@ public final class ProcessTables {
                     "address in use, not an address of this machine, or permission denied"),
             new Row(Integer.toString(ExitCodes.INHERITED_SOCKET_INVALID), "a socket passed by systemd cannot be "
                     + "served", "it is not a listening TCP socket, or the `LISTEN_*` variables are malformed (see "
-                    + "\"Running under systemd\")"));
+                    + "\"Running under systemd\")"),
+            new Row(Integer.toString(ExitCodes.PRIVILEGES_FAILED), "cannot drop privileges",
+                    "with `--drop-privileges`, the switch to `--user` failed (a container without CAP_SETUID or "
+                            + "CAP_SETGID, say); nothing was served, and no worker was started"));
 
     /** The README's Signals table. */
     public static String signalsMarkdown() {

@@ -155,12 +155,18 @@ public final class Settings {
             Setting.value("--user", "USER", "none",
                     "Run the workers as this user (a name or a uid), as gunicorn's `--user` does: for a supervisor "
                             + "started as root, e.g. to listen on a port below 1024. Needs root. The supervisor itself "
-                            + "stays root (dropping its own privileges after binding is not implemented yet).",
+                            + "stays root, unless `--drop-privileges`.",
                     SupervisorConfig.Builder::user, SupervisorConfig::user),
             Setting.value("--group", "GROUP", "the user's group",
                     "With `--user`: run the workers with this group (a name or a gid) instead of the user's primary "
                             + "group.",
                     SupervisorConfig.Builder::group, SupervisorConfig::group),
+            Setting.flag("--drop-privileges",
+                    "With `--user`: once it listens, and its admin endpoint and `--pid` file are set up, the "
+                            + "supervisor switches itself to that user and group for good (HAProxy's `user` and "
+                            + "`group`), so no process of Prefork stays root. `--pid`'s directory must then be "
+                            + "writable by that user, who removes the file on exit.",
+                    b -> b.dropPrivileges(true), SupervisorConfig::dropPrivileges),
             Setting.flag("--no-jmx",
                     "Do not register the metrics as JMX MBeans (by default they are).",
                     b -> b.jmx(false), SupervisorConfig::jmx),

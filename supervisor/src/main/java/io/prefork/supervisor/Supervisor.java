@@ -12,6 +12,7 @@ import io.prefork.supervisor.internal.loop.SupervisorLoop;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.nativeio.BindFailure;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.supervisor.internal.nativeio.Privileges;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.process.JvmLauncher;
 import io.prefork.supervisor.internal.process.WorkerClassCheck;
@@ -112,6 +113,25 @@ public final class Supervisor implements AutoCloseable {
      * must not block).
      */
     public static Supervisor start(SupervisorConfig config, SupervisorListener listener) throws StartupException {
+        return start(config, listener, -1);
+    }
+
+    /**
+     * Like {@link #start(SupervisorConfig, SupervisorListener)}, for an upgrade's new supervisor: {@code adminFd} is
+     * the old one's admin socket (or -1), served instead of binding {@code --admin}; owned here from the call on.
+     */
+    static Supervisor start(SupervisorConfig config, SupervisorListener listener, int adminFd)
+            throws StartupException {
+        int[] unused = {adminFd}; // set to -1 once passed on to AdminServer.adopt, which owns it from then on
+        try {
+            return startOwning(config, listener, unused);
+        } finally {
+            Native.closeQuietly(unused[0]); // not served (no --admin, or a failure before): not leaked either
+        }
+    }
+
+    private static Supervisor startOwning(SupervisorConfig config, SupervisorListener listener, int[] adminFd)
+            throws StartupException {
         try {
             Native.checkPlatform();
         } catch (UnsupportedOperationException e) {
@@ -122,13 +142,16 @@ public final class Supervisor implements AutoCloseable {
         } catch (ConfigException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
+        // First: with --drop-privileges, "needs root" is about the supervisor's own switch.
+        boolean switchSelf = switchesUser(config);
         if (config.workerUid() >= 0 && config.workerUid() != Native.uid()) {
             if (Native.uid() != 0) {
                 throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": running workers as "
                         + "another user needs root, and this supervisor runs as uid " + Native.uid() + "; start it as "
                         + "root, or leave --user out", null);
             }
-            if (!java.nio.file.Files.isExecutable(java.nio.file.Path.of(WorkerLauncher.SETPRIV))) {
+            if (!config.dropPrivileges()
+                    && !java.nio.file.Files.isExecutable(java.nio.file.Path.of(WorkerLauncher.SETPRIV))) {
                 throw new StartupException(ExitCodes.USAGE, "--user " + config.user() + ": " + WorkerLauncher.SETPRIV
                         + " is missing; it runs the workers as that user: install util-linux (Debian: apt-get "
                         + "install util-linux)", null);
@@ -159,7 +182,8 @@ public final class Supervisor implements AutoCloseable {
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
                 config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings(),
                 new ProxyProtocol(ProxyMode.parse(config.proxyProtocol()), AllowList.parse(config.proxyAllowFrom())));
-        if (config.workerUid() >= 0) {
+        if (config.workerUid() >= 0 && !config.dropPrivileges()) {
+            // With --drop-privileges the workers are started by the switched supervisor, and inherit its user.
             launcher.runAs(config.workerUid(), config.workerGid());
         }
         // Class data sharing for the workers' own classes, kept in a cache directory; system property
@@ -187,7 +211,19 @@ public final class Supervisor implements AutoCloseable {
                 jmx = JmxReporter.forRegistry(registry).inDomain(JMX_DOMAIN).build();
                 jmx.start();
             }
-            if (config.admin() != null) {
+            if (config.admin() != null && adminFd[0] >= 0) {
+                int fd = adminFd[0];
+                adminFd[0] = -1;
+                try {
+                    admin = AdminServer.adopt(fd, loop::status, registry);
+                    LOG.info("upgrade: serving the old supervisor's admin socket {} with it until it exits",
+                            TcpListener.format(admin.address()));
+                } catch (IOException e) {
+                    LOG.warn("upgrade: {}; binding --admin {} once the old supervisor lets go of it instead",
+                            e.getMessage(), TcpListener.format(config.admin()));
+                }
+            }
+            if (config.admin() != null && admin == null) {
                 try {
                     admin = AdminServer.start(config.admin(), loop::status, registry);
                 } catch (IOException e) {
@@ -230,6 +266,35 @@ public final class Supervisor implements AutoCloseable {
                 throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
             }
         }
+        if (switchSelf) {
+            // Last, once everything that needs root is done (binding, the bootstrap directory given to the user, the
+            // pid file) and before any thread of ours starts a worker: every worker is then the user's child.
+            try {
+                if (pidFile != null) {
+                    pidFile.giveTo(config.workerUid(), config.workerGid());
+                }
+                Privileges.switchTo(config.user(), config.workerUid(), config.workerGid());
+            } catch (IOException e) {
+                if (pidFile != null) {
+                    pidFile.remove();
+                }
+                if (admin != null) {
+                    admin.close();
+                }
+                if (jmx != null) {
+                    jmx.stop();
+                }
+                loop.discard();
+                closeAll(tcp);
+                boot.close();
+                throw new StartupException(ExitCodes.PRIVILEGES_FAILED, "--drop-privileges: cannot switch the "
+                        + "supervisor to --user " + config.user() + " (uid " + config.workerUid() + ", gid "
+                        + config.workerGid() + "): " + e.getMessage() + "; run it where it has CAP_SETUID and "
+                        + "CAP_SETGID (root), or leave --drop-privileges out", e);
+            }
+            LOG.info("--drop-privileges: the supervisor now runs as {} (uid {}, gid {})", config.user(),
+                    config.workerUid(), config.workerGid());
+        }
         // From here on the loop owns tcp and boot (it closes both as it ends).
         Thread loopThread = new Thread(loop, "prefork-loop");
         loopThread.start();
@@ -241,6 +306,41 @@ public final class Supervisor implements AutoCloseable {
             supervisor.bindAdminLater();
         }
         return supervisor;
+    }
+
+    /**
+     * {@code --drop-privileges}: whether this supervisor is to switch to {@code --user} after binding (false when it
+     * already runs as that user and group, as the new supervisor of an upgrade, started by a switched one, does).
+     *
+     * @throws StartupException with {@link ExitCodes#USAGE} when it cannot: not root, or a {@code --pid} file in a
+     *     directory that user could not remove it from
+     */
+    private static boolean switchesUser(SupervisorConfig config) throws StartupException {
+        if (!config.dropPrivileges()) {
+            return false;
+        }
+        try {
+            if (Privileges.runsAs(config.workerUid(), config.workerGid())) {
+                return false;
+            }
+            if (Native.uid() != 0) {
+                throw new StartupException(ExitCodes.USAGE, "--drop-privileges: switching this supervisor to --user "
+                        + config.user() + " needs root, and it runs as uid " + Native.uid() + "; start it as root, or "
+                        + "leave --drop-privileges out", null);
+            }
+            if (config.pidFile() != null
+                    && !PidFile.directoryWritableBy(config.pidFile(), config.workerUid(), config.workerGid())) {
+                Path dir = config.pidFile().toAbsolutePath().getParent();
+                throw new StartupException(ExitCodes.USAGE, "--pid " + config.pidFile() + ": with --drop-privileges "
+                        + "the supervisor removes it as --user " + config.user() + " on exit, but its directory "
+                        + dir + " is not writable by that user; give the directory to it (chown " + config.user()
+                        + " " + dir + "; under systemd: RuntimeDirectory=) or choose another --pid", null);
+            }
+        } catch (IOException e) {
+            throw new StartupException(ExitCodes.INTERNAL, "--drop-privileges: cannot check this process's "
+                    + "credentials or --pid's directory: " + e.getMessage(), e);
+        }
+        return true;
     }
 
     private static boolean upgrade(SupervisorConfig config) {
@@ -529,7 +629,7 @@ public final class Supervisor implements AutoCloseable {
      */
     public void upgrade(List<String> command) {
         long self = ProcessHandle.current().pid();
-        loop.requestUpgrade(fds -> Upgrader.start(command, fds, config.bootTimeout().plusSeconds(30),
+        loop.requestUpgrade(fds -> Upgrader.start(command, fds, duplicateAdmin(), config.bootTimeout().plusSeconds(30),
                 new Upgrader.Outcome() {
                     @Override
                     public void handedOver(long pid) {
@@ -549,6 +649,27 @@ public final class Supervisor implements AutoCloseable {
                         loop.upgradeFailed(reason);
                     }
                 }));
+    }
+
+    /**
+     * A duplicate of the admin endpoint's socket for an upgrade's new supervisor, or -1 (none, or not found: the new
+     * one then binds the port once this one lets go of it, as before the hand-over of the admin socket).
+     */
+    private int duplicateAdmin() {
+        AdminServer a;
+        synchronized (this) {
+            a = admin;
+        }
+        if (a == null) {
+            return -1;
+        }
+        try {
+            return a.duplicateListener();
+        } catch (IOException e) {
+            LOG.warn("upgrade: the admin socket cannot be handed over ({}); the new supervisor binds --admin once this "
+                    + "one exits", e.getMessage());
+            return -1;
+        }
     }
 
     /** One more worker (SIGTTIN). */

@@ -62,6 +62,7 @@ public final class SupervisorConfig {
     private final String inheritedFrom;
     private final String user;
     private final String group;
+    private final boolean dropPrivileges;
     private final int workerUid;
     private final int workerGid;
 
@@ -97,6 +98,7 @@ public final class SupervisorConfig {
         this.inheritedFrom = b.inheritedFrom;
         this.user = b.user;
         this.group = b.group;
+        this.dropPrivileges = b.dropPrivileges;
         this.workerUid = b.workerUid;
         this.workerGid = b.workerGid;
     }
@@ -262,6 +264,14 @@ public final class SupervisorConfig {
         return group;
     }
 
+    /**
+     * Whether the supervisor itself switches to {@link #user()} and {@link #group()} once its sockets, admin endpoint
+     * and pid file are set up ({@code --drop-privileges}); its workers then inherit that user.
+     */
+    public boolean dropPrivileges() {
+        return dropPrivileges;
+    }
+
     /** The uid workers run as, resolved from {@link #user()}; -1 when they run as the supervisor's user. */
     public int workerUid() {
         return workerUid;
@@ -368,6 +378,7 @@ public final class SupervisorConfig {
         private String inheritedFrom = FROM_SERVICE_MANAGER;
         private String user;
         private String group;
+        private boolean dropPrivileges;
         private int workerUid = -1;
         private int workerGid = -1;
 
@@ -458,6 +469,12 @@ public final class SupervisorConfig {
         /** The user to run workers as ({@code --user}): a name or a uid; null for the supervisor's own. */
         public Builder user(String name) {
             this.user = name;
+            return this;
+        }
+
+        /** With {@link #user}: the supervisor switches to that user too, after binding ({@code --drop-privileges}). */
+        public Builder dropPrivileges(boolean drop) {
+            this.dropPrivileges = drop;
             return this;
         }
 
@@ -596,6 +613,10 @@ public final class SupervisorConfig {
             workerGid = -1;
             if (group != null && user == null) {
                 throw new ConfigException("--group", group, "needs --user too: the group is for the workers' user");
+            }
+            if (dropPrivileges && user == null) {
+                throw new ConfigException("--drop-privileges", "(without --user)", "needs --user: the user (and "
+                        + "--group) the supervisor switches to after binding, e.g. --user nobody --drop-privileges");
             }
             if (user != null) {
                 io.prefork.supervisor.internal.nativeio.Accounts.User u =

@@ -174,6 +174,15 @@ class SupervisorConfigTest {
     }
 
     @Test
+    void dropPrivilegesNeedsAUser() {
+        ConfigException e = rejects(valid().dropPrivileges(true), "--drop-privileges", "(without --user)");
+        assertTrue(e.getMessage().contains("needs --user: the user (and --group) the supervisor switches to"),
+                e.getMessage());
+        assertTrue(valid().user("root").dropPrivileges(true).build().dropPrivileges());
+        assertFalse(valid().user("root").build().dropPrivileges(), "off by default");
+    }
+
+    @Test
     void listensOnEveryAddressGivenInOrder() {
         SupervisorConfig c = valid().listen("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0").build();
         assertEquals(List.of("127.0.0.1:8080", "[::1]:8080", "127.0.0.1:0", "127.0.0.1:0"),

@@ -70,15 +70,28 @@ public interface Connection {
      * example a pipelined request), which come before anything {@link #channel()} reads; empty otherwise. A
      * read-only view, the same buffer on every call: consume it once.
      *
-     * <p><b>Sharp edge.</b> These bytes are not in the socket any more, so {@code channel().read(...)} and
-     * {@code channel().socket().getInputStream()} do not return them. Read through {@link #input()}, which yields
-     * them first, or take them from here before reading the channel.
+     * <p><b>Sharp edge: raw reads never see these bytes.</b> They left the socket's receive queue when the previous
+     * handler read them, and TCP has no way to put bytes back into it; {@link #channel()} is the genuine socket, so
+     * {@code channel().read(...)}, {@code channel().socket().getInputStream()} and a {@code Selector} see only what
+     * the client sent after them (a selector may even find nothing to read while a whole request waits here). The
+     * rule, exactly:
+     * <ul>
+     *   <li>read through {@link #input()}, which yields the remaining bytes of this buffer and then the socket's; or
+     *       take them from this buffer before reading the channel;</li>
+     *   <li>this buffer and {@link #input()} share one position: what is taken from one is not seen again through
+     *       the other, and reading the channel directly consumes none of it;</li>
+     *   <li>bytes of it a handler does not consume are not carried over by themselves: to park again, pass them
+     *       first in {@link #park}'s {@code unread}, or they are lost.</li>
+     * </ul>
+     * A framework that reads only the channel (a servlet container's connector, Netty) must therefore be given these
+     * bytes explicitly, or the connection not be parked by a handler that reads beyond its request.
      */
     ByteBuffer unread();
 
     /**
-     * The connection's input: first the {@link #unread()} bytes, then the socket's stream
-     * ({@code channel().socket().getInputStream()}, so {@code setSoTimeout} applies). The same stream on every call.
+     * The connection's input: first what remains of the {@link #unread()} bytes, then the socket's stream
+     * ({@code channel().socket().getInputStream()}, so {@code setSoTimeout} applies). The same stream on every call;
+     * it reads the {@link #unread()} buffer itself, so the two share one position (see there).
      */
     InputStream input() throws IOException;
 

@@ -109,10 +109,13 @@ public final class AdminServer implements AutoCloseable {
     private final long supervisorPid = ProcessHandle.current().pid();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private AdminServer(HttpServer server, ExecutorService executor,
+    /** Set once a duplicate of the listening socket went to an upgrade's new supervisor: see {@link #close()}. */
+    private volatile boolean shared;
+
+    private AdminServer(HttpServer server, InetSocketAddress address, ExecutorService executor,
                         Supplier<CompletableFuture<SupervisorStatus>> status, MetricRegistry registry) {
         this.server = server;
-        this.address = server.getAddress();
+        this.address = address;
         this.executor = executor;
         this.status = status;
         this.registry = registry;
@@ -135,13 +138,102 @@ public final class AdminServer implements AutoCloseable {
                                     MetricRegistry registry) throws IOException {
         limitSlowClients(); // before the server exists: its limits are read when the first one is created
         HttpServer server = HttpServer.create(address, BACKLOG); // binds now
+        return serve(server, server.getAddress(), status, registry);
+    }
+
+    /**
+     * Serves the listening socket {@code inheritedFd} that the old supervisor of an upgrade handed over (a duplicate
+     * of its own admin socket, on the address it is bound to): both serve the one socket and its one accept queue until
+     * the old one exits, so the port answers throughout, and no connection waiting in the queue is reset when the
+     * old one closes its copy. Ownership of {@code inheritedFd} passes here, also on failure (closed then).
+     *
+     * <p>The JDK's {@code HttpServer} always binds a socket of its own and has no way to take one: it is created
+     * on an ephemeral port of the same address, its socket's descriptor is pointed at the inherited socket
+     * ({@code dup2}, which closes the ephemeral one), and its selector registration is renewed, through its
+     * private fields ({@code sun.net.httpserver.ServerImpl}: {@code schan}, {@code selector}, {@code listenerKey},
+     * the same in JDK 17 and 25). That needs {@code --add-opens jdk.httpserver/sun.net.httpserver=ALL-UNNAMED}, which
+     * the supervisor jar's manifest gives {@code java -jar}.
+     *
+     * @throws IOException naming what failed (the flag missing, above all); the caller binds the port itself then
+     */
+    public static AdminServer adopt(int inheritedFd, Supplier<CompletableFuture<SupervisorStatus>> status,
+                                    MetricRegistry registry) throws IOException {
+        limitSlowClients();
+        HttpServer server;
+        InetSocketAddress bound;
+        try {
+            bound = io.prefork.supervisor.internal.nativeio.TcpListener.localAddress(inheritedFd);
+            server = HttpServer.create(new InetSocketAddress(bound.getAddress(), 0), BACKLOG);
+        } catch (IOException | RuntimeException e) {
+            io.prefork.internal.nativeio.Native.closeQuietly(inheritedFd);
+            throw e;
+        }
+        boolean owned = true; // inheritedFd, until replace() makes it the server's
+        try {
+            Object impl = field(server, "server"); // sun.net.httpserver.HttpServerImpl -> ServerImpl
+            java.nio.channels.ServerSocketChannel schan = (java.nio.channels.ServerSocketChannel) field(impl, "schan");
+            java.nio.channels.Selector selector = (java.nio.channels.Selector) field(impl, "selector");
+            java.nio.channels.SelectionKey key = (java.nio.channels.SelectionKey) field(impl, "listenerKey");
+            int own = io.prefork.supervisor.internal.nativeio.AdminSocket.find(
+                    (InetSocketAddress) schan.getLocalAddress());
+            if (own < 0) {
+                throw new IOException("the descriptor of the admin server's own socket was not found");
+            }
+            // Out of the selector's epoll set before the descriptor changes sockets (the dispatcher thread has not
+            // started: nothing else selects yet), then in again with the inherited socket.
+            key.cancel();
+            selector.selectNow();
+            io.prefork.supervisor.internal.nativeio.AdminSocket.replace(own, inheritedFd);
+            owned = false;
+            java.lang.reflect.Field listenerKey = impl.getClass().getDeclaredField("listenerKey");
+            listenerKey.setAccessible(true);
+            listenerKey.set(impl, schan.register(selector, java.nio.channels.SelectionKey.OP_ACCEPT));
+        } catch (IOException | ReflectiveOperationException | RuntimeException e) {
+            if (owned) {
+                io.prefork.internal.nativeio.Native.closeQuietly(inheritedFd);
+            }
+            server.stop(0);
+            throw new IOException("cannot serve the admin socket the old supervisor handed over ("
+                    + (e instanceof java.lang.reflect.InaccessibleObjectException ? "run the supervisor with "
+                    + "--add-opens jdk.httpserver/sun.net.httpserver=ALL-UNNAMED, as its jar's manifest does for "
+                    + "java -jar" : e.toString()) + ")", e);
+        }
+        return serve(server, bound, status, registry);
+    }
+
+    private static Object field(Object o, String name) throws ReflectiveOperationException {
+        java.lang.reflect.Field f = o.getClass().getDeclaredField(name);
+        f.setAccessible(true);
+        return f.get(o);
+    }
+
+    /**
+     * A close-on-exec duplicate of the listening socket, for an upgrade's new supervisor ({@link #adopt}), owned
+     * by the caller; -1 once closed. From then on {@link #close()} lets connections already accepted finish.
+     */
+    public int duplicateListener() throws IOException {
+        if (closed.get()) {
+            return -1;
+        }
+        int fd = io.prefork.supervisor.internal.nativeio.AdminSocket.find(address);
+        if (fd < 0) {
+            throw new IOException("the admin socket on " + address + " was not found among this process's "
+                    + "descriptors");
+        }
+        int dup = io.prefork.supervisor.internal.nativeio.AdminSocket.duplicate(fd);
+        shared = true;
+        return dup;
+    }
+
+    private static AdminServer serve(HttpServer server, InetSocketAddress address,
+                                     Supplier<CompletableFuture<SupervisorStatus>> status, MetricRegistry registry) {
         AtomicInteger n = new AtomicInteger();
         ExecutorService executor = Executors.newFixedThreadPool(THREADS, r -> {
             Thread t = new Thread(r, "prefork-admin-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
         });
-        AdminServer admin = new AdminServer(server, executor, status, registry);
+        AdminServer admin = new AdminServer(server, address, executor, status, registry);
         try {
             server.setExecutor(executor);
             server.createContext("/", admin::handle);
@@ -197,7 +289,10 @@ public final class AdminServer implements AutoCloseable {
             return;
         }
         // 0: do not wait for exchanges in progress; the supervisor has stopped, there is nothing left to report.
-        server.stop(0);
+        // But once the socket is shared with an upgrade's new supervisor, a client whose connection this server
+        // accepted expects its answer like any other: up to a second for what was accepted to be served (the
+        // socket itself stays open, the new supervisor's).
+        server.stop(shared ? 1 : 0);
         executor.shutdownNow();
         sampler.shutdownNow();
         try {

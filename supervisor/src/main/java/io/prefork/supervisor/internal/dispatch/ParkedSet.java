@@ -103,11 +103,24 @@ public final class ParkedSet {
 
     /**
      * Called when the epoll descriptor is readable: each ready connection with bytes waiting is resumed (passed to
-     * {@code resume}, which owns it from then on), each one the peer closed is closed.
+     * {@code resume}, which owns it from then on), at most {@code room} of them, and each one the peer closed is
+     * closed.
+     *
+     * <p>{@code room} is the dispatcher's ({@link Dispatcher#room()}: {@code --queue-size} plus the workers' free
+     * slots, less what is queued), so that a resumed connection is bounded like an accepted one. Those beyond it stay
+     * parked, watched and ready: epoll is level-triggered, so they are reported again; the loop stops polling this
+     * set's descriptor while there is no room at all (as it stops polling the listeners), and takes them, oldest
+     * events first, as room frees. Meanwhile they are still subject to {@code --keep-alive} and {@code --max-parked}.
+     *
+     * @return how many were resumed
      */
-    public void onReady(Consumer<PendingConnection> resume) throws NativeException {
+    public int onReady(Consumer<PendingConnection> resume, int room) throws NativeException {
+        if (room <= 0) {
+            return 0;
+        }
+        int resumed = 0;
         int n = epoll.poll(0);
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n && resumed < room; i++) {
             int fd = epoll.readyFd(i);
             PendingConnection c = byFd.get(fd);
             if (c == null) {
@@ -128,7 +141,9 @@ public final class ParkedSet {
             c.resumed = true;
             c.returns = 0;
             resume.accept(c);
+            resumed++;
         }
+        return resumed;
     }
 
     /** Closes what has been parked for {@code --keep-alive} or longer; returns how many. */

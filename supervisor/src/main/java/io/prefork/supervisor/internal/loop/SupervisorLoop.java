@@ -17,6 +17,7 @@ import io.prefork.supervisor.internal.dispatch.Dispatcher;
 import io.prefork.supervisor.internal.dispatch.ParkedSet;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.pool.WorkerPool;
+import io.prefork.supervisor.internal.upgrade.Upgrader;
 import io.prefork.supervisor.internal.process.Launcher;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.net.InetSocketAddress;
@@ -72,6 +73,12 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     private Phase phase = Phase.STARTING;
     /** An upgrade (USR2) is under way: another is refused until it succeeds or fails. */
     private boolean upgrading;
+    /** The upgrade under way, or null. */
+    private Upgrader upgrade;
+    /** An upgrade stopped because this supervisor is stopping: {@link #run} waits for its end before returning. */
+    private Upgrader abortedUpgrade;
+    /** How long {@link #run} waits for an aborted upgrade's new supervisor to stop. */
+    private static final java.time.Duration ABORT_WAIT = java.time.Duration.ofSeconds(60);
     private Termination termination = new Termination(ExitCodes.OK, null);
 
     private final CompletableFuture<List<InetSocketAddress>> ready = new CompletableFuture<>();
@@ -132,9 +139,10 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
 
     /**
      * Upgrade (USR2): when running and not already upgrading, calls {@code start} on the loop thread with duplicates
-     * of the listening sockets (the caller's to close); otherwise logs why not. {@code start} must not block.
+     * of the listening sockets (the caller's to close); otherwise logs why not. {@code start} must not block; the
+     * upgrade it returns is aborted if this supervisor is asked to stop before the new one is ready.
      */
-    public void requestUpgrade(java.util.function.Consumer<List<Integer>> start) {
+    public void requestUpgrade(java.util.function.Function<List<Integer>, Upgrader> start) {
         post(() -> {
             if (phase != Phase.RUNNING || upgrading) {
                 LOG.warn("upgrade (USR2) ignored: {}", upgrading ? "an upgrade is already under way"
@@ -150,7 +158,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 return;
             }
             upgrading = true;
-            start.accept(new ArrayList<>(dups));
+            upgrade = start.apply(new ArrayList<>(dups));
         });
     }
 
@@ -158,6 +166,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     public void upgradeFailed(String reason) {
         post(() -> {
             upgrading = false;
+            upgrade = null;
             LOG.error("upgrade failed, still serving: {}", reason);
         });
     }
@@ -169,6 +178,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
     public void requestHandOver(long newPid) {
         post(() -> {
             upgrading = false;
+            upgrade = null;
             if (phase.compareTo(Phase.DRAINING) >= 0) {
                 return; // a stop began meanwhile: it closes the listeners itself
             }
@@ -239,6 +249,15 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             while (phase != Phase.STOPPED) {
                 iterate();
             }
+            if (abortedUpgrade != null) {
+                // Last: this supervisor's own workers are stopped; the new one stopped its own meanwhile.
+                try {
+                    LOG.info("upgrade aborted: {}", abortedUpgrade.awaitAborted(ABORT_WAIT));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    LOG.warn("upgrade aborted; interrupted while waiting for the new supervisor to stop");
+                }
+            }
         } catch (Throwable t) {
             LOG.error("supervisor loop failed; killing all workers", t);
             termination = new Termination(ExitCodes.INTERNAL, "internal error: " + t);
@@ -281,7 +300,9 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 polled.add(w);
             }
         }
-        int parkedSlot = poller.add(parked.fd(), Native.POLLIN);
+        // Parked connections that speak again are bounded like accepted ones: none resumed without room (their
+        // readiness, level-triggered, waits in the epoll set; polling it without room would only spin).
+        int parkedSlot = dispatcher.room() > 0 ? poller.add(parked.fd(), Native.POLLIN) : -1;
         poller.poll(timers.pollTimeoutMs());
 
         if ((poller.readyOps(0) & Native.POLLIN) != 0) {
@@ -296,8 +317,8 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
                 dispatcher.receiveFrom(w);
             }
         }
-        if ((poller.readyOps(parkedSlot) & Native.POLLIN) != 0) {
-            parked.onReady(dispatcher.resumer());
+        if (parkedSlot >= 0 && (poller.readyOps(parkedSlot) & Native.POLLIN) != 0) {
+            parked.onReady(dispatcher.resumer(), dispatcher.room());
         }
         // A task above may have closed the listeners (a stop): their descriptor numbers may already be reused.
         if (listenSlots > 0 && acceptor.isOpen()) {
@@ -392,6 +413,15 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         }
         if (phase.compareTo(Phase.DRAINING) < 0) {
             notifyListener(() -> events.onStopping(graceful));
+        }
+        if (upgrading && !handOver && abortedUpgrade == null) {
+            // Asked to stop while the new supervisor is not yet ready: a user who stops the service means all of
+            // it, and a new supervisor left to finish would serve on unasked, orphaned. Once it is ready (the
+            // hand-over), it is the service, and a stop of this one ends only this one.
+            LOG.warn("stopping during an upgrade, before the new supervisor was ready: aborting the upgrade "
+                    + "(SIGTERM to the new supervisor, which stops its workers)");
+            abortedUpgrade = upgrade;
+            upgrade.abort();
         }
         if (phase == Phase.STOPPING) {
             if (!graceful) {

@@ -4,7 +4,6 @@ import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import java.io.Closeable;
 import jnr.ffi.LibraryLoader;
-import jnr.ffi.Platform;
 import jnr.ffi.Pointer;
 
 /**
@@ -18,7 +17,11 @@ import jnr.ffi.Pointer;
  * the set by itself (the supervisor holds the only copy of a parked connection's descriptor), so closing one needs
  * no {@link #remove} first; a socket handed on must be removed, or its readiness would keep firing here.
  *
- * <pre>struct epoll_event { uint32_t events @0; uint64_t data @4; }   12 bytes, packed on x86-64 (16, aligned, elsewhere)</pre>
+ * <p>{@code struct epoll_event} has two layouts ({@link Layout}): glibc and the kernel declare it packed on x86 only
+ * ({@code __EPOLL_PACKED}, for compatibility with 32-bit x86), so the 64-bit data follows the events at offset 4;
+ * every other 64-bit architecture (aarch64, riscv64, ppc64le, s390x) aligns it to 8, with 4 bytes of padding. Reading
+ * one layout with the other's offsets would take each event's data from the wrong bytes: sockets never reported, or
+ * reported as other numbers.
  */
 public final class Epoll implements Closeable {
     /** The three epoll calls; the runtime's {@code LibC} is shared with workers, which never need these. */
@@ -32,8 +35,42 @@ public final class Epoll implements Closeable {
 
     private static final EpollLib LIB = LibraryLoader.create(EpollLib.class).load("c");
     private static final jnr.ffi.Runtime RUNTIME = jnr.ffi.Runtime.getRuntime(LIB);
-    private static final int EVENT_BYTES = Platform.getNativePlatform().getCPU() == Platform.CPU.X86_64 ? 12 : 16;
-    private static final int DATA_OFFSET = EVENT_BYTES == 12 ? 4 : 8;
+    /** This machine's layout, from {@code os.arch} (what the JVM itself runs as). */
+    static final Layout LAYOUT = Layout.forArch(System.getProperty("os.arch"));
+
+    /**
+     * The layout of {@code struct epoll_event} in an array.
+     *
+     * <pre>
+     *   x86 (packed):     | events u32 @0 | data u64 @4 |                     12 bytes
+     *   elsewhere:        | events u32 @0 | padding @4  | data u64 @8 |       16 bytes
+     * </pre>
+     */
+    record Layout(int bytes, int dataOffset) {
+        static final Layout PACKED = new Layout(12, 4);
+        static final Layout ALIGNED = new Layout(16, 8);
+
+        /** For {@code os.arch}: packed on x86 (amd64, x86_64, and 32-bit x86), aligned on every other one. */
+        static Layout forArch(String osArch) {
+            return switch (osArch) {
+                case "amd64", "x86_64", "x86", "i386", "i486", "i586", "i686" -> PACKED;
+                default -> ALIGNED;
+            };
+        }
+
+        void put(Pointer array, int index, int events, long data) {
+            array.putInt((long) bytes * index, events);
+            array.putLong((long) bytes * index + dataOffset, data);
+        }
+
+        int events(Pointer array, int index) {
+            return array.getInt((long) bytes * index);
+        }
+
+        long data(Pointer array, int index) {
+            return array.getLong((long) bytes * index + dataOffset);
+        }
+    }
 
     public static final int EPOLLIN = 0x001;
     public static final int EPOLLERR = 0x008;
@@ -53,7 +90,7 @@ public final class Epoll implements Closeable {
     public Epoll(int maxEvents) throws NativeException {
         this.epfd = check(LIB.epoll_create1(EPOLL_CLOEXEC), "epoll_create1(EPOLL_CLOEXEC)");
         this.maxEvents = maxEvents;
-        this.events = Native.allocate(EVENT_BYTES * maxEvents);
+        this.events = Native.allocate(LAYOUT.bytes() * maxEvents);
     }
 
     public int fd() {
@@ -62,8 +99,7 @@ public final class Epoll implements Closeable {
 
     /** Watches {@code fd} for {@code events} ({@link #EPOLLIN}, {@link #EPOLLRDHUP}). */
     public void add(int fd, int events) throws NativeException {
-        ctlEvent.putInt(0, events);
-        ctlEvent.putLong(DATA_OFFSET, fd);
+        LAYOUT.put(ctlEvent, 0, events, fd);
         check(LIB.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ctlEvent), "epoll_ctl(EPOLL_CTL_ADD, fd=" + fd + ")");
     }
 
@@ -91,11 +127,11 @@ public final class Epoll implements Closeable {
     }
 
     public int readyFd(int i) {
-        return (int) events.getLong((long) EVENT_BYTES * i + DATA_OFFSET);
+        return (int) LAYOUT.data(events, i);
     }
 
     public int readyEvents(int i) {
-        return events.getInt((long) EVENT_BYTES * i);
+        return LAYOUT.events(events, i);
     }
 
     /** {@link #peek} results. */

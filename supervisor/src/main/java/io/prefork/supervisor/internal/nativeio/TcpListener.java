@@ -160,6 +160,15 @@ public final class TcpListener implements Closeable {
         return fd;
     }
 
+    /** The local address of socket {@code fd} (getsockname), which stays the caller's. */
+    public static InetSocketAddress localAddress(int fd) throws NativeException {
+        Pointer name = Native.allocate(Native.SOCKADDR_BYTES);
+        Pointer nameLength = Native.allocate(4);
+        nameLength.putInt(0, Native.SOCKADDR_BYTES);
+        Native.check(Native.LIBC.getsockname(fd, name, nameLength), "getsockname(fd=" + fd + ")");
+        return Native.sockaddr(name);
+    }
+
     /** The address actually bound (the real port when 0 was asked for). */
     public InetSocketAddress boundAddress() {
         return bound;

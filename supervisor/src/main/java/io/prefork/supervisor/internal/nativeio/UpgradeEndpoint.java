@@ -33,6 +33,7 @@ import jnr.unixsocket.UnixSocketOptions;
  *   checks the token, and the peer's pid
  *   (SO_PEERCRED) is the process it started
  *   one message per listener: 'L' + SCM_RIGHTS  ---->  receives each, in --listen order
+ *   with --admin: 'A' + SCM_RIGHTS              ---->  its admin socket, served at once (AdminServer.adopt)
  *   'E' (the end)                               ---->  serves them (as inherited listeners), boots its workers
  *   waits                                       <----  "READY\n" once every worker is ready
  *   stops accepting, drains, exits                     (end of stream instead: it failed; the old one serves on)
@@ -40,6 +41,7 @@ import jnr.unixsocket.UnixSocketOptions;
  */
 public final class UpgradeEndpoint implements Closeable {
     private static final byte LISTENER = 'L';
+    private static final byte ADMIN = 'A';
     private static final byte END = 'E';
     static final String READY = "READY";
 
@@ -143,10 +145,16 @@ public final class UpgradeEndpoint implements Closeable {
             this.channel = channel;
         }
 
-        /** Sends each listener, in order; the caller keeps its own descriptors (the peer gets new ones). */
-        public void sendListeners(List<Integer> fds) throws NativeException {
+        /**
+         * Sends each listener, in order, then the admin socket unless {@code adminFd} is -1; the caller keeps its own
+         * descriptors (the peer gets new ones).
+         */
+        public void sendListeners(List<Integer> fds, int adminFd) throws NativeException {
             for (int fd : fds) {
                 Native.sendWithDescriptor(channel.getFD(), new byte[] {LISTENER}, fd);
+            }
+            if (adminFd >= 0) {
+                Native.sendWithDescriptor(channel.getFD(), new byte[] {ADMIN}, adminFd);
             }
             ByteBuffer end = ByteBuffer.wrap(new byte[] {END});
             try {
@@ -194,6 +202,7 @@ public final class UpgradeEndpoint implements Closeable {
     public static Handover connect(Path path, String token) throws IOException {
         UnixSocketChannel c = UnixSocketChannel.open(new UnixSocketAddress(path.toFile()));
         List<Integer> fds = new ArrayList<>();
+        int admin = -1;
         try {
             Native.setCloseOnExec(c.getFD());
             c.setOption(UnixSocketOptions.SO_RCVTIMEO, 30_000);
@@ -208,18 +217,24 @@ public final class UpgradeEndpoint implements Closeable {
                 if (one[0] == END && got[1] < 0) {
                     break;
                 }
+                if (one[0] == ADMIN && got[1] >= 0 && admin < 0) {
+                    admin = got[1];
+                    continue;
+                }
                 if (one[0] != LISTENER || got[1] < 0) {
                     Native.closeQuietly(got[1]);
                     throw new IOException("the old supervisor at " + path + " sent '" + (char) one[0] + "' "
-                            + (got[1] < 0 ? "without" : "with") + " a descriptor; expected listeners, then the end");
+                            + (got[1] < 0 ? "without" : "with") + " a descriptor; expected listeners, the admin "
+                            + "socket, then the end");
                 }
                 fds.add(got[1]);
             }
-            return new Handover(c, fds);
+            return new Handover(c, fds, admin);
         } catch (IOException | RuntimeException e) {
             for (int fd : fds) {
                 Native.closeQuietly(fd);
             }
+            Native.closeQuietly(admin);
             c.close();
             throw e;
         }
@@ -229,10 +244,17 @@ public final class UpgradeEndpoint implements Closeable {
     public static final class Handover implements Closeable {
         private final UnixSocketChannel channel;
         private final List<Integer> listeners;
+        private final int admin;
 
-        Handover(UnixSocketChannel channel, List<Integer> listeners) {
+        Handover(UnixSocketChannel channel, List<Integer> listeners, int admin) {
             this.channel = channel;
             this.listeners = List.copyOf(listeners);
+            this.admin = admin;
+        }
+
+        /** The old supervisor's admin socket (the caller's, close-on-exec), or -1 when it sent none. */
+        public int admin() {
+            return admin;
         }
 
         /** The listening sockets received, in the old supervisor's --listen order. */

@@ -5,6 +5,7 @@ import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
 import io.prefork.internal.runtime.WorkerStartup;
 import io.prefork.supervisor.internal.systemd.SocketActivation;
+import io.prefork.supervisor.internal.systemd.SystemdNotifier;
 import io.prefork.supervisor.internal.upgrade.Upgrader;
 import java.io.File;
 import java.io.IOException;
@@ -13,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * Builds and starts worker JVMs.
@@ -210,12 +212,7 @@ public final class WorkerLauncher {
         Path temp = a == null ? null : a.tempFor(token);
         List<String> archiveOptions = a == null ? List.of() : a.optionsForNext(temp);
         ProcessBuilder pb = new ProcessBuilder(command(archiveOptions));
-        // Socket activation's variables are for the supervisor (LISTEN_PID names it, and the descriptors are not
-        // passed on): a worker that saw them could only be misled by them.
-        pb.environment().keySet().removeAll(SocketActivation.VARIABLES);
-        pb.environment().keySet().removeAll(Upgrader.VARIABLES);
-        pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
-                settings, proxy).toEnvironment());
+        environment(pb.environment(), bootSocket, token, slot);
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
         pb.redirectErrorStream(true);
@@ -233,6 +230,25 @@ public final class WorkerLauncher {
             p.onExit().thenAccept(x -> a.trainerExited(temp, x.exitValue()));
         }
         return p;
+    }
+
+    /**
+     * Variables of the supervisor's environment that are about the supervisor itself, and that a worker must not
+     * see: socket activation's (LISTEN_PID names the supervisor, and the descriptors are not passed on), systemd's
+     * notification socket and watchdog (a worker that found them, through a library calling sd_notify, would speak
+     * for the service: READY=1 or a watchdog ping from the wrong process), and an upgrade's.
+     */
+    static final List<String> SUPERVISOR_ONLY = Stream.of(SocketActivation.VARIABLES,
+            SystemdNotifier.VARIABLES, Upgrader.VARIABLES).flatMap(List::stream).toList();
+
+    /**
+     * Turns {@code env}, a copy of the supervisor's environment, into worker {@code slot}'s: without
+     * {@link #SUPERVISOR_ONLY}, with the runtime's startup variables.
+     */
+    void environment(Map<String, String> env, Path bootSocket, String token, int slot) {
+        env.keySet().removeAll(SUPERVISOR_ONLY);
+        env.putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
+                settings, proxy).toEnvironment());
     }
 
     /** See {@link WorkerOutput#pump}. */

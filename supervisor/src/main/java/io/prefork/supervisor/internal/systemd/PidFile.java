@@ -58,6 +58,33 @@ public final class PidFile {
         }
     }
 
+    /**
+     * {@code --drop-privileges}: whether {@code uid}:{@code gid} may create and remove files in {@code file}'s
+     * directory (write and search permission by owner, group or others; supplementary groups are not counted), for
+     * the supervisor removes the file as that user on exit, and a new supervisor of an upgrade, started as that user,
+     * writes its own pid there.
+     */
+    public static boolean directoryWritableBy(Path file, int uid, int gid) throws IOException {
+        if (uid == 0) {
+            return true;
+        }
+        Path dir = directoryOf(file);
+        int mode = (Integer) Files.getAttribute(dir, "unix:mode");
+        int owner = (Integer) Files.getAttribute(dir, "unix:uid");
+        int group = (Integer) Files.getAttribute(dir, "unix:gid");
+        int bits = owner == uid ? mode >> 6 : group == gid ? mode >> 3 : mode;
+        return (bits & 3) == 3;
+    }
+
+    /**
+     * Gives the file to {@code uid}:{@code gid}, before the supervisor switches to that user: in a sticky directory
+     * such as /tmp only a file's owner may remove it or rename another file over it.
+     */
+    public void giveTo(int uid, int gid) throws IOException {
+        Files.setAttribute(file, "unix:gid", gid);
+        Files.setAttribute(file, "unix:uid", uid);
+    }
+
     private static Path directoryOf(Path file) {
         Path parent = file.toAbsolutePath().getParent();
         return parent == null ? file.toAbsolutePath().getRoot() : parent;

@@ -45,6 +45,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class SystemdNotifier implements SupervisorListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
+    /** The variables systemd sets for the service's main process: the supervisor's, not its workers'. */
+    public static final List<String> VARIABLES = List.of("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID");
     static final long STATUS_PERIOD_MS = 1000;
 
     private final NotifySocket socket;

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The new supervisor is the old one's child (there is no way for a JVM to exec itself), so it is reparented to
  * init, or to the service manager, once the old one exits. A new supervisor that fails (it exits, or is not ready
- * within the deadline) is stopped if still alive, and the old one serves on.
+ * within the deadline) is stopped if still alive, and the old one serves on. One asked to stop before the new one is
+ * ready {@link #abort aborts} the upgrade: the new one is stopped with it.
  */
 public final class Upgrader {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
@@ -31,6 +32,7 @@ public final class Upgrader {
     public static final String TOKEN_VARIABLE = "PREFORK_UPGRADE_TOKEN";
     /** Variables for the new supervisor only: its workers must not see them. */
     public static final List<String> VARIABLES = List.of(SOCKET_VARIABLE, TOKEN_VARIABLE);
+    private static final String ADMIN_OPENS = "jdk.httpserver/sun.net.httpserver=ALL-UNNAMED";
     /** How long the new supervisor may take to connect back once started (a JVM start, on a loaded machine). */
     static final long CONNECT_TIMEOUT_MS = 60_000;
 
@@ -43,7 +45,17 @@ public final class Upgrader {
         void failed(String reason);
     }
 
-    private Upgrader() {
+    private final Thread thread;
+    /** The new supervisor, once started; read by {@link #abort} from the loop thread. */
+    private volatile Process process;
+    private volatile boolean aborted;
+    /** The new supervisor's descendants (its workers) as last seen, so that an abort leaves none behind. */
+    private final java.util.Set<ProcessHandle> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private Upgrader(List<String> command, List<Integer> listenerFds, int adminFd, Duration readyTimeout,
+                     Outcome outcome) {
+        this.thread = new Thread(() -> run(command, listenerFds, adminFd, readyTimeout, outcome), "prefork-upgrade");
+        this.thread.setDaemon(true);
     }
 
     /**
@@ -54,7 +66,14 @@ public final class Upgrader {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command()
                 .orElse(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java"));
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        List<String> jvm = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments();
+        cmd.addAll(jvm);
+        // What the jar's manifest gives "java -jar" and a -cp command line does not get from it: the new supervisor
+        // serves this one's admin socket through the JDK HttpServer's private fields (AdminServer.adopt).
+        if (!jvm.contains(ADMIN_OPENS) && jvm.stream().noneMatch(a -> a.equals("--add-opens=" + ADMIN_OPENS))) {
+            cmd.add("--add-opens");
+            cmd.add(ADMIN_OPENS);
+        }
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(mainClass);
@@ -67,18 +86,64 @@ public final class Upgrader {
      *
      * @param listenerFds duplicates of the listening sockets, in --listen order, owned by the upgrade from here on
      *     (closed once sent, or on failure)
+     * @param adminFd a duplicate of the admin endpoint's socket, or -1; owned by the upgrade too
      * @param readyTimeout how long the new supervisor may take to become ready once it has the sockets
      */
-    public static Thread start(List<String> command, List<Integer> listenerFds, Duration readyTimeout,
-                               Outcome outcome) {
-        Thread t = new Thread(() -> run(command, listenerFds, readyTimeout, outcome), "prefork-upgrade");
-        t.setDaemon(true);
-        t.start();
-        return t;
+    public static Upgrader start(List<String> command, List<Integer> listenerFds, int adminFd, Duration readyTimeout,
+                                 Outcome outcome) {
+        Upgrader u = new Upgrader(command, listenerFds, adminFd, readyTimeout, outcome);
+        u.thread.start();
+        return u;
     }
 
-    private static void run(List<String> command, List<Integer> fds, Duration readyTimeout, Outcome outcome) {
-        Process process = null;
+    /**
+     * The old supervisor is stopping (TERM or INT) while this upgrade is still under way: the new supervisor gets
+     * SIGTERM now (its graceful stop stops the workers it started; it accepts nothing before it is ready, so it has
+     * no connection to finish), and the upgrade ends as failed, without a word to {@link Outcome} (the old one is
+     * stopping, not serving on). Returns at once; {@link #awaitAborted} waits for the end. Any thread.
+     */
+    public void abort() {
+        aborted = true;
+        Process p = process;
+        if (p != null && p.isAlive()) {
+            remember(p);
+            p.destroy(); // SIGTERM
+        }
+    }
+
+    /**
+     * After {@link #abort}: waits up to {@code timeout} for the upgrade thread to end (the new supervisor stopped,
+     * or killed once its own stop took too long), then kills whatever is left of its process tree (a worker it had
+     * started and not yet stopped).
+     *
+     * @return how it ended, for the log
+     */
+    public String awaitAborted(Duration timeout) throws InterruptedException {
+        thread.join(timeout.toMillis());
+        Process p = process;
+        if (p != null) {
+            remember(p);
+            if (p.isAlive()) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+        int killed = 0;
+        for (ProcessHandle h : seen) {
+            if (h.isAlive() && h.destroyForcibly()) {
+                killed++;
+            }
+        }
+        return p == null ? "the new supervisor had not started"
+                : "the new supervisor (pid " + p.pid() + ") " + (p.isAlive() ? "is still alive" : "has stopped")
+                + (killed > 0 ? "; " + killed + " of its processes were still alive and were killed" : "");
+    }
+
+    private void remember(Process p) {
+        p.descendants().forEach(seen::add);
+    }
+
+    private void run(List<String> command, List<Integer> fds, int adminFd, Duration readyTimeout, Outcome outcome) {
         String failure;
         try (UpgradeEndpoint endpoint = UpgradeEndpoint.open()) {
             byte[] secret = new byte[16];
@@ -94,6 +159,9 @@ public final class Upgrader {
             pb.redirectOutput(ProcessBuilder.Redirect.INHERIT);
             pb.redirectError(ProcessBuilder.Redirect.INHERIT);
             process = pb.start();
+            if (aborted) {
+                process.destroy(); // abort() came while it was being started
+            }
             LOG.info("upgrade: started a new supervisor, pid {}; handing it {} listening socket(s) once it connects",
                     process.pid(), fds.size());
             try (UpgradeEndpoint.Peer peer = endpoint.accept(process, token, CONNECT_TIMEOUT_MS)) {
@@ -101,10 +169,12 @@ public final class Upgrader {
                     failure = process.isAlive() ? "the new supervisor did not connect back within " + CONNECT_TIMEOUT_MS / 1000 + " s"
                             : "the new supervisor exited before taking the sockets";
                 } else {
-                    peer.sendListeners(fds);
+                    peer.sendListeners(fds, adminFd);
                     closeAll(fds);
+                    Native.closeQuietly(adminFd);
+                    adminFd = -1;
                     UpgradeEndpoint.Readiness readiness = peer.awaitReady(readyTimeout.toMillis());
-                    if (readiness == UpgradeEndpoint.Readiness.READY) {
+                    if (readiness == UpgradeEndpoint.Readiness.READY && !aborted) {
                         outcome.handedOver(process.pid());
                         return;
                     }
@@ -123,17 +193,23 @@ public final class Upgrader {
             failure = "cannot start a new supervisor: " + e.getMessage();
         } finally {
             closeAll(fds);
+            Native.closeQuietly(adminFd);
+        }
+        if (aborted) {
+            stop(process);
+            return; // the old supervisor is stopping: no pid file to restore, nothing to serve on
         }
         outcome.failed(failure + stop(process));
     }
 
     /** Stops a new supervisor that failed (its graceful stop stops its workers too); describes how it ended. */
-    private static String stop(Process process) {
+    private String stop(Process process) {
         if (process == null) {
             return "";
         }
         try {
             if (process.isAlive()) {
+                remember(process);
                 process.destroy(); // SIGTERM
                 if (!process.waitFor(30, TimeUnit.SECONDS)) {
                     process.destroyForcibly();

@@ -155,4 +155,40 @@ class AdminServerTest {
         return http.send(HttpRequest.newBuilder(uri).timeout(IO).method("HEAD", HttpRequest.BodyPublishers.noBody())
                 .build(), HttpResponse.BodyHandlers.discarding());
     }
+
+    /**
+     * An upgrade's hand-over of the admin socket, both servers in this JVM: the second serves a duplicate of the
+     * first one's socket, on the same address, and once the first closes, the port still answers, from the second.
+     */
+    @Test
+    void anAdoptedSocketIsServedAndOutlivesTheServerThatBoundIt() throws Exception {
+        MetricRegistry registry = new MetricRegistry();
+        registry.counter("prefork.worker.restarts").inc(7);
+        AdminServer first = AdminServer.start(ANY_LOOPBACK_PORT, CompletableFuture<SupervisorStatus>::new, registry);
+        AdminServer second;
+        try {
+            int dup = first.duplicateListener();
+            assertTrue(dup >= 0);
+            second = AdminServer.adopt(dup, CompletableFuture<SupervisorStatus>::new, registry);
+        } catch (IOException | RuntimeException e) {
+            first.close();
+            throw e;
+        }
+        try (AdminServer s = second) {
+            assertEquals(first.address(), s.address(), "the same socket, the same address");
+            assertEquals(200, get(s, "/metrics").statusCode());
+            first.close();
+            for (int i = 0; i < 20; i++) {
+                HttpResponse<String> m = get(s, "/metrics");
+                assertEquals(200, m.statusCode(), "answered once the first server closed its copy");
+                assertTrue(m.body().contains("\nprefork_worker_restarts_total 7\n"), m.body());
+            }
+            assertEquals(-1, first.duplicateListener(), "a closed server hands nothing over");
+        }
+        assertThrows(ConnectException.class, () -> {
+            try (Socket socket = new Socket()) {
+                socket.connect(first.address(), (int) IO.toMillis());
+            }
+        }, "closed once its last server closed");
+    }
 }

@@ -90,7 +90,7 @@ class ParkedSetTest {
     private void awaitReady(String what, java.util.function.BooleanSupplier done) {
         Poll.within(Duration.ofSeconds(10)).until(what, () -> {
             try {
-                parked.onReady(resumed::add);
+                parked.onReady(resumed::add, Integer.MAX_VALUE);
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
@@ -106,7 +106,7 @@ class ParkedSetTest {
         parked.park(a, 0, resumed::add);
         parked.park(b, 0, resumed::add);
         assertEquals(2, parked.size());
-        parked.onReady(resumed::add);
+        assertEquals(0, parked.onReady(resumed::add, Integer.MAX_VALUE));
         assertEquals(List.of(), resumed, "nothing is readable yet");
 
         clients.get(0).getOutputStream().write('G');
@@ -167,5 +167,65 @@ class ParkedSetTest {
         parked.park(connection(), 0, resumed::add);
         assertEquals(0, parked.size(), "parked while stopping: closed at once");
         assertEquals(-1, clients.get(2).getInputStream().read());
+    }
+
+    @Test
+    void noMoreAreResumedThanThereIsRoomAndTheRestStayParkedAndReady() throws Exception {
+        create(60 * SECOND, 100);
+        List<PendingConnection> cs = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            cs.add(connection());
+        }
+        // Readable before they are parked: epoll reports all of them at the first look.
+        for (int i = 0; i < 3; i++) {
+            clients.get(i).getOutputStream().write('G');
+        }
+        clients.get(3).close(); // a peer close takes no room
+        for (PendingConnection c : cs) {
+            parked.park(c, 0, resumed::add);
+        }
+        assertEquals(1, parked.onReady(resumed::add, 1), "three readable, room for one");
+        assertEquals(1, resumed.size());
+        assertEquals(0, parked.onReady(resumed::add, 0), "no room: none");
+        assertEquals(1, resumed.size());
+        awaitReady("the rest, readable all along, resumed once there is room", () -> resumed.size() == 3
+                && parked.size() == 0);
+        assertEquals(3, metrics.parkedResumed.getCount());
+        assertEquals(1, metrics.parkedPeerClosed.getCount());
+    }
+
+    @Test
+    void resumedConnectionsAreBoundedByTheDispatchersQueueSize() throws Exception {
+        create(60 * SECOND, 100);
+        io.prefork.supervisor.internal.loop.Timers timers =
+                new io.prefork.supervisor.internal.loop.Timers(new io.prefork.supervisor.internal.loop.ManualClock());
+        // No worker: the room is --queue-size (2) less what is queued.
+        Dispatcher d = new Dispatcher(new ArrayList<>(), 1, 0, 2, () -> 1, timers, metrics);
+        for (int i = 0; i < 3; i++) {
+            parked.park(connection(), 0, resumed::add);
+            clients.get(i).getOutputStream().write('G');
+        }
+        Poll.within(Duration.ofSeconds(10)).until("two resumed into the queue", () -> {
+            try {
+                parked.onReady(d.resumer(), d.room());
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+            return d.queued() == 2;
+        });
+        assertEquals(0, d.room());
+        assertEquals(0, parked.onReady(d.resumer(), d.room()));
+        assertEquals(2, d.queued(), "never beyond --queue-size");
+        assertEquals(1, parked.size(), "the third waits, parked, for room");
+        d.close(); // closes the two queued
+        Poll.within(Duration.ofSeconds(10)).until("the third resumed once room frees", () -> {
+            try {
+                parked.onReady(resumed::add, 1);
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+            return resumed.size() == 1;
+        });
+        assertEquals(0, parked.size());
     }
 }

@@ -161,4 +161,25 @@ class WorkerLauncherTest {
         assertTrue(java.startsWith(Path.of(System.getProperty("java.home"))), java.toString());
         assertTrue(Files.isExecutable(java), java + " is executable");
     }
+
+    @Test
+    void aWorkerSeesNoneOfTheSupervisorsSystemdSocketActivationOrUpgradeVariables() {
+        WorkerLauncher launcher = new WorkerLauncher(JAVA, RUNTIME_CP, WORKER_CP, USER_OPTIONS, "com.example.MyWorker",
+                2, 0, Map.of("greeting", "hi"));
+        Map<String, String> env = new java.util.HashMap<>(Map.of("PATH", "/usr/bin", "HOME", "/root", "LANG", "C.UTF-8",
+                "NOTIFY_SOCKET", "/run/systemd/notify", "WATCHDOG_USEC", "30000000", "WATCHDOG_PID", "4242",
+                "LISTEN_PID", "4242", "LISTEN_FDS", "2", "LISTEN_FDNAMES", "http:admin"));
+        env.put("PREFORK_UPGRADE_SOCKET", "/tmp/prefork-upgrade-1/upgrade.sock");
+        env.put("PREFORK_UPGRADE_TOKEN", "00ff");
+        launcher.environment(env, Path.of("/tmp/prefork-1/boot.sock"), "token-1", 3);
+        for (String v : List.of("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_PID", "LISTEN_FDS",
+                "LISTEN_FDNAMES", "PREFORK_UPGRADE_SOCKET", "PREFORK_UPGRADE_TOKEN")) {
+            assertFalse(env.containsKey(v), v + " must not reach a worker: " + env);
+        }
+        assertEquals("/usr/bin", env.get("PATH"), "the rest is inherited");
+        assertEquals("/root", env.get("HOME"));
+        assertEquals("C.UTF-8", env.get("LANG"));
+        assertTrue(env.values().contains("/tmp/prefork-1/boot.sock") && env.values().contains("token-1"),
+                "with the runtime's startup variables: " + env);
+    }
 }

@@ -79,4 +79,26 @@ class PidFileTest {
             return s.toList();
         }
     }
+
+    @Test
+    void tellsWhetherAnotherUserMayReplaceAndRemoveTheFileInItsDirectory() throws Exception {
+        Path file = dir.resolve("prefork.pid");
+        int owner = (Integer) Files.getAttribute(dir, "unix:uid");
+        int group = (Integer) Files.getAttribute(dir, "unix:gid");
+        int other = owner == 54321 ? 54322 : 54321; // no such user here: it counts as "others"
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+        assertTrue(PidFile.directoryWritableBy(file, owner, group));
+        assertFalse(PidFile.directoryWritableBy(file, other, other), "0700, another user");
+        assertTrue(PidFile.directoryWritableBy(file, 0, 0), "root may always");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwx---"));
+        assertTrue(PidFile.directoryWritableBy(file, other, group), "0770, a user of the directory's group");
+        assertFalse(PidFile.directoryWritableBy(file, other, other));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertFalse(PidFile.directoryWritableBy(file, other, group), "0755: read and search only");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwx-w-"));
+        assertFalse(PidFile.directoryWritableBy(file, other, other), "write without search is not enough");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertTrue(PidFile.directoryWritableBy(file, other, other));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+    }
 }
