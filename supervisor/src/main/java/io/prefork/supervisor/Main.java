@@ -319,6 +319,7 @@ public final class Main {
             out.println("prefork: ready on " + TcpListener.format(bound) + " with " + config.workers()
                     + " worker(s) of " + config.workerClass());
             if (oldSupervisor != null) {
+                supervisor.serveHandedOverAdmin(); // before the old one stops accepting on the admin socket
                 try {
                     oldSupervisor.ready(); // it stops accepting and drains
                 } catch (IOException e) {

@@ -74,6 +74,8 @@ public final class Supervisor implements AutoCloseable {
     private AdminServer admin;
     /** Set once the loop has terminated and {@link #stopAdmin()} ran: an admin bound later is closed at once. */
     private boolean adminStopped;
+    /** The old supervisor's admin socket, handed over in an upgrade, until {@link #serveHandedOverAdmin}; or -1. */
+    private int handedOverAdminFd = -1;
     private final JmxReporter jmx;
     /** {@code --pid}, or null; removed with the admin endpoint. */
     private final PidFile pidFile;
@@ -211,19 +213,9 @@ public final class Supervisor implements AutoCloseable {
                 jmx = JmxReporter.forRegistry(registry).inDomain(JMX_DOMAIN).build();
                 jmx.start();
             }
-            if (config.admin() != null && adminFd[0] >= 0) {
-                int fd = adminFd[0];
-                adminFd[0] = -1;
-                try {
-                    admin = AdminServer.adopt(fd, loop::status, registry);
-                    LOG.info("upgrade: serving the old supervisor's admin socket {} with it until it exits",
-                            TcpListener.format(admin.address()));
-                } catch (IOException e) {
-                    LOG.warn("upgrade: {}; binding --admin {} once the old supervisor lets go of it instead",
-                            e.getMessage(), TcpListener.format(config.admin()));
-                }
-            }
-            if (config.admin() != null && admin == null) {
+            // An upgrade's new supervisor that was handed the old one's admin socket serves it once ready
+            // (serveHandedOverAdmin): until then the old one answers there, /ready included, as the one serving.
+            if (config.admin() != null && adminFd[0] < 0) {
                 try {
                     admin = AdminServer.start(config.admin(), loop::status, registry);
                 } catch (IOException e) {
@@ -302,7 +294,12 @@ public final class Supervisor implements AutoCloseable {
         bootThread.setDaemon(true);
         bootThread.start();
         Supervisor supervisor = new Supervisor(config, loop.boundAddresses(), loop, registry, admin, jmx, pidFile);
-        if (config.admin() != null && admin == null) {
+        if (config.admin() != null && adminFd[0] >= 0) {
+            synchronized (supervisor) {
+                supervisor.handedOverAdminFd = adminFd[0];
+            }
+            adminFd[0] = -1;
+        } else if (config.admin() != null && admin == null) {
             supervisor.bindAdminLater();
         }
         return supervisor;
@@ -446,6 +443,8 @@ public final class Supervisor implements AutoCloseable {
         synchronized (this) {
             adminStopped = true;
             admin = this.admin;
+            Native.closeQuietly(handedOverAdminFd); // a new supervisor that never became ready
+            handedOverAdminFd = -1;
         }
         try {
             if (admin != null) {
@@ -634,6 +633,14 @@ public final class Supervisor implements AutoCloseable {
                     @Override
                     public void handedOver(long pid) {
                         loop.requestHandOver(pid);
+                        // The new one serves the shared admin socket now: new admin connections go to it alone.
+                        AdminServer a;
+                        synchronized (Supervisor.this) {
+                            a = admin;
+                        }
+                        if (a != null) {
+                            a.stopAccepting();
+                        }
                     }
 
                     @Override
@@ -649,6 +656,40 @@ public final class Supervisor implements AutoCloseable {
                         loop.upgradeFailed(reason);
                     }
                 }));
+    }
+
+    /**
+     * An upgrade's new supervisor, now ready and about to tell the old one: starts serving the admin socket the old
+     * one handed over ({@link AdminServer#adopt}), so that the port is answered by this one from here on, the old
+     * one stopping accepting there once told. Falls back to binding {@code --admin} once the old one lets go of it
+     * when the socket cannot be served. Does nothing without such a socket.
+     */
+    void serveHandedOverAdmin() {
+        int fd;
+        synchronized (this) {
+            fd = handedOverAdminFd;
+            handedOverAdminFd = -1;
+            if (fd < 0 || adminStopped) {
+                Native.closeQuietly(fd);
+                return;
+            }
+        }
+        try {
+            AdminServer adopted = AdminServer.adopt(fd, loop::status, registry);
+            synchronized (this) {
+                if (adminStopped) {
+                    adopted.close();
+                    return;
+                }
+                admin = adopted;
+            }
+            LOG.info("upgrade: serving the old supervisor's admin socket {}; the old one stops accepting there",
+                    TcpListener.format(adopted.address()));
+        } catch (IOException e) {
+            LOG.warn("upgrade: {}; binding --admin {} once the old supervisor lets go of it instead", e.getMessage(),
+                    TcpListener.format(config.admin()));
+            bindAdminLater();
+        }
     }
 
     /**

@@ -109,8 +109,12 @@ public final class AdminServer implements AutoCloseable {
     private final long supervisorPid = ProcessHandle.current().pid();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** Set once a duplicate of the listening socket went to an upgrade's new supervisor: see {@link #close()}. */
+    /** Set once a duplicate of the listening socket went to an upgrade's new supervisor. */
     private volatile boolean shared;
+    /** Stops the server once the socket is the new supervisor's ({@link #stopAccepting}); null before. */
+    private Thread handOverStop;
+    /** How long, after {@link #stopAccepting}, connections this server accepted have to be answered. */
+    static final int HAND_OVER_GRACE_SECONDS = 2;
 
     private AdminServer(HttpServer server, InetSocketAddress address, ExecutorService executor,
                         Supplier<CompletableFuture<SupervisorStatus>> status, MetricRegistry registry) {
@@ -225,6 +229,21 @@ public final class AdminServer implements AutoCloseable {
         return dup;
     }
 
+    /**
+     * The upgrade's new supervisor serves the shared socket now ({@link #duplicateListener}): this server stops
+     * accepting at once (its copy of the socket closed; the socket and its queue stay, the new one's), and answers
+     * the connections it had accepted, for up to {@value #HAND_OVER_GRACE_SECONDS} s, from this supervisor's loop,
+     * still running as it drains. Returns at once; does nothing unless the socket was shared.
+     */
+    public synchronized void stopAccepting() {
+        if (!shared || closed.get() || handOverStop != null) {
+            return;
+        }
+        handOverStop = new Thread(() -> server.stop(HAND_OVER_GRACE_SECONDS), "prefork-admin-handover");
+        handOverStop.setDaemon(true);
+        handOverStop.start();
+    }
+
     private static AdminServer serve(HttpServer server, InetSocketAddress address,
                                      Supplier<CompletableFuture<SupervisorStatus>> status, MetricRegistry registry) {
         AtomicInteger n = new AtomicInteger();
@@ -288,11 +307,20 @@ public final class AdminServer implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        // 0: do not wait for exchanges in progress; the supervisor has stopped, there is nothing left to report.
-        // But once the socket is shared with an upgrade's new supervisor, a client whose connection this server
-        // accepted expects its answer like any other: up to a second for what was accepted to be served (the
-        // socket itself stays open, the new supervisor's).
-        server.stop(shared ? 1 : 0);
+        Thread stopping;
+        synchronized (this) {
+            stopping = handOverStop;
+        }
+        if (stopping != null) {
+            try {
+                stopping.join(TimeUnit.SECONDS.toMillis(HAND_OVER_GRACE_SECONDS + 5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        } else {
+            // 0: do not wait for exchanges in progress; the supervisor has stopped, there is nothing left to report.
+            server.stop(0);
+        }
         executor.shutdownNow();
         sampler.shutdownNow();
         try {

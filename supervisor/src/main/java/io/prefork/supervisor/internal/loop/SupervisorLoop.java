@@ -414,7 +414,7 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         if (phase.compareTo(Phase.DRAINING) < 0) {
             notifyListener(() -> events.onStopping(graceful));
         }
-        if (upgrading && !handOver && abortedUpgrade == null) {
+        if (upgrading && !handOver && abortedUpgrade == null && upgrade != null) {
             // Asked to stop while the new supervisor is not yet ready: a user who stops the service means all of
             // it, and a new supervisor left to finish would serve on unasked, orphaned. Once it is ready (the
             // hand-over), it is the service, and a stop of this one ends only this one.

@@ -177,6 +177,10 @@ class AdminServerTest {
         try (AdminServer s = second) {
             assertEquals(first.address(), s.address(), "the same socket, the same address");
             assertEquals(200, get(s, "/metrics").statusCode());
+            first.stopAccepting(); // the upgrade's hand-over: from now on the second one alone accepts
+            for (int i = 0; i < 20; i++) {
+                assertEquals(200, get(s, "/metrics").statusCode(), "answered while the first stops accepting");
+            }
             first.close();
             for (int i = 0; i < 20; i++) {
                 HttpResponse<String> m = get(s, "/metrics");
