@@ -292,9 +292,6 @@ public final class Dispatcher {
             case PARKED:
                 onParked(w, buf, length, now);
                 break;
-            case HEARTBEAT:
-                FrameCodec.readHeartbeat(buf, length);
-                break;
             case PROXY_REFUSED:
                 metrics.proxyRefused.inc(FrameCodec.readProxyRefused(buf, length));
                 break;

@@ -58,10 +58,10 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         void allReaped();
     }
 
-    /** Sends a worker its channel end during the bootstrap handshake. */
+    /** Sends a worker its channel end and its shared region's descriptor during the bootstrap handshake. */
     @FunctionalInterface
     public interface ChannelSender {
-        void send(int fd) throws NativeException;
+        void send(int channelFd, int regionFd) throws NativeException;
     }
 
     private final Timers timers;

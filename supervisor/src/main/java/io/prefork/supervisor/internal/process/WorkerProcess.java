@@ -2,6 +2,7 @@ package io.prefork.supervisor.internal.process;
 
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.LongLongMap;
@@ -53,6 +54,12 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     private final ControlChannel channel;
     /** The worker's end, owned here until it is sent to the worker in the bootstrap handshake; then -1. */
     private int workerEndFd;
+    /** The memory it shares with us (mapped here for its whole life), or null in tests that need none. */
+    private SharedRegion region;
+    /** The region's descriptor, owned here until it goes to the worker with its channel end; then -1. */
+    private int regionFd = -1;
+    /** The region's heartbeat counter as last read: it may only grow. */
+    private long lastHeartbeat;
     private Launcher.Child process;
     private State state = State.SPAWNED;
     /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
@@ -272,7 +279,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     // ------------------------------------------------------------------------------------------------ bookkeeping
 
-    /** Its last frame (any type) arrived at {@code now}: the heartbeat watchdog's evidence of life. */
+    /** Its last frame (any type) arrived at {@code now}: evidence of life for the watchdog, like a heartbeat. */
     public void frameReceived(long now) {
         lastFrameNanos = now;
     }
@@ -379,12 +386,56 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         return held;
     }
 
-    /** Closes the worker's end if it was never handed over (spawn failed, or the worker never connected back). */
+    /**
+     * Closes the worker's end and the region's descriptor: after the bootstrap handed them over (the worker has its
+     * own copies), or if they never were (spawn failed, or the worker never connected back). The mapping stays.
+     */
     public void closeWorkerEnd() {
         if (workerEndFd >= 0) {
             Native.closeQuietly(workerEndFd);
             workerEndFd = -1;
         }
+        if (regionFd >= 0) {
+            Native.closeQuietly(regionFd);
+            regionFd = -1;
+        }
+    }
+
+    /** Set once, before it starts: the region shared with it and its descriptor (owned here until handed over). */
+    public void region(SharedRegion r, int fd) {
+        if (region != null) {
+            throw new IllegalStateException(this + " has a region already");
+        }
+        region = r;
+        regionFd = fd;
+    }
+
+    public SharedRegion region() {
+        return region;
+    }
+
+    public int regionFd() {
+        return regionFd;
+    }
+
+    /**
+     * Reads its heartbeat counter: a new value is a sign of life at {@code now}.
+     *
+     * @return false if the counter went backwards (a protocol error: it only ever grows)
+     */
+    public boolean readHeartbeat(long now) {
+        if (region == null) {
+            return true;
+        }
+        long beat = region.heartbeat();
+        if (beat < lastHeartbeat) {
+            return false;
+        }
+        if (beat != lastHeartbeat) {
+            lastHeartbeat = beat;
+            lastFrameNanos = now;
+        }
+        return true;
     }
 
     public WorkerStatus status(long now) {

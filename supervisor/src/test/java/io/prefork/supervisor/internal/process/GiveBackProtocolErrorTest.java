@@ -17,8 +17,10 @@ import io.prefork.internal.runtime.WorkerStartup;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.internal.wire.WireAddress;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.supervisor.internal.nativeio.Memfd;
 import io.prefork.supervisor.internal.nativeio.Poller;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.nativeio.TestSockets;
@@ -209,10 +211,13 @@ class GiveBackProtocolErrorTest {
             assertEquals(worker.pid(), arrival.pid, "SO_PEERCRED: the connecting process is the worker started");
             ControlChannel[] pair = ControlChannel.pair();
             supervisor = pair[0];
+            int regionFd = Memfd.create("give-back-test");
             try {
-                arrival.sendChannel(pair[1].fd());
+                SharedRegion.create(regionFd);
+                arrival.sendChannel(pair[1].fd(), regionFd);
             } finally {
                 pair[1].close();
+                Native.close(regionFd);
             }
         }
         poller.add(supervisor.fd(), Native.POLLIN);
@@ -300,17 +305,14 @@ class GiveBackProtocolErrorTest {
     }
 
     /**
-     * Skips heartbeats up to the next frame and checks it is {@code type}, with {@code id} as its only id unless
+     * Reads the next frame and checks it is {@code type}, with {@code id} as its only id unless
      * {@code id} is -1.
      */
     private void expect(FrameType type, long id) throws Exception {
         long deadline = System.nanoTime() + WAIT.toNanos();
-        FrameType got;
-        do {
-            got = nextFrame(deadline, type.toString());
-            assertNotNull(got, "the worker closed its channel while " + type + " was expected; frames " + received
-                    + "; log:\n" + log());
-        } while (got == FrameType.HEARTBEAT);
+        FrameType got = nextFrame(deadline, type.toString());
+        assertNotNull(got, "the worker closed its channel while " + type + " was expected; frames " + received
+                + "; log:\n" + log());
         assertEquals(type, got, "frames " + received + "; log:\n" + log());
         if (id >= 0) {
             List<Long> ids = new ArrayList<>();
@@ -352,13 +354,11 @@ class GiveBackProtocolErrorTest {
         String text = log();
         assertEquals(WorkerExit.PROTOCOL_ERROR, worker.exitValue(), "exit code; log:\n" + text);
 
-        // The supervisor sees the channel close; before that, nothing but heartbeats: no DONE for connection 1.
+        // The supervisor sees the channel close; before that, nothing (heartbeats are a counter in the region, not
+        // frames): no DONE for connection 1.
         long deadline = System.nanoTime() + WAIT.toNanos();
-        FrameType t;
-        while ((t = nextFrame(deadline, "end of stream")) != null) {
-            assertEquals(FrameType.HEARTBEAT, t, "after the bad frame only heartbeats, then end of stream; frames "
-                    + received + "; log:\n" + text);
-        }
+        FrameType t = nextFrame(deadline, "end of stream");
+        assertEquals(null, t, "after the bad frame nothing, then end of stream; frames " + received + "; log:\n" + text);
 
         assertTrue(text.contains(BlockingHandlerWorker.PREFIX + "started on Java " + Runtime.version()),
                 "the worker ran on this JDK; log:\n" + text);

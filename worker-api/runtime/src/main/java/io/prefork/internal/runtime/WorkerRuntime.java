@@ -5,6 +5,7 @@ import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.internal.wire.WireAddress;
 import io.prefork.worker.Worker;
 import java.lang.System.Logger.Level;
@@ -49,6 +50,9 @@ final class WorkerRuntime {
     private static final System.Logger LOG = System.getLogger("io.prefork.worker");
 
     private final WorkerStartup startup;
+    /** The memory shared with the supervisor: heartbeat counter. */
+    private final SharedRegion region;
+    private final ControlChannel channel;
     private final WorkerContextImpl context;
     private final ExitRequests exits;
     private final Reports reports;
@@ -76,8 +80,11 @@ final class WorkerRuntime {
     /** Handler threads' one-slot pump scratch. */
     private final ThreadLocal<WorkerConnection[]> handlerScratch = ThreadLocal.withInitial(() -> new WorkerConnection[1]);
 
-    WorkerRuntime(ControlChannel channel, ChannelWrapper wrapper, WorkerStartup startup, ExitRequests exits) {
+    WorkerRuntime(ControlChannel channel, SharedRegion region, ChannelWrapper wrapper, WorkerStartup startup,
+                  ExitRequests exits) {
         this.startup = startup;
+        this.region = region;
+        this.channel = channel;
         this.context = new WorkerContextImpl(startup, ProcessHandle.current().pid());
         this.exits = exits;
         this.reports = new Reports(channel);
@@ -119,7 +126,7 @@ final class WorkerRuntime {
             handlers.prestartAllCoreThreads();
         }
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
-        daemon(new Heartbeat(this, reports, exits, prefetchTimeoutNanos), "prefork-heartbeat").start();
+        daemon(new Heartbeat(this, region, channel, reports, exits, prefetchTimeoutNanos), "prefork-heartbeat").start();
         reports.send(buf -> FrameCodec.encodeReady(buf, context.pid()));
         daemon(() -> {
             ExitReason reason = ExitReason.CRASHED; // if run() throws: the thread's stack trace goes to stderr
@@ -142,10 +149,6 @@ final class WorkerRuntime {
 
     boolean stopping() {
         return stopping;
-    }
-
-    int taken() {
-        return taken;
     }
 
     /** Connections refused by the PROXY protocol check since the last call (0 without --proxy-protocol). */

@@ -18,8 +18,9 @@ import java.util.function.LongConsumer;
  *   |  magic 0x50 'P' 0x46 'F' |version |  type  |       body length (u32)           | body ...         |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+------------------+
  *
- *   version      3 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
- *                the connection's local address in HANDOFF entries; version 2 had no flags or unread bytes in them)
+ *   version      4 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
+ *                the connection's local address in HANDOFF entries; version 2 had no flags or unread bytes in them;
+ *                version 3 had a HEARTBEAT frame, 0x30, now a counter in the worker's SharedRegion)
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
@@ -43,7 +44,6 @@ import java.util.function.LongConsumer;
  *
  * READY body:       pid (u64)
  * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
- * HEARTBEAT body:   connections held (u32)
  * PROXY_REFUSED body: count (u32, >= 1) of connections refused for their PROXY protocol header since the last one
  *
  * PARKED body (w->s; SCM_RIGHTS carries exactly 1 descriptor, the connection's; it also means DONE for the id):
@@ -60,7 +60,7 @@ import java.util.function.LongConsumer;
  */
 public final class FrameCodec {
     public static final int MAGIC = 0x5046;
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
     public static final int HEADER_BYTES = 8;
     /** Large enough for a full batch of handoffs (253 IPv6 entries are 253 * 35 + 2 bytes) plus the header. */
     public static final int MAX_FRAME_BYTES = 16384;
@@ -127,12 +127,6 @@ public final class FrameCodec {
         putHeader(dst, FrameType.READY, 8);
         dst.putLong(HEADER_BYTES, pid);
         return HEADER_BYTES + 8;
-    }
-
-    public static int encodeHeartbeat(ByteBuffer dst, int held) {
-        putHeader(dst, FrameType.HEARTBEAT, 4);
-        dst.putInt(HEADER_BYTES, held);
-        return HEADER_BYTES + 4;
     }
 
     /** @param count 1 to 2^32 - 1 */
@@ -310,11 +304,6 @@ public final class FrameCodec {
     public static long readReady(ByteBuffer src, int length) throws FrameException {
         expectLength(length, HEADER_BYTES + 8, "READY");
         return src.getLong(HEADER_BYTES);
-    }
-
-    public static int readHeartbeat(ByteBuffer src, int length) throws FrameException {
-        expectLength(length, HEADER_BYTES + 4, "HEARTBEAT");
-        return src.getInt(HEADER_BYTES);
     }
 
     /** @return the count, 1 to 2^32 - 1 */

@@ -43,8 +43,7 @@ public enum FrameType {
      * handler sees first.
      */
     PARKED(0x26, true),
-    /** w->s: the worker is alive. Body: u32 connections it holds now. */
-    HEARTBEAT(0x30, true),
+    // 0x30 was HEARTBEAT until wire version 4: heartbeats are a counter in the shared region now (SharedRegion).
     /**
      * w->s: connections the worker closed unserved since its previous PROXY_REFUSED because their PROXY protocol
      * header was missing or malformed or their peer was not allowed to send one ({@code --proxy-protocol}); sent by

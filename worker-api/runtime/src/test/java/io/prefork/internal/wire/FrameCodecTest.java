@@ -77,8 +77,8 @@ class FrameCodecTest {
     @Test
     void headerBytesAreBigEndianAsDiagrammed() {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeHeartbeat(b, 0x01020304);
-        assertArrayEquals(new byte[] {0x50, 0x46, 3, 0x30, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
+        int n = FrameCodec.encodeProxyRefused(b, 0x01020304);
+        assertArrayEquals(new byte[] {0x50, 0x46, 4, 0x31, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
     }
 
     @Test
@@ -116,16 +116,6 @@ class FrameCodecTest {
         b.putInt(FrameCodec.HEADER_BYTES, 0);
         assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readProxyRefused(b, n)), "count of 0");
         assertThrows(FrameException.class, () -> FrameCodec.readHeader(b, n, false), "w->s only");
-    }
-
-    @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void heartbeatRoundTrip(boolean direct) throws FrameException {
-        ByteBuffer b = frameBuffer(direct);
-        int n = FrameCodec.encodeHeartbeat(b, 123_456);
-        assertEquals(12, n);
-        assertEquals(FrameType.HEARTBEAT, FrameCodec.readHeader(b, n, true));
-        assertEquals(123_456, FrameCodec.readHeartbeat(b, n));
     }
 
     @ParameterizedTest
@@ -321,7 +311,7 @@ class FrameCodecTest {
     @Test
     void rejectsMessageShorterThanHeader() {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeHeartbeat(b, 1);
+        int n = FrameCodec.encodeProxyRefused(b, 1);
         for (int len = 0; len < FrameCodec.HEADER_BYTES; len++) {
             rejected(exactly(b, len), len, true, "shorter", len + " bytes");
         }
@@ -379,7 +369,7 @@ class FrameCodecTest {
     @Test
     void rejectsBodyLengthFieldNotMatchingMessageLength() {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeHeartbeat(b, 5);
+        int n = FrameCodec.encodeProxyRefused(b, 5);
         // The message carries more than the header announces (oversized).
         rejected(b, n + 3, true, "body is 4 bytes", "carries 7");
         // The message carries less than the header announces (truncated).
@@ -436,9 +426,9 @@ class FrameCodecTest {
         ByteBuffer b = frameBuffer(false);
         FrameCodec.putHeader(b, FrameType.READY, 4);
         assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readReady(b, 12)), "READY", "16", "12");
-        FrameCodec.putHeader(b, FrameType.HEARTBEAT, 8);
-        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readHeartbeat(b, 16)),
-                "HEARTBEAT", "12", "16");
+        FrameCodec.putHeader(b, FrameType.PROXY_REFUSED, 8);
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readProxyRefused(b, 16)),
+                "PROXY_REFUSED", "12", "16");
     }
 
     @Test
@@ -660,9 +650,6 @@ class FrameCodecTest {
             case READY:
                 FrameCodec.readReady(src, length);
                 break;
-            case HEARTBEAT:
-                FrameCodec.readHeartbeat(src, length);
-                break;
             case PROXY_REFUSED:
                 FrameCodec.readProxyRefused(src, length);
                 break;
@@ -729,7 +716,7 @@ class FrameCodecTest {
                 int n;
                 switch (random.nextInt(6)) {
                     case 0: n = FrameCodec.encodeReady(scratch, random.nextLong()); break;
-                    case 1: n = FrameCodec.encodeHeartbeat(scratch, random.nextInt()); break;
+                    case 1: n = FrameCodec.encodeProxyRefused(scratch, 1 + random.nextInt(1000)); break;
                     case 2: n = FrameCodec.encodeBootFailed(scratch, "failed " + random.nextInt()); break;
                     case 3: n = FrameCodec.encodeIds(scratch, FrameType.LOST, new long[] {1, 2, 3, 4, 5},
                             1 + random.nextInt(5)); break;
