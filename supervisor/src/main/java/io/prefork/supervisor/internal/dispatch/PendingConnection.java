@@ -14,6 +14,8 @@ import io.prefork.internal.wire.WireAddress;
  */
 public final class PendingConnection {
     public long id;
+    /** Its entry number on the channel of the worker it was last sent to (names its claim slot there). */
+    public long entry;
     /** The supervisor's copy of the socket; -1 once closed. */
     public int fd = -1;
     /** The loop clock's nanoTime at accept (accept4), for the handoff latency timer. */

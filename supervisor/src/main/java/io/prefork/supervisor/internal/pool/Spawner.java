@@ -189,7 +189,7 @@ final class Spawner {
             return;
         }
         try {
-            region = SharedRegion.create(regionFd);
+            region = SharedRegion.create(regionFd, SharedRegion.slotsFor(config.concurrency() + config.prefetch()));
         } catch (IOException e) {
             Native.closeQuietly(regionFd);
             Native.closeQuietly(pair[0]);

@@ -342,9 +342,10 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         promoteSpares();
         spawner.closeChannel(w);
         w.closeWorkerEnd();
+        // First: what it claimed (its region says, even now) joins what it was serving, and dies with it.
+        int back = dispatcher.giveBack(w, true);
         int diedWith = w.held().size();
         w.held().clear();
-        int back = dispatcher.giveBack(w, true);
         if (!expected || back > 0 || diedWith > 0) {
             LOG.warn("{} abandoned: {}; {} connection(s) it had not taken go to other workers, {} it was serving "
                     + "are gone", w, reason, back, diedWith);

@@ -60,6 +60,10 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     private int regionFd = -1;
     /** The region's heartbeat counter as last read: it may only grow. */
     private long lastHeartbeat;
+    /** The region's done counter as last read: it may only grow, and never past {@link #taken}. */
+    private long doneSeen;
+    /** Handoff entries sent on its channel: the next entry's number (its claim slot is this modulo the ring). */
+    private long nextEntry;
     private Launcher.Child process;
     private State state = State.SPAWNED;
     /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
@@ -307,14 +311,41 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         return taken;
     }
 
-    /** It finished connection {@code connectionId}; false if it did not hold it. */
-    public boolean finished(long connectionId) {
-        if (!held.remove(connectionId)) {
-            return false;
+    /**
+     * Its done counter moved by {@code n} (validated by the caller against {@link #taken}). A counter says how many
+     * finished, not which: the oldest held ones are assumed finished, which is exact at concurrency 1 (one at a
+     * time) and, above it, only makes --timeout measure from a later claim than the true one.
+     */
+    public void finished(long n) {
+        if (n >= held.size()) {
+            held.clear(); // the usual case, at concurrency 1: no search
+        } else {
+            for (long i = 0; i < n; i++) {
+                held.remove(held.minByValue()[0]);
+            }
         }
-        served++;
-        prefetchOk = true;
-        return true;
+        served += n;
+        if (n > 0) {
+            prefetchOk = true;
+        }
+    }
+
+    public long doneSeen() {
+        return doneSeen;
+    }
+
+    public void doneSeen(long done) {
+        doneSeen = done;
+    }
+
+    /** Numbers the next handoff entry sent to it. */
+    public long nextEntry() {
+        return nextEntry++;
+    }
+
+    /** Takes back the last {@code n} entry numbers: the sendmsg that was to carry them would have blocked. */
+    public void unsent(int n) {
+        nextEntry -= n;
     }
 
     /** It gave back prefetched connections: send it nothing ahead until one of its connections finishes. */

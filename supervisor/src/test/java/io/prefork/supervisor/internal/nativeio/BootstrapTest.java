@@ -97,7 +97,7 @@ class BootstrapTest {
 
             ControlChannel[] pair = ControlChannel.pair();
             int regionFd = Memfd.create("bootstrap-test");
-            SharedRegion region = SharedRegion.create(regionFd);
+            SharedRegion region = SharedRegion.create(regionFd, SharedRegion.MIN_SLOTS);
             ControlChannel workerEnd = null;
             try {
                 try (BootstrapServer.Arrival arrival = server.accept(TIMEOUT_MS)) {

@@ -20,17 +20,19 @@ import java.util.function.LongConsumer;
  *
  *   version      4 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
  *                the connection's local address in HANDOFF entries; version 2 had no flags or unread bytes in them;
- *                version 3 had a HEARTBEAT frame, 0x30, now a counter in the worker's SharedRegion)
+ *                version 3 had HEARTBEAT, TAKEN, DONE and DONE_TAKEN frames: a worker's heartbeat, claims and done
+ *                count are words in its SharedRegion now, and WAKE is the one message left of them)
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
- * Id list body (TAKEN, REJECTED, LOST, DONE, RETURNED; DONE_TAKEN: exactly 2, done then taken):
+ * Id list body (REJECTED, LOST, RETURNED; the worker first moved each entry's claim slot to DECLINED):
  *   +--------+--------+-------------------+-----+
  *   | count (u16, >=1) | id 0 (u64)        | ... |      body length = 2 + 8 * count
  *   +--------+--------+-------------------+-----+
  *
  * HANDOFF body: count (u16, 1..253) then count entries; the message's SCM_RIGHTS control data carries exactly
- * count descriptors, entry i's descriptor being the i-th:
+ * count descriptors, entry i's descriptor being the i-th. Both sides count entries from 0 over the channel's life:
+ * entry k's claim slot in the SharedRegion is k % R, which the supervisor set OFFERED before the sendmsg:
  *   +----------------+----------------------+--------------+
  *   | id (u64)       | accepted at (u64,    | peer address |
  *   |                | µs since the epoch)  |              |
@@ -45,8 +47,9 @@ import java.util.function.LongConsumer;
  * READY body:       pid (u64)
  * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
  * PROXY_REFUSED body: count (u32, >= 1) of connections refused for their PROXY protocol header since the last one
+ * WAKE body:        empty (the supervisor reads the worker's SharedRegion: claims, done count)
  *
- * PARKED body (w->s; SCM_RIGHTS carries exactly 1 descriptor, the connection's; it also means DONE for the id):
+ * PARKED body (w->s; SCM_RIGHTS carries exactly 1 descriptor, the connection's; the worker counts it done too):
  *   +----------------+----------------------+--------------+--------+--------+-------------------+
  *   | id (u64)       | accepted at (u64,    | peer address | unread length   | unread bytes ...  |
  *   |                | µs, as in HANDOFF)   | (as received)| (u16, <= 4096)  |                   |
@@ -121,6 +124,11 @@ public final class FrameCodec {
         dst.putShort(HEADER_BYTES, (short) 1);
         dst.putLong(HEADER_BYTES + 2, id);
         return HEADER_BYTES + 10;
+    }
+
+    public static int encodeWake(ByteBuffer dst) {
+        putHeader(dst, FrameType.WAKE, 0);
+        return HEADER_BYTES;
     }
 
     public static int encodeReady(ByteBuffer dst, long pid) {
@@ -299,6 +307,10 @@ public final class FrameCodec {
             sink.accept(src.getLong(HEADER_BYTES + 2 + 8 * i));
         }
         return count;
+    }
+
+    public static void readWake(int length) throws FrameException {
+        expectLength(length, HEADER_BYTES, "WAKE");
     }
 
     public static long readReady(ByteBuffer src, int length) throws FrameException {

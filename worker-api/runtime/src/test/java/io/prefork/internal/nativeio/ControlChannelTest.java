@@ -232,7 +232,7 @@ class ControlChannelTest {
         int[] lengths = new int[3];
         lengths[0] = FrameCodec.encodeReady(b, 4711);
         assertTrue(worker.send(lengths[0], null, 0, false));
-        lengths[1] = FrameCodec.encodeIds(b, FrameType.TAKEN, new long[] {7, 8, 9}, 3);
+        lengths[1] = FrameCodec.encodeIds(b, FrameType.REJECTED, new long[] {7, 8, 9}, 3);
         assertTrue(worker.send(lengths[1], null, 0, false));
         String message = "x".repeat(300);
         lengths[2] = FrameCodec.encodeBootFailed(b, message);
@@ -244,7 +244,7 @@ class ControlChannelTest {
         assertEquals(FrameType.READY, FrameCodec.readHeader(r, lengths[0], true));
         assertEquals(4711, FrameCodec.readReady(r, lengths[0]));
         assertEquals(lengths[1], supervisor.receive(false));
-        assertEquals(FrameType.TAKEN, FrameCodec.readHeader(r, lengths[1], true));
+        assertEquals(FrameType.REJECTED, FrameCodec.readHeader(r, lengths[1], true));
         List<Long> ids = new ArrayList<>();
         FrameCodec.readIds(r, lengths[1], ids::add);
         assertEquals(List.of(7L, 8L, 9L), ids);
@@ -273,7 +273,7 @@ class ControlChannelTest {
     @Test
     void queuedFramesAreReadBeforeEndOfStream() throws NativeException {
         int n = FrameCodec.encodeProxyRefused(supervisor.sendBuffer(), 1);
-        // HEARTBEAT is w->s, but the channel does not care: direction is the codec's business.
+        // PROXY_REFUSED is w->s, but the channel does not care: direction is the codec's business.
         assertTrue(supervisor.send(n, null, 0, false));
         supervisor.close();
         assertEquals(n, worker.receive(false));
@@ -538,7 +538,7 @@ class ControlChannelTest {
 
         int[] sv = Native.seqpacketPair();
         try (ControlChannel sender = new ControlChannel(sv[0], reused); ControlChannel receiver = new ControlChannel(sv[1])) {
-            int length = FrameCodec.encodeId(sender.sendBuffer(), FrameType.DONE, 42);
+            int length = FrameCodec.encodeId(sender.sendBuffer(), FrameType.LOST, 42);
             assertTrue(sender.send(length, null, 0, false));
             assertEquals(length, receiver.receive(false));
             long[] got = new long[1];

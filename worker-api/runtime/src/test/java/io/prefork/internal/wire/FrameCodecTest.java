@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FrameCodecTest {
     private static final FrameType[] ID_LIST_TYPES = {
-        FrameType.TAKEN, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED, FrameType.DONE_TAKEN};
+        FrameType.REJECTED, FrameType.LOST, FrameType.RETURNED};
 
     private static ByteBuffer frameBuffer(boolean direct) {
         // Room beyond MAX_FRAME_BYTES so that tests can build oversized messages in the same buffer.
@@ -102,6 +102,18 @@ class FrameCodecTest {
         assertEquals(16, n);
         assertEquals(FrameType.READY, FrameCodec.readHeader(b, n, true));
         assertEquals(0x7FFF_0000_1234_5678L, FrameCodec.readReady(b, n));
+    }
+
+    @Test
+    void wakeIsAHeaderAlone() throws FrameException {
+        ByteBuffer b = frameBuffer(false);
+        int n = FrameCodec.encodeWake(b);
+        assertArrayEquals(new byte[] {0x50, 0x46, 4, 0x32, 0, 0, 0, 0}, exactly(b, n).array());
+        assertEquals(FrameType.WAKE, FrameCodec.readHeader(b, n, true));
+        FrameCodec.readWake(n);
+        assertThrows(FrameException.class, () -> FrameCodec.readHeader(b, n, false), "w->s only");
+        FrameCodec.putHeader(b, FrameType.WAKE, 4);
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readWake(12)), "WAKE", "8", "12");
     }
 
     @Test
@@ -196,9 +208,9 @@ class FrameCodecTest {
     void encodeIdsRefusesCountsOutsideTheLimits() {
         ByteBuffer b = frameBuffer(false);
         long[] ids = new long[FrameCodec.MAX_IDS_PER_FRAME + 1];
-        assertThrows(IllegalArgumentException.class, () -> FrameCodec.encodeIds(b, FrameType.DONE, ids, 0));
+        assertThrows(IllegalArgumentException.class, () -> FrameCodec.encodeIds(b, FrameType.LOST, ids, 0));
         assertThrows(IllegalArgumentException.class,
-                () -> FrameCodec.encodeIds(b, FrameType.DONE, ids, FrameCodec.MAX_IDS_PER_FRAME + 1));
+                () -> FrameCodec.encodeIds(b, FrameType.LOST, ids, FrameCodec.MAX_IDS_PER_FRAME + 1));
     }
 
     private static InetSocketAddress v4(int i) throws UnknownHostException {
@@ -322,15 +334,15 @@ class FrameCodecTest {
     void rejectsMessageLongerThanMaximum() {
         ByteBuffer b = frameBuffer(false);
         int len = FrameCodec.MAX_FRAME_BYTES + 1;
-        FrameCodec.putHeader(b, FrameType.DONE, len - FrameCodec.HEADER_BYTES);
+        FrameCodec.putHeader(b, FrameType.LOST, len - FrameCodec.HEADER_BYTES);
         rejected(b, len, true, "exceeds", String.valueOf(len), String.valueOf(FrameCodec.MAX_FRAME_BYTES));
     }
 
     @Test
     void acceptsMessageOfExactlyTheMaximum() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.DONE, FrameCodec.MAX_FRAME_BYTES - FrameCodec.HEADER_BYTES);
-        assertEquals(FrameType.DONE, FrameCodec.readHeader(b, FrameCodec.MAX_FRAME_BYTES, true));
+        FrameCodec.putHeader(b, FrameType.LOST, FrameCodec.MAX_FRAME_BYTES - FrameCodec.HEADER_BYTES);
+        assertEquals(FrameType.LOST, FrameCodec.readHeader(b, FrameCodec.MAX_FRAME_BYTES, true));
     }
 
     @Test
@@ -384,10 +396,10 @@ class FrameCodecTest {
     @Test
     void rejectsIdListWithCountZero() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.TAKEN, 2);
+        FrameCodec.putHeader(b, FrameType.REJECTED, 2);
         b.putShort(FrameCodec.HEADER_BYTES, (short) 0);
         int n = FrameCodec.HEADER_BYTES + 2;
-        assertEquals(FrameType.TAKEN, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.REJECTED, FrameCodec.readHeader(b, n, true));
         FrameException e = assertThrows(FrameException.class, () -> FrameCodec.readIds(b, n, id -> fail()));
         assertMentions(e, "count 0", "outside 1..");
     }
@@ -395,19 +407,19 @@ class FrameCodecTest {
     @Test
     void rejectsIdListWithoutCount() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.DONE, 0);
+        FrameCodec.putHeader(b, FrameType.LOST, 0);
         int n = FrameCodec.HEADER_BYTES;
-        assertEquals(FrameType.DONE, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.LOST, FrameCodec.readHeader(b, n, true));
         assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readIds(b, n, id -> fail())), "no count");
     }
 
     @Test
     void rejectsIdListCountNotMatchingLength() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeIds(b, FrameType.DONE, new long[] {1, 2, 3}, 3);
+        int n = FrameCodec.encodeIds(b, FrameType.LOST, new long[] {1, 2, 3}, 3);
         // Count says 4 but only 3 ids are there.
         b.putShort(FrameCodec.HEADER_BYTES, (short) 4);
-        assertEquals(FrameType.DONE, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.LOST, FrameCodec.readHeader(b, n, true));
         FrameException e = assertThrows(FrameException.class,
                 () -> FrameCodec.readIds(exactly(b, n), n, id -> fail("no id may be delivered from a bad frame")));
         assertMentions(e, "4 ids", "must be 42 bytes", "not 34");
@@ -656,12 +668,12 @@ class FrameCodecTest {
             case BOOT_FAILED:
                 FrameCodec.readBootFailed(src, length);
                 break;
-            case TAKEN:
+            case WAKE:
+                FrameCodec.readWake(length);
+                break;
             case REJECTED:
             case LOST:
-            case DONE:
             case RETURNED:
-            case DONE_TAKEN:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
             case PARKED:
