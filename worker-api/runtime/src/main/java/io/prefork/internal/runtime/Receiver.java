@@ -243,7 +243,8 @@ final class Receiver {
         SocketChannel ch = null;
         try {
             InetSocketAddress peer = reader.peerAddress();
-            ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
+            // A new connection comes straight from the supervisor's accept4, blocking: no fcntl for it.
+            ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer, !reader.resumed());
             return new WorkerConnection(runtime, id, ch, fd, peer, reader.peerWire(), reader.acceptedEpochMicros(),
                     reader.resumed(), reader.unread());
         } catch (IOException | RuntimeException e) {
