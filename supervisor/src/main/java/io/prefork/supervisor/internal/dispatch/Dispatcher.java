@@ -174,8 +174,19 @@ public final class Dispatcher {
         return n;
     }
 
-    /** Assigns queued connections to workers' outboxes while the policy finds one with room. */
+    /**
+     * Assigns queued connections to workers' outboxes while the policy finds one with room; then, with sending ahead
+     * ({@code --prefetch}), gives each worker that is free a connection waiting unclaimed at a busy one
+     * ({@link #revokeForFreeWorkers}).
+     */
     public void dispatch() {
+        assign();
+        if (prefetch > 0 && queue.isEmpty()) {
+            revokeForFreeWorkers();
+        }
+    }
+
+    private void assign() {
         while (!queue.isEmpty()) {
             int i = policy.pick(workers, concurrency, prefetch);
             if (i < 0) {
@@ -187,6 +198,66 @@ public final class Dispatcher {
                 lifecycle.recycle(w);
             }
         }
+    }
+
+    /**
+     * Revocable sending ahead: a connection sent ahead to a worker whose handlers are all busy must not wait there
+     * while another worker is free. For each worker with a free handler slot and nothing on its way to it, the oldest
+     * connection waiting unclaimed at a busy worker is revoked (compare-and-set OFFERED to REVOKED in that worker's
+     * claim slot: if the worker claimed it first, it keeps it) and our own copy goes to the free worker, flagged
+     * ELSEWHERE (the busy worker closes its copy unread only when it reaches the entry, so the new one shuts the
+     * socket down when done, or the client would see no FIN). The busy worker is sent nothing ahead until one of its
+     * connections finishes, so a long request does not attract a stream of entries only to lose them.
+     */
+    private void revokeForFreeWorkers() {
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess free = workers.get(i);
+            if (!free.available() || !free.outbox().isEmpty() || !free.unacked().isEmpty()
+                    || free.held().size() >= concurrency) {
+                continue;
+            }
+            PendingConnection c = revokeOldestWaiting(free);
+            if (c == null) {
+                return;
+            }
+            c.elsewhere = true;
+            free.outbox().add(c);
+            metrics.prefetchReturned.inc();
+            metrics.redispatched.inc();
+            if (free.assignOne() && !free.retiring()) {
+                lifecycle.recycle(free);
+            }
+        }
+    }
+
+    /** The oldest connection waiting unclaimed at a worker other than {@code free} whose slots are all taken. */
+    private PendingConnection revokeOldestWaiting(WorkerProcess free) {
+        WorkerProcess victim = null;
+        PendingConnection oldest = null;
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (w == free || !w.hasChannel() || w.held().size() < concurrency) {
+                continue; // a worker with a free slot claims what it was sent by itself
+            }
+            PendingConnection c = w.unacked().peekFirst();
+            if (c != null && (oldest == null || c.acceptedNanos - oldest.acceptedNanos < 0)) {
+                victim = w;
+                oldest = c;
+            }
+        }
+        if (oldest == null) {
+            return null;
+        }
+        if (!victim.region().revoke(oldest.entry, oldest.id)) {
+            // It claimed (or declined) it a moment ago: read that now; the next dispatch looks again.
+            collect(victim);
+            return null;
+        }
+        victim.unacked().pollFirst();
+        victim.revoked(oldest.entry);
+        victim.prefetchReturned();
+        LOG.debug("{} was sent ahead to {}, whose handlers are all busy; serving it elsewhere", oldest, victim);
+        return oldest;
     }
 
     // ------------------------------------------------------------------------------------------------ sending
@@ -370,8 +441,11 @@ public final class Dispatcher {
                 int state = checkSlot(c, v);
                 if (state == SharedRegion.CLAIMED) {
                     it.remove();
+                    w.settled(c.entry);
                     claimed(w, c, now);
                     moved = true;
+                } else if (state == SharedRegion.DECLINED) {
+                    w.settled(c.entry); // its REJECTED, LOST or RETURNED frame follows
                 } else if (state == SharedRegion.REVOKED) {
                     throw new FrameException("the claim slot of entry " + c.entry + " holds " + SharedRegion.describe(v)
                             + ", a state only the supervisor writes, for a connection it did not revoke");

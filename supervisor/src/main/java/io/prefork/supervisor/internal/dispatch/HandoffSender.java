@@ -48,7 +48,7 @@ final class HandoffSender {
         while (!w.outbox().isEmpty()) {
             batch.clear();
             int offset = FrameCodec.beginHandoff();
-            PendingConnection oldest = w.unacked().peekFirst();
+            long oldest = w.oldestUnsettled();
             for (PendingConnection c : w.outbox()) {
                 // A resumed entry carries its unread bytes (up to MAX_UNREAD_BYTES), so entries differ in size.
                 if (batch.size() == FrameCodec.MAX_FDS_PER_FRAME || offset + FrameCodec.handoffEntryBytes(
@@ -56,7 +56,7 @@ final class HandoffSender {
                     break;
                 }
                 long entry = w.nextEntry();
-                if (oldest != null && entry - oldest.entry >= region.slots()) {
+                if (entry - oldest >= region.slots()) {
                     // Its slot is still the oldest unresolved entry's: wait for that one's claim or report. The ring
                     // is sized far above what may be in flight, so this is only ever a worker that reports nothing.
                     w.unsent(1);
@@ -66,7 +66,7 @@ final class HandoffSender {
                 // Offered before the sendmsg: the worker may claim it the moment the message arrives.
                 region.offer(entry, c.id);
                 offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength,
-                        c.resumed, c.unread, c.unreadLength);
+                        c.resumed, c.elsewhere, c.unread, c.unreadLength);
                 fdScratch[batch.size()] = c.fd;
                 batch.add(c);
             }

@@ -64,6 +64,11 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     private long doneSeen;
     /** Handoff entries sent on its channel: the next entry's number (its claim slot is this modulo the ring). */
     private long nextEntry;
+    /**
+     * Entries we revoked that the worker may not have passed yet (it settles entries in order, so it has passed every
+     * entry below one it claimed or declined): their slots must not be reused until it has. In entry order.
+     */
+    private final ArrayDeque<Long> revokedEntries = new ArrayDeque<>();
     private Launcher.Child process;
     private State state = State.SPAWNED;
     /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
@@ -336,6 +341,30 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     public void doneSeen(long done) {
         doneSeen = done;
+    }
+
+    /** We revoked entry {@code entry}: its slot stays reserved until the worker has passed it. */
+    public void revoked(long entry) {
+        revokedEntries.addLast(entry);
+    }
+
+    /** The worker settled entry {@code entry} (claimed or declined it): it has passed every entry below. */
+    public void settled(long entry) {
+        while (!revokedEntries.isEmpty() && revokedEntries.peekFirst() < entry) {
+            revokedEntries.pollFirst();
+        }
+    }
+
+    /** The oldest entry whose slot may still be in use: the next entry to send if there is none. */
+    public long oldestUnsettled() {
+        long oldest = nextEntry;
+        if (!unacked.isEmpty()) {
+            oldest = Math.min(oldest, unacked.peekFirst().entry);
+        }
+        if (!revokedEntries.isEmpty()) {
+            oldest = Math.min(oldest, revokedEntries.peekFirst());
+        }
+        return oldest;
     }
 
     /** Numbers the next handoff entry sent to it. */

@@ -56,6 +56,8 @@ class DispatcherTest {
     private final List<SharedRegion> workerViews = new ArrayList<>();
     private final List<Map<Long, Long>> entriesReceived = new ArrayList<>();
     private final long[] entryCounts = new long[8];
+    /** Ids received with the ELSEWHERE flag (revoked from another worker). */
+    private final List<Long> flaggedElsewhere = new ArrayList<>();
     private final Lifecycle lifecycle = new Lifecycle();
     private final FrameCodec.HandoffReader reader = new FrameCodec.HandoffReader();
     private Dispatcher dispatcher;
@@ -365,6 +367,81 @@ class DispatcherTest {
         assertEquals(List.of(waiting), receiveIds(to));
     }
 
+    /**
+     * Revocable sending ahead: a connection sent ahead to a busy worker goes to a worker that frees first, the busy
+     * one finds it REVOKED when it reaches it, and its slot is not reused until the busy worker has passed it.
+     */
+    @Test
+    void aConnectionSentAheadToABusyWorkerIsRevokedAndSentToOneThatFreesFirst() throws Exception {
+        create(1, 1);
+        WorkerProcess a = worker();
+        WorkerProcess b = worker();
+        long first = connection();
+        long second = connection();
+        dispatchAndSend();
+        int toA = receiveIds(0).get(0) == first ? 0 : 1;
+        receiveIds(1);
+        claim(0, toA == 0 ? first : second);
+        claim(1, toA == 0 ? second : first);
+        dispatcher.collectAll();
+        long ahead = connection();
+        dispatchAndSend();
+        int busy = receiveIds(0).contains(ahead) ? 0 : 1;
+        int freed = 1 - busy;
+        WorkerProcess busyWorker = workers.get(busy);
+        long entry = entriesReceived.get(busy).get(ahead);
+        assertEquals(1, busyWorker.unacked().size(), "sent ahead, unclaimed");
+
+        done(freed);
+        dispatcher.collectAll();
+        dispatchAndSend();
+        assertEquals(List.of(ahead), receiveIds(freed), "our copy went to the worker that freed");
+        assertEquals(List.of(ahead), flaggedElsewhere, "flagged: the busy worker may still hold a copy");
+        assertEquals(SharedRegion.slotValue(ahead, SharedRegion.REVOKED),
+                workerViews.get(busy).settle(entry, ahead, SharedRegion.CLAIMED), "the busy worker learns it lost it");
+        assertEquals(0, busyWorker.unacked().size());
+        assertFalse(busyWorker.mayPrefetch(), "nothing more sent ahead to it until one of its connections is done");
+        assertEquals(entry, busyWorker.oldestUnsettled(), "its slot stays reserved until the worker passes it");
+        assertEquals(1, metrics.prefetchReturned.getCount());
+        claim(freed, ahead);
+        dispatcher.collectAll();
+        assertEquals(List.of(), lifecycle.abandoned);
+        assertEquals(1, workers.get(freed).inFlight(), "the revoked one, now claimed by the worker that freed");
+        assertEquals(1, busyWorker.inFlight(), "its long one; the revoked one no longer counts");
+        assertEquals(2, a.inFlight() + b.inFlight());
+    }
+
+    @Test
+    void aRevokeThatLosesTheRaceToAClaimLeavesTheConnectionWithTheWorkerThatClaimedIt() throws Exception {
+        create(1, 1);
+        worker();
+        worker();
+        long first = connection();
+        long second = connection();
+        dispatchAndSend();
+        List<Long> to0 = receiveIds(0);
+        List<Long> to1 = receiveIds(1);
+        claim(0, to0.get(0));
+        claim(1, to1.get(0));
+        dispatcher.collectAll();
+        long ahead = connection();
+        dispatchAndSend();
+        int busy = receiveIds(0).contains(ahead) ? 0 : 1;
+        receiveIds(1 - busy);
+        done(1 - busy);
+        dispatcher.collectAll(); // the other worker is free now
+        done(busy);
+        claim(busy, ahead); // the busy worker finished too, and claimed the one waiting, before we looked again
+        // To the supervisor it still looks busy: it tries to revoke, and loses.
+        dispatcher.dispatch();
+        dispatcher.flushAll();
+        assertEquals(List.of(), receiveIds(1 - busy), "nothing revoked: the claim won");
+        assertEquals(0, metrics.prefetchReturned.getCount());
+        dispatcher.collectAll();
+        assertEquals(List.of(), lifecycle.abandoned);
+        assertTrue(first != second);
+    }
+
     // ------------------------------------------------------------------------------------------------ harness
 
     private void create(int concurrency, int prefetch) {
@@ -445,6 +522,9 @@ class DispatcherTest {
                 reader.next();
                 ids.add(reader.id());
                 entries.put(reader.id(), entryCounts[n]++);
+                if (reader.elsewhere()) {
+                    flaggedElsewhere.add(reader.id());
+                }
             }
             reader.finish();
         }

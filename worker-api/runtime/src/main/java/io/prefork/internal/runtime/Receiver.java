@@ -241,13 +241,24 @@ final class Receiver {
     /** The entry the reader is on, with its descriptor wrapped; a REFUSED entry if wrapping fails. */
     private WorkerConnection wrap(long id, int fd) {
         SocketChannel ch = null;
+        int dup = -1;
         try {
+            if (reader.elsewhere()) {
+                dup = Native.reserveDescriptor(fd);
+                if (dup < 0) {
+                    throw new IOException("no descriptor free to keep a copy of connection " + id
+                            + " for its shutdown (descriptor table full)");
+                }
+            }
             InetSocketAddress peer = reader.peerAddress();
             // A new connection comes straight from the supervisor's accept4, blocking: no fcntl for it.
             ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer, !reader.resumed());
-            return new WorkerConnection(runtime, id, ch, fd, peer, reader.peerWire(), reader.acceptedEpochMicros(),
-                    reader.resumed(), reader.unread());
+            WorkerConnection c = new WorkerConnection(runtime, id, ch, fd, peer, reader.peerWire(),
+                    reader.acceptedEpochMicros(), reader.resumed(), reader.unread());
+            c.shutdownFd = dup;
+            return c;
         } catch (IOException | RuntimeException e) {
+            Native.closeQuietly(dup);
             LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
             if (ch != null) {
                 try {

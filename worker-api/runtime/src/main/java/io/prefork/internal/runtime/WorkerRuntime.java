@@ -356,13 +356,21 @@ final class WorkerRuntime {
      * the handler asked to park it, first gives it back to the supervisor (PARKED), then counts it done too.
      */
     private void finish(WorkerConnection c) {
+        boolean parked = false;
         if (c.parkRequested() && c.channel != null && c.channel.isOpen() && !stopping) {
             // PARKED carries the descriptor. Once sendmsg returns the kernel holds the file in flight and then the
             // supervisor holds it, so closing our channel below sends no FIN: the client sees nothing.
             // Under the PROXY protocol the client's address came from the header, which is not sent again: the
             // parked entry carries it instead of the balancer's, so the next handler still sees the client.
             byte[] echo = c.remote == c.peer ? c.peerWire : WireAddress.encode(c.remote);
-            reports.sendParked(c.id, c.acceptedEpochMicros, echo, c.fd, c.parkUnread());
+            if (reports.sendParked(c.id, c.acceptedEpochMicros, echo, c.fd, c.parkUnread()) == 0) {
+                parked = true;
+            }
+        }
+        if (!parked && c.shutdownFd >= 0) {
+            // Revoked from another worker that may still hold a copy: without this its copy would keep the client
+            // from seeing FIN until that worker reached the entry.
+            Native.shutdown(c.shutdownFd);
         }
         c.closeQuietly();
         synchronized (state) {

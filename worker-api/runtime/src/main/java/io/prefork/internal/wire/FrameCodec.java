@@ -38,7 +38,9 @@ import java.util.function.LongConsumer;
  *   |                | µs since the epoch)  |              |
  *   +----------------+----------------------+--------------+
  *   address (WireAddress): family (u8: 4 or 6) | port (u16) | 4 or 16 address bytes      (7 or 19 bytes)
- *   then flags (u8): bit 0 RESUMED (a parked connection that became readable; all other bits 0, enforced)
+ *   then flags (u8): bit 0 RESUMED (a parked connection that became readable), bit 1 ELSEWHERE (revoked from
+ *   another worker, which may still hold a copy of the descriptor until it reaches the entry: the handler's worker
+ *   shuts the socket down before its close, or the client would see no FIN); all other bits 0, enforced
  *   and, only when RESUMED: unread length (u16, 0..MAX_UNREAD_BYTES) | that many bytes the previous handler read
  *   beyond its request, which the next handler must see before the socket's bytes
  *   No local address: the worker asks its channel (the JDK reads it with getsockname when it wraps the socket),
@@ -79,6 +81,8 @@ public final class FrameCodec {
     public static final int MAX_UNREAD_BYTES = 4096;
     /** HANDOFF entry flag: a parked connection resumed, followed by its unread bytes. */
     public static final int FLAG_RESUMED = 1;
+    /** HANDOFF entry flag: revoked from another worker, which may still hold a copy: shut down before closing. */
+    public static final int FLAG_ELSEWHERE = 2;
     /** The size of a new (not resumed) handoff entry with an IPv6 peer: id, accepted-at, address, flags. */
     public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + WireAddress.MAX_BYTES + 1;
 
@@ -190,11 +194,24 @@ public final class FrameCodec {
      */
     public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
                                       byte[] peer, int peerLength, boolean resumed, byte[] unread, int unreadLength) {
+        return putHandoffEntry(dst, offset, id, acceptedEpochMicros, peer, peerLength, resumed, false, unread,
+                unreadLength);
+    }
+
+    /**
+     * Writes one handoff entry with all its flags.
+     *
+     * @param elsewhere true for a connection revoked from another worker ({@link #FLAG_ELSEWHERE})
+     * @return the offset after the entry
+     */
+    public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros, byte[] peer,
+                                      int peerLength, boolean resumed, boolean elsewhere, byte[] unread,
+                                      int unreadLength) {
         dst.putLong(offset, id);
         dst.putLong(offset + 8, acceptedEpochMicros);
         dst.put(offset + 16, peer, 0, peerLength);
         int at = offset + 16 + peerLength;
-        dst.put(at++, (byte) (resumed ? FLAG_RESUMED : 0));
+        dst.put(at++, (byte) ((resumed ? FLAG_RESUMED : 0) | (elsewhere ? FLAG_ELSEWHERE : 0)));
         if (resumed) {
             if (unreadLength < 0 || unreadLength > MAX_UNREAD_BYTES) {
                 throw new IllegalArgumentException("unread length " + unreadLength + " outside 0.." + MAX_UNREAD_BYTES);
@@ -424,6 +441,7 @@ public final class FrameCodec {
         private long acceptedEpochMicros;
         private int peerOffset;
         private boolean resumed;
+        private boolean elsewhere;
         private int unreadOffset;
         private int unreadLength;
 
@@ -447,11 +465,12 @@ public final class FrameCodec {
                 throw new FrameException("HANDOFF frame ends before the flags of the entry for connection " + id);
             }
             int flags = src.get(offset++) & 0xFF;
-            if ((flags & ~FLAG_RESUMED) != 0) {
+            if ((flags & ~(FLAG_RESUMED | FLAG_ELSEWHERE)) != 0) {
                 throw new FrameException(String.format("HANDOFF entry for connection %d has unknown flags 0x%02x",
                         id, flags));
             }
-            resumed = flags == FLAG_RESUMED;
+            resumed = (flags & FLAG_RESUMED) != 0;
+            elsewhere = (flags & FLAG_ELSEWHERE) != 0;
             unreadLength = 0;
             if (resumed) {
                 if (offset + 2 > end) {
@@ -469,6 +488,11 @@ public final class FrameCodec {
                 unreadOffset = offset;
                 offset += unreadLength;
             }
+        }
+
+        /** True if another worker may still hold a copy of this entry's descriptor ({@link #FLAG_ELSEWHERE}). */
+        public boolean elsewhere() {
+            return elsewhere;
         }
 
         /** True if this entry is a parked connection resumed (not a new one). */

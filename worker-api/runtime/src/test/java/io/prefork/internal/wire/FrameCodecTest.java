@@ -557,6 +557,22 @@ class FrameCodecTest {
     }
 
     @Test
+    void theElsewhereFlagRoundTrips() throws Exception {
+        ByteBuffer b = frameBuffer(false);
+        byte[] peer = WireAddress.encode(v4(1));
+        int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), 7, 1, peer, peer.length, false, true, null,
+                0);
+        int n = FrameCodec.finishHandoff(b, 1, end);
+        assertEquals(FrameCodec.FLAG_ELSEWHERE, b.get(FrameCodec.beginHandoff() + 16 + peer.length));
+        FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
+        r.reset(exactly(b, n), n);
+        r.next();
+        assertTrue(r.elsewhere());
+        assertFalse(r.resumed());
+        r.finish();
+    }
+
+    @Test
     void rejectsUnknownEntryFlagsAndTooManyUnreadBytes() throws Exception {
         ByteBuffer b = frameBuffer(false);
         byte[] peer = WireAddress.encode(v4(1));
@@ -564,9 +580,13 @@ class FrameCodecTest {
         int n = FrameCodec.finishHandoff(b, 1, end);
         int flagsAt = FrameCodec.beginHandoff() + 16 + peer.length;
         FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
-        b.put(flagsAt, (byte) 3);
+        b.put(flagsAt, (byte) 5);
         r.reset(exactly(b, n), n);
-        assertMentions(assertThrows(FrameException.class, r::next), "connection 5", "unknown flags 0x03");
+        assertMentions(assertThrows(FrameException.class, r::next), "connection 5", "unknown flags 0x05");
+        b.put(flagsAt, (byte) 3); // RESUMED | ELSEWHERE: both known
+        r.reset(exactly(b, n), n);
+        r.next();
+        assertTrue(r.resumed() && r.elsewhere());
         b.put(flagsAt, (byte) 1);
         b.putShort(flagsAt + 1, (short) (FrameCodec.MAX_UNREAD_BYTES + 1));
         r.reset(exactly(b, n), n);
