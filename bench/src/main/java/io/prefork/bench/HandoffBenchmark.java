@@ -114,6 +114,11 @@ public class HandoffBenchmark {
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
         }
+        if (!Native.isBlocking(tcpFd)) {
+            // sendRecvWrapClose wraps it as known blocking, as the worker does with what the supervisor accepts.
+            throw new IllegalStateException("the accepted socket is non-blocking: the supervisor's accept4 must not "
+                    + "set SOCK_NONBLOCK");
+        }
 
         remote = (InetSocketAddress) client.getLocalAddress();
         peerWire = WireAddress.encode(remote);
@@ -246,11 +251,14 @@ public class HandoffBenchmark {
         return fd;
     }
 
-    /** As {@link #sendRecvClose}, but the worker wraps the descriptor into a SocketChannel and closes that. */
+    /**
+     * As {@link #sendRecvClose}, but the worker wraps the descriptor into a SocketChannel and closes that. Wrapped
+     * as the worker wraps a new connection: known blocking (the supervisor's accept4 left it so), so no fcntl.
+     */
     @Benchmark
     public void sendRecvWrapClose(Blackhole bh) throws IOException, FrameException {
         int fd = handoffOne(bh);
-        SocketChannel ch = wrapper.wrap(fd, false, remote);
+        SocketChannel ch = wrapper.wrap(fd, false, remote, true);
         ch.close();
     }
 
