@@ -42,8 +42,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * The handoff hot path, one thread playing both sides: the supervisor encodes a HANDOFF frame and sends it with a
  * real connected TCP descriptor over a real SOCK_SEQPACKET socketpair; the worker receives it, validates the frame and
  * closes (or wraps and closes) the descriptor it got. What is left out on purpose: the supervisor's accept (one
- * connection is accepted once and re-sent every time), the worker's TAKEN reply and the supervisor's close of its
- * copy on the ack, and the cost of waking a second process (both ends live in this thread, so nothing ever blocks).
+ * connection is accepted once and re-sent every time), the worker's claim (a compare-and-set in the region it shares
+ * with the supervisor, no message since wire version 4) and the supervisor's close of its copy on seeing it, and the cost of waking a second process (both ends live in this thread, so nothing ever blocks).
  *
  * <p>Ownership, as in production: the supervisor owns {@link #tcpFd} for the whole trial and only lends it to
  * sendmsg; the kernel installs a new descriptor in the receiver for every copy sent, and each benchmark closes every
@@ -114,6 +114,11 @@ public class HandoffBenchmark {
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
         }
+        if (!Native.isBlocking(tcpFd)) {
+            // sendRecvWrapClose wraps it as known blocking, as the worker does with what the supervisor accepts.
+            throw new IllegalStateException("the accepted socket is non-blocking: the supervisor's accept4 must not "
+                    + "set SOCK_NONBLOCK");
+        }
 
         remote = (InetSocketAddress) client.getLocalAddress();
         peerWire = WireAddress.encode(remote);
@@ -139,7 +144,7 @@ public class HandoffBenchmark {
         }
         acceptedFrame = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES + 1);
         ids[0] = 42L;
-        acceptedFrameLength = FrameCodec.encodeIds(acceptedFrame, FrameType.TAKEN, ids, 1);
+        acceptedFrameLength = FrameCodec.encodeIds(acceptedFrame, FrameType.REJECTED, ids, 1);
         idSink = id -> idSum += id;
 
         descriptorsAtStart = openDescriptors();
@@ -246,11 +251,14 @@ public class HandoffBenchmark {
         return fd;
     }
 
-    /** As {@link #sendRecvClose}, but the worker wraps the descriptor into a SocketChannel and closes that. */
+    /**
+     * As {@link #sendRecvClose}, but the worker wraps the descriptor into a SocketChannel and closes that. Wrapped
+     * as the worker wraps a new connection: known blocking (the supervisor's accept4 left it so), so no fcntl.
+     */
     @Benchmark
     public void sendRecvWrapClose(Blackhole bh) throws IOException, FrameException {
         int fd = handoffOne(bh);
-        SocketChannel ch = wrapper.wrap(fd, false, remote);
+        SocketChannel ch = wrapper.wrap(fd, false, remote, true);
         ch.close();
     }
 
@@ -329,11 +337,14 @@ public class HandoffBenchmark {
         return reader.id() + count;
     }
 
-    /** The worker's TAKEN reply for one connection. */
+    /**
+     * A worker's id-list report for one connection (REJECTED here; LOST and RETURNED are alike). Up to wire version 3
+     * every connection cost one (TAKEN); since version 4 a claim is a compare-and-set in the shared region instead.
+     */
     @Benchmark
     public int encodeIds() {
         ids[0] = nextId++;
-        return FrameCodec.encodeIds(encodeBuffer, FrameType.TAKEN, ids, 1);
+        return FrameCodec.encodeIds(encodeBuffer, FrameType.REJECTED, ids, 1);
     }
 
     /** The supervisor's decoding of that reply (header, count, one id to a sink). */

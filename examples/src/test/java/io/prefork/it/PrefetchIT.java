@@ -63,6 +63,42 @@ class PrefetchIT {
     }
 
     /**
+     * Head-of-line blocking, without a timeout: as above, but with a prefetch timeout of a minute, so no give-back
+     * can be what saves the third connection. It is sent ahead to A (busy for 30 s); B frees after 1.5 s; the
+     * supervisor revokes the connection at A (its claim slot) and sends its own copy to B, which serves it within
+     * moments of freeing. The client reads to end of stream: A still holds its revoked copy unread (in its socket or
+     * its waiting list, until its 30 s request ends), so the end comes only because B shut the socket down when done.
+     */
+    @Test
+    void aConnectionSentAheadToABusyWorkerIsServedByOneThatFreesFirstWithNoTimeout() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.it.workers.SleepPathWorker",
+                "--prefetch", "1", "--prefetch-timeout", "60000", "--admin", "127.0.0.1:0")) {
+            int port = s.awaitReady(READY);
+            s.awaitWorkers(2, READY);
+            try (Socket slow = open(port, "/sleep/30000"); Socket medium = open(port, "/sleep/1500")) {
+                long a = workerOf(slow);
+                long b = workerOf(medium);
+                assertNotEquals(a, b, "the second request went to the idle worker");
+                long start = System.nanoTime();
+                try (Socket quick = open(port, "/sleep/0")) {
+                    String response = readAll(quick);
+                    long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                    Matcher m = WORKER.matcher(response);
+                    assertTrue(m.find(), response);
+                    assertEquals(b, Long.parseLong(m.group(1)), "served by B, not left behind A's 30 s request");
+                    assertTrue(response.endsWith("done " + b + "\n"), response);
+                    // B frees after 1.5 s; then it is a matter of one loop iteration. 10 s leaves room for a loaded
+                    // machine and is still far below A's 30 s and the 60 s prefetch timeout.
+                    assertTrue(tookMs < 10_000, "served and closed in " + tookMs + " ms");
+                }
+                assertTrue(s.admin().metric("prefork_prefetch_returned_total") >= 1,
+                        "the connection sent ahead was revoked, not given back after a timeout");
+            }
+            assertEquals(0, s.admin().metric("prefork_handoff_reordered_total"), "FIFO kept");
+        }
+    }
+
+    /**
      * SIGKILL to workers again and again under load, with up to two connections sent ahead to each busy worker:
      * those were not taken, so the supervisor still holds them and serves them elsewhere. A request may fail only if
      * the killed worker had taken it (one per kill at concurrency 1); descriptors return to their baseline.

@@ -63,16 +63,17 @@ public final class Settings {
                     "Connections the supervisor may send ahead to a worker whose slots are all busy, when no worker "
                             + "has a free slot. The worker takes one the moment a slot frees, with no round trip "
                             + "through the supervisor, and both sides batch: for short requests, more connections "
-                            + "per second at less CPU (`--prefetch 8` met both load targets in `bench/E2E.md`). A "
-                            + "connection sent ahead may wait behind a long request, up to `--prefetch-timeout`: keep "
-                            + "0 for long or uneven requests. Until taken, the supervisor keeps its copy (a worker's "
-                            + "death loses none of them). 0 = they wait in the supervisor's queue.",
+                            + "per second at less CPU. A connection sent ahead does not wait behind a long request "
+                            + "while another worker is free: not claimed yet, it is revoked and served there. Until "
+                            + "claimed, the supervisor keeps its copy (a worker's death loses none of them). 0 = they "
+                            + "wait in the supervisor's queue.",
                     SupervisorConfig.Builder::prefetch, SupervisorConfig::prefetch)
-                    .brief("Connections the supervisor may send ahead to a busy worker, for short requests: more "
-                            + "connections per second at less CPU. Keep 0 for long or uneven requests."),
+                    .brief("Connections the supervisor may send ahead to a busy worker: more connections per second "
+                            + "at less CPU; one still waiting is revoked and served by whichever worker frees first."),
             Setting.value("--prefetch-timeout", "MILLISECONDS", "100",
                     "With `--prefetch`: a worker whose slots all stay busy this long gives back what was sent "
-                            + "ahead to it, and the supervisor serves it elsewhere.",
+                            + "ahead to it, and the supervisor serves it elsewhere. A second line: a connection sent "
+                            + "ahead is already revoked and served elsewhere as soon as another worker is free.",
                     (b, text) -> b.prefetchTimeout(Duration.ofMillis(wholeNumber("--prefetch-timeout", "MILLISECONDS",
                             text))), c -> c.prefetchTimeout().toMillis()),
             seconds("--keep-alive", "15",

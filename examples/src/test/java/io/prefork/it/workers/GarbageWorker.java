@@ -54,7 +54,7 @@ public final class GarbageWorker implements Worker {
                 length = 8;
                 break;
             default:
-                b.putShort(0, (short) 0x5046).put(2, (byte) FrameCodec.VERSION).put(3, (byte) 0x23).putInt(4, 1 << 30);
+                b.putShort(0, (short) 0x5046).put(2, (byte) FrameCodec.VERSION).put(3, (byte) 0x21).putInt(4, 1 << 30); // REJECTED, oversized
                 length = 18;
                 break;
         }

@@ -6,6 +6,7 @@ import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.supervisor.internal.loop.Timers;
 import io.prefork.supervisor.internal.metrics.SupervisorMetrics;
 import io.prefork.supervisor.internal.process.WorkerProcess;
@@ -27,13 +28,19 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A connection waits in the {@link #enqueue queue} until the {@link LeastBusyPolicy} picks a worker, then in
  * that worker's outbox until a {@code sendmsg} carries it (up to {@link FrameCodec#MAX_FDS_PER_FRAME} descriptors
- * per message), then in its unacked queue until the worker reports on it: taken (the TAKEN frame; our copy of the
- * descriptor is closed), REJECTED, LOST (the kernel dropped the descriptor in transit) or RETURNED (prefetched and
- * given back); the last three put it back at the head of the queue. A connection handed back too often is dropped.
+ * per message), then in its unacked queue until the worker settles its claim slot in the region it shares with us
+ * ({@link SharedRegion}): CLAIMED (our copy of the descriptor is closed; read by {@link #collectAll} whenever the loop
+ * wakes, and before it sleeps), or DECLINED and reported in a REJECTED, LOST (the kernel dropped the descriptor in
+ * transit) or RETURNED (prefetched and given back) frame, which puts it back at the head of the queue. A connection
+ * handed back too often is dropped. The worker's done counter, in the same region, frees its capacity.
  *
  * <p>Descriptor ownership: an accepted socket belongs to its {@link PendingConnection}, which sits in the queue or
- * in one worker's outbox or unacked queue; it is closed exactly once, when the worker reports it taken, or when the
+ * in one worker's outbox or unacked queue; it is closed exactly once, when the worker has claimed it, or when the
  * supervisor gives up on it ({@link #drop}).
+ *
+ * <p>Nothing read from a region is trusted: a slot naming another connection or in a state the worker may not write,
+ * a done counter going backwards or past the claims seen, is a protocol error, handled like a garbage frame (the
+ * worker is abandoned; what it had not claimed goes to other workers).
  */
 public final class Dispatcher {
     private static final Logger LOG = LoggerFactory.getLogger("prefork");
@@ -167,8 +174,19 @@ public final class Dispatcher {
         return n;
     }
 
-    /** Assigns queued connections to workers' outboxes while the policy finds one with room. */
+    /**
+     * Assigns queued connections to workers' outboxes while the policy finds one with room; then, with sending ahead
+     * ({@code --prefetch}), gives each worker that is free a connection waiting unclaimed at a busy one
+     * ({@link #revokeForFreeWorkers}).
+     */
     public void dispatch() {
+        assign();
+        if (prefetch > 0 && queue.isEmpty()) {
+            revokeForFreeWorkers();
+        }
+    }
+
+    private void assign() {
         while (!queue.isEmpty()) {
             int i = policy.pick(workers, concurrency, prefetch);
             if (i < 0) {
@@ -180,6 +198,66 @@ public final class Dispatcher {
                 lifecycle.recycle(w);
             }
         }
+    }
+
+    /**
+     * Revocable sending ahead: a connection sent ahead to a worker whose handlers are all busy must not wait there
+     * while another worker is free. For each worker with a free handler slot and nothing on its way to it, the oldest
+     * connection waiting unclaimed at a busy worker is revoked (compare-and-set OFFERED to REVOKED in that worker's
+     * claim slot: if the worker claimed it first, it keeps it) and our own copy goes to the free worker, flagged
+     * ELSEWHERE (the busy worker closes its copy unread only when it reaches the entry, so the new one shuts the
+     * socket down when done, or the client would see no FIN). The busy worker is sent nothing ahead until one of its
+     * connections finishes, so a long request does not attract a stream of entries only to lose them.
+     */
+    private void revokeForFreeWorkers() {
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess free = workers.get(i);
+            if (!free.available() || !free.outbox().isEmpty() || !free.unacked().isEmpty()
+                    || free.held().size() >= concurrency) {
+                continue;
+            }
+            PendingConnection c = revokeOldestWaiting(free);
+            if (c == null) {
+                return;
+            }
+            c.elsewhere = true;
+            free.outbox().add(c);
+            metrics.prefetchReturned.inc();
+            metrics.redispatched.inc();
+            if (free.assignOne() && !free.retiring()) {
+                lifecycle.recycle(free);
+            }
+        }
+    }
+
+    /** The oldest connection waiting unclaimed at a worker other than {@code free} whose slots are all taken. */
+    private PendingConnection revokeOldestWaiting(WorkerProcess free) {
+        WorkerProcess victim = null;
+        PendingConnection oldest = null;
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (w == free || !w.hasChannel() || w.held().size() < concurrency) {
+                continue; // a worker with a free slot claims what it was sent by itself
+            }
+            PendingConnection c = w.unacked().peekFirst();
+            if (c != null && (oldest == null || c.acceptedNanos - oldest.acceptedNanos < 0)) {
+                victim = w;
+                oldest = c;
+            }
+        }
+        if (oldest == null) {
+            return null;
+        }
+        if (!victim.region().revoke(oldest.entry, oldest.id)) {
+            // It claimed (or declined) it a moment ago: read that now; the next dispatch looks again.
+            collect(victim);
+            return null;
+        }
+        victim.unacked().pollFirst();
+        victim.revoked(oldest.entry);
+        victim.prefetchReturned();
+        LOG.debug("{} was sent ahead to {}, whose handlers are all busy; serving it elsewhere", oldest, victim);
+        return oldest;
     }
 
     // ------------------------------------------------------------------------------------------------ sending
@@ -201,6 +279,8 @@ public final class Dispatcher {
 
     /** Reads what the worker sent (called when poll found its channel readable, hung up or failed). */
     public void receiveFrom(WorkerProcess w) {
+        // Claims first: a frame reporting entries it declined must find the entries it claimed before them resolved.
+        collect(w);
         for (int i = 0; i < MAX_FRAMES_PER_WAKEUP && w.hasChannel(); i++) {
             ControlChannel channel = w.channel();
             int length;
@@ -246,27 +326,19 @@ public final class Dispatcher {
             case BOOT_FAILED:
                 w.bootFailed(FrameCodec.readBootFailed(buf, length));
                 break;
-            case TAKEN: {
-                int n = readIdList(buf, length);
-                for (int i = 0; i < n; i++) {
-                    onTaken(w, idScratch[i], now);
-                }
+            case WAKE:
+                // It claimed or finished something since we asked: the loop reads its region after receiving.
+                FrameCodec.readWake(length);
                 break;
-            }
-            case DONE_TAKEN: {
-                if (readIdList(buf, length) != 2) {
-                    throw new FrameException("DONE_TAKEN must carry exactly 2 ids, not " + idCount);
-                }
-                long taken = idScratch[1];
-                onDone(w, idScratch[0]);
-                onTaken(w, taken, now);
-                break;
-            }
             case REJECTED:
             case LOST:
             case RETURNED: {
                 int n = readIdList(buf, length);
                 List<PendingConnection> back = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    // Checked before any is removed: a bad one leaves them all to giveBack.
+                    findDeclined(w, idScratch[i], type);
+                }
                 for (int i = 0; i < n; i++) {
                     back.add(takeUnacked(w, idScratch[i], type));
                 }
@@ -282,18 +354,8 @@ public final class Dispatcher {
                 requeueFront(back, type != FrameType.REJECTED);
                 break;
             }
-            case DONE: {
-                int n = readIdList(buf, length);
-                for (int i = 0; i < n; i++) {
-                    onDone(w, idScratch[i]);
-                }
-                break;
-            }
             case PARKED:
                 onParked(w, buf, length, now);
-                break;
-            case HEARTBEAT:
-                FrameCodec.readHeartbeat(buf, length);
                 break;
             case PROXY_REFUSED:
                 metrics.proxyRefused.inc(FrameCodec.readProxyRefused(buf, length));
@@ -303,9 +365,8 @@ public final class Dispatcher {
         }
     }
 
-    /** The worker took a connection: it holds its own copy now. */
-    private void onTaken(WorkerProcess w, long id, long now) throws FrameException {
-        PendingConnection c = takeUnacked(w, id, FrameType.TAKEN);
+    /** The worker claimed a connection (removed from its unacked queue by the caller): it holds its own copy now. */
+    private void claimed(WorkerProcess w, PendingConnection c, long now) {
         // Close ours at once, or the worker's close sends no FIN.
         Native.closeQuietly(c.fd);
         c.fd = -1;
@@ -314,14 +375,124 @@ public final class Dispatcher {
         pool.release(c);
     }
 
-    /** The worker finished a connection it took. */
-    private void onDone(WorkerProcess w, long id) throws FrameException {
-        if (!w.finished(id)) {
-            throw new FrameException("DONE for connection " + id + ", which it did not hold");
+    // ------------------------------------------------------------------------------------------------ the regions
+
+    /**
+     * Reads every worker's region: its claims (our copies of those connections are closed, in one pass) and its done
+     * count (capacity freed). Called whenever the loop wakes, before dispatch, and again before it sleeps.
+     *
+     * @return true if anything moved
+     */
+    public boolean collectAll() {
+        boolean moved = false;
+        for (int i = 0; i < workers.size(); i++) {
+            moved |= collect(workers.get(i));
         }
-        if (w.state() == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
-            lifecycle.drained(w);
+        return moved;
+    }
+
+    /**
+     * Before the loop sleeps, the eventcount: asks for a WAKE frame from each worker it needs to hear from (it holds
+     * copies of connections sent to it; or it serves connections whose done would let queued ones in, or that a
+     * drain waits for), withdraws the request from the others, then reads every region again. A worker stores its
+     * claim or done before it reads the request, and we store the request before we read, so no claim or done can
+     * fall between the two unseen.
+     *
+     * @param draining true while the supervisor waits for every connection to finish
+     * @return true if something moved meanwhile: then the loop must not sleep
+     */
+    public boolean prepareToSleep(boolean draining) {
+        boolean capacityWanted = draining || !queue.isEmpty();
+        for (int i = 0; i < workers.size(); i++) {
+            WorkerProcess w = workers.get(i);
+            if (w.hasChannel()) {
+                w.region().wakeRequest(!w.unacked().isEmpty() || (!w.held().isEmpty()
+                        && (capacityWanted || w.state() == WorkerProcess.State.DRAINING)));
+            }
         }
+        return collectAll();
+    }
+
+    private boolean collect(WorkerProcess w) {
+        if (!w.hasChannel() || w.state() == WorkerProcess.State.BOOTING) {
+            return false;
+        }
+        try {
+            return readRegion(w);
+        } catch (FrameException e) {
+            LOG.error("{} wrote an invalid value in the region it shares with the supervisor; killing it: {}", w,
+                    e.getMessage());
+            lifecycle.abandon(w, "protocol error");
+            return true;
+        }
+    }
+
+    private boolean readRegion(WorkerProcess w) throws FrameException {
+        SharedRegion r = w.region();
+        // The done count first: a connection counted done was claimed before, so the scan below sees its claim.
+        long done = r.done();
+        boolean moved = false;
+        ArrayDeque<PendingConnection> unacked = w.unacked();
+        if (!unacked.isEmpty()) {
+            long now = timers.clock().nanoTime();
+            for (Iterator<PendingConnection> it = unacked.iterator(); it.hasNext(); ) {
+                PendingConnection c = it.next();
+                long v = r.slot(c.entry);
+                int state = checkSlot(c, v);
+                if (state == SharedRegion.CLAIMED) {
+                    it.remove();
+                    w.settled(c.entry);
+                    claimed(w, c, now);
+                    moved = true;
+                } else if (state == SharedRegion.DECLINED) {
+                    w.settled(c.entry); // its REJECTED, LOST or RETURNED frame follows
+                } else if (state == SharedRegion.REVOKED) {
+                    throw new FrameException("the claim slot of entry " + c.entry + " holds " + SharedRegion.describe(v)
+                            + ", a state only the supervisor writes, for a connection it did not revoke");
+                }
+            }
+        }
+        long seen = w.doneSeen();
+        if (done != seen) {
+            if (done < seen) {
+                throw new FrameException("its done count went back from " + seen + " to " + done);
+            }
+            if (done > w.taken()) {
+                throw new FrameException("its done count " + done + " exceeds the " + w.taken()
+                        + " connection(s) it claimed");
+            }
+            w.doneSeen(done);
+            w.finished(done - seen);
+            moved = true;
+            if (w.state() == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
+                lifecycle.drained(w);
+            }
+        }
+        return moved;
+    }
+
+    /** The state of connection {@code c}'s claim slot, whose value is {@code v}; a slot naming another is an error. */
+    private static int checkSlot(PendingConnection c, long v) throws FrameException {
+        if (SharedRegion.idOf(v) != (c.id & SharedRegion.ID_MASK)) {
+            throw new FrameException("the claim slot of entry " + c.entry + " holds " + SharedRegion.describe(v)
+                    + ", not connection " + c.id);
+        }
+        return SharedRegion.stateOf(v);
+    }
+
+    /** Checks that a REJECTED, LOST or RETURNED report names an entry sent to {@code w} that it DECLINED. */
+    private static void findDeclined(WorkerProcess w, long id, FrameType type) throws FrameException {
+        for (PendingConnection c : w.unacked()) {
+            if (c.id == id) {
+                long v = w.region().slot(c.entry);
+                if (checkSlot(c, v) != SharedRegion.DECLINED) {
+                    throw new FrameException(type + " for connection " + id + ", whose claim slot holds "
+                            + SharedRegion.describe(v) + ", not DECLINED");
+                }
+                return;
+            }
+        }
+        throw new FrameException(type + " for connection " + id + ", which was not sent to it");
     }
 
     /**
@@ -336,9 +507,7 @@ public final class Dispatcher {
             throw new FrameException("PARKED for connection " + id + " carried " + channel.receivedDescriptorCount()
                     + " descriptors, not 1");
         }
-        if (!w.finished(id)) {
-            throw new FrameException("PARKED for connection " + id + ", which it did not hold");
-        }
+        // It counts the connection done in its region (after this frame): capacity is freed there, as for any other.
         // From here the descriptor is ours (the supervisor's only copy once the worker closes its own).
         PendingConnection c = pool.take(id, channel.receivedDescriptor(0), now, FrameCodec.parkedAcceptedAt(buf));
         c.peerLength = FrameCodec.parkedPeer(buf, c.peer);
@@ -354,9 +523,6 @@ public final class Dispatcher {
             parked.park(c, now, resume);
         } else {
             drop(c);
-        }
-        if (w.state() == WorkerProcess.State.DRAINING && w.inFlight() == 0) {
-            lifecycle.drained(w);
         }
     }
 
@@ -396,13 +562,21 @@ public final class Dispatcher {
 
     /**
      * Gives a worker's connections that it has not taken back to the queue, at its head: its outbox (never sent),
-     * and with {@code sentToo} also those sent but not reported on (the worker is gone, so it never will). Returns
-     * how many went back.
+     * and with {@code sentToo} also those sent and not claimed (the worker is gone, so it never will): its region,
+     * which outlives it, says which it claimed, and those die with it (our copies are closed), however it died.
+     * Returns how many went back.
      */
     public int giveBack(WorkerProcess w, boolean sentToo) {
         List<PendingConnection> back = new ArrayList<>(w.outbox().size() + (sentToo ? w.unacked().size() : 0));
         if (sentToo) {
-            back.addAll(w.unacked());
+            long now = timers.clock().nanoTime();
+            for (PendingConnection c : w.unacked()) {
+                if (w.region().slot(c.entry) == SharedRegion.slotValue(c.id, SharedRegion.CLAIMED)) {
+                    claimed(w, c, now);
+                } else {
+                    back.add(c);
+                }
+            }
             w.unacked().clear();
         }
         back.addAll(w.outbox());

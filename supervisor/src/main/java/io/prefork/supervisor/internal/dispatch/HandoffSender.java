@@ -3,6 +3,7 @@ package io.prefork.supervisor.internal.dispatch;
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.supervisor.internal.loop.Timers;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.nio.ByteBuffer;
@@ -14,7 +15,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The {@link Dispatcher}'s sending half: HANDOFF frames of up to {@link FrameCodec#MAX_FDS_PER_FRAME} descriptors
- * (SCM_RIGHTS' per-message limit) from a worker's outbox into its unacked queue, never blocking. Called on the loop
+ * (SCM_RIGHTS' per-message limit) from a worker's outbox into its unacked queue, never blocking. Each entry is
+ * numbered and OFFERED in its claim slot in the worker's {@link SharedRegion} before the sendmsg. Called on the loop
  * thread only; its scratch arrays are reused for every send, so a handoff allocates nothing.
  */
 final class HandoffSender {
@@ -42,19 +44,34 @@ final class HandoffSender {
         }
         ControlChannel channel = w.channel();
         ByteBuffer buf = channel.sendBuffer();
+        SharedRegion region = w.region();
         while (!w.outbox().isEmpty()) {
             batch.clear();
             int offset = FrameCodec.beginHandoff();
+            long oldest = w.oldestUnsettled();
             for (PendingConnection c : w.outbox()) {
                 // A resumed entry carries its unread bytes (up to MAX_UNREAD_BYTES), so entries differ in size.
                 if (batch.size() == FrameCodec.MAX_FDS_PER_FRAME || offset + FrameCodec.handoffEntryBytes(
                         c.peerLength, c.resumed, c.unreadLength) > FrameCodec.MAX_FRAME_BYTES) {
                     break;
                 }
+                long entry = w.nextEntry();
+                if (entry - oldest >= region.slots()) {
+                    // Its slot is still the oldest unresolved entry's: wait for that one's claim or report. The ring
+                    // is sized far above what may be in flight, so this is only ever a worker that reports nothing.
+                    w.unsent(1);
+                    break;
+                }
+                c.entry = entry;
+                // Offered before the sendmsg: the worker may claim it the moment the message arrives.
+                region.offer(entry, c.id);
                 offset = FrameCodec.putHandoffEntry(buf, offset, c.id, c.acceptedEpochMicros, c.peer, c.peerLength,
-                        c.resumed, c.unread, c.unreadLength);
+                        c.resumed, c.elsewhere, c.unread, c.unreadLength);
                 fdScratch[batch.size()] = c.fd;
                 batch.add(c);
+            }
+            if (batch.isEmpty()) {
+                return;
             }
             int length = FrameCodec.finishHandoff(buf, batch.size(), offset);
             boolean sent;
@@ -65,6 +82,8 @@ final class HandoffSender {
                 return;
             }
             if (!sent) {
+                // Never sent: the next send numbers them again (their slots are rewritten then).
+                w.unsent(batch.size());
                 // EAGAIN: the worker's socket buffer is full (it is slow or stopped). The rest waits in its outbox
                 // until POLLOUT; the acceptor and the other workers carry on. A busy worker blocks briefly all the
                 // time; only one blocked for a whole second is worth a line.

@@ -14,6 +14,10 @@ import io.prefork.internal.wire.WireAddress;
  */
 public final class PendingConnection {
     public long id;
+    /** Its entry number on the channel of the worker it was last sent to (names its claim slot there). */
+    public long entry;
+    /** Revoked from a worker that may still hold a copy: the next worker shuts it down when done (FLAG_ELSEWHERE). */
+    public boolean elsewhere;
     /** The supervisor's copy of the socket; -1 once closed. */
     public int fd = -1;
     /** The loop clock's nanoTime at accept (accept4), for the handoff latency timer. */
@@ -60,6 +64,7 @@ public final class PendingConnection {
             c.acceptedEpochMicros = acceptedEpochMicros;
             c.returns = 0;
             c.resumed = false;
+            c.elsewhere = false;
             c.unreadLength = 0;
             return c;
         }

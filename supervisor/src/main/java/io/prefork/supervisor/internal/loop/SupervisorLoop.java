@@ -303,7 +303,10 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
         // Parked connections that speak again are bounded like accepted ones: none resumed without room (their
         // readiness, level-triggered, waits in the epoll set; polling it without room would only spin).
         int parkedSlot = dispatcher.room() > 0 ? poller.add(parked.fd(), Native.POLLIN) : -1;
-        poller.poll(timers.pollTimeoutMs());
+        // The eventcount: ask the workers we must hear from to wake us, then look once more; sleep only if nothing
+        // moved (a claim or done stored before our request was read is seen here; one after it sends WAKE).
+        boolean moved = dispatcher.prepareToSleep(phase == Phase.DRAINING);
+        poller.poll(moved ? 0 : timers.pollTimeoutMs());
 
         if ((poller.readyOps(0) & Native.POLLIN) != 0) {
             wakeup.drain();
@@ -325,6 +328,8 @@ public final class SupervisorLoop implements Runnable, WorkerPool.Owner {
             acceptor.acceptReady(poller, 1);
         }
         timers.runDue();
+        // Claims and dones in the workers' regions, whether or not a WAKE came: we are awake anyway.
+        dispatcher.collectAll();
         dispatcher.dispatch();
         dispatcher.flushAll();
         if (phase == Phase.DRAINING && !acceptor.isOpen() && dispatcher.queued() == 0

@@ -28,7 +28,8 @@ import jnr.unixsocket.UnixSocketOptions;
  *       which any user can read in {@code /proc}).</li>
  *   <li>The worker connects and writes the token and a newline. The server reads the peer's credentials from the
  *       kernel (SO_PEERCRED), so the supervisor can check that the connecting pid is the process it started.</li>
- *   <li>The supervisor sends one byte with the worker's channel end attached and closes the connection.</li>
+ *   <li>The supervisor sends one byte with the worker's channel end attached, then one with its shared region's
+ *       descriptor, and closes the connection.</li>
  * </ol>
  */
 public final class BootstrapServer implements Closeable {
@@ -177,9 +178,14 @@ public final class BootstrapServer implements Closeable {
             this.channel = channel;
         }
 
-        /** Sends the worker its channel end; the caller keeps (and then closes) its own copy of {@code fd}. */
-        public void sendChannel(int fd) throws NativeException {
-            Native.sendWithDescriptor(channel.getFD(), new byte[] {'K'}, fd);
+        /**
+         * Sends the worker its channel end, then its shared region's descriptor, one per message ('K' then 'R'): on a
+         * stream socket each message with SCM_RIGHTS stays a message of its own, so the worker's two one-byte
+         * receives get one descriptor each. The caller keeps (and then closes) its own copies.
+         */
+        public void sendChannel(int channelFd, int regionFd) throws NativeException {
+            Native.sendWithDescriptor(channel.getFD(), new byte[] {'K'}, channelFd);
+            Native.sendWithDescriptor(channel.getFD(), new byte[] {'R'}, regionFd);
         }
 
         @Override

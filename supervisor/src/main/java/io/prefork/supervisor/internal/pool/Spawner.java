@@ -3,10 +3,12 @@ package io.prefork.supervisor.internal.pool;
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.supervisor.ExitCodes;
 import io.prefork.supervisor.SupervisorConfig;
 import io.prefork.supervisor.internal.loop.Phase;
 import io.prefork.supervisor.internal.loop.Timers;
+import io.prefork.supervisor.internal.nativeio.Memfd;
 import io.prefork.supervisor.internal.process.Launcher;
 import io.prefork.supervisor.internal.process.WorkerProcess;
 import java.io.IOException;
@@ -175,6 +177,27 @@ final class Spawner {
                 LOG.warn("cannot set the channel send buffer: {}", e.getMessage());
             }
         }
+        int regionFd;
+        SharedRegion region;
+        try {
+            regionFd = Memfd.create("prefork-worker-" + index);
+        } catch (NativeException e) {
+            Native.closeQuietly(pair[0]);
+            Native.closeQuietly(pair[1]);
+            LOG.error("cannot create the shared region for worker {}: {}; retrying in 1 s", index, e.getMessage());
+            scheduleSpawn(index, RETRY_SPAWN_MS, spare);
+            return;
+        }
+        try {
+            region = SharedRegion.create(regionFd, SharedRegion.slotsFor(config.concurrency() + config.prefetch()));
+        } catch (IOException e) {
+            Native.closeQuietly(regionFd);
+            Native.closeQuietly(pair[0]);
+            Native.closeQuietly(pair[1]);
+            LOG.error("cannot map the shared region for worker {}: {}; retrying in 1 s", index, e.getMessage());
+            scheduleSpawn(index, RETRY_SPAWN_MS, spare);
+            return;
+        }
         String token = HexFormat.of().formatHex(randomBytes());
         long limit = config.maxRequests() == 0 ? Long.MAX_VALUE
                 : config.maxRequests() + (config.maxRequestsJitter() == 0 ? 0
@@ -183,6 +206,7 @@ final class Spawner {
         ControlChannel channel = new ControlChannel(pair[0], buffers != null ? buffers : new ControlChannel.Buffers());
         WorkerProcess w = new WorkerProcess(nextWorkerId++, index, token, channel, pair[1], limit,
                 timers.clock().nanoTime());
+        w.region(region, regionFd);
         try {
             w.started(launcher.start(index, bootSocket, token));
         } catch (IOException e) {
@@ -317,13 +341,13 @@ final class Spawner {
             return;
         }
         try {
-            sender.send(match.workerEndFd());
+            sender.send(match.workerEndFd(), match.regionFd());
         } catch (NativeException e) {
             match.closeWorkerEnd();
             pool.abandon(match, "handing it its channel failed: " + e.getMessage());
             return;
         }
-        // The worker has its own copy now. Ours must go, or the worker would never see end-of-stream when we
+        // The worker has its own copies now (it maps the region and closes its descriptor). Ours must go, or the worker would never see end-of-stream when we
         // close our end, and would outlive us.
         match.closeWorkerEnd();
         match.booting();

@@ -41,7 +41,10 @@ final class Watchdog {
         timers.schedule(PERIOD_NANOS, this::check);
     }
 
-    /** Workers silent past --heartbeat-timeout, connections held past --timeout. */
+    /**
+     * Workers silent past --heartbeat-timeout (their heartbeat counter, in the region they share with us, did not
+     * move, and no frame came), connections held past --timeout.
+     */
     private void check() {
         if (pool.phase() == Phase.STOPPED) {
             return;
@@ -51,6 +54,11 @@ final class Watchdog {
         long timeout = config.timeout().toNanos();
         for (WorkerProcess w : new ArrayList<>(pool.workers())) {
             if (w.state() != WorkerProcess.State.READY && w.state() != WorkerProcess.State.DRAINING) {
+                continue;
+            }
+            if (!w.readHeartbeat(now)) {
+                LOG.error("{} wrote a heartbeat counter lower than before in its shared region; killing it", w);
+                pool.abandon(w, "protocol error");
                 continue;
             }
             long silent = now - (w.lastFrameNanos() != 0 ? w.lastFrameNanos() : w.readyNanos());

@@ -58,10 +58,10 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         void allReaped();
     }
 
-    /** Sends a worker its channel end during the bootstrap handshake. */
+    /** Sends a worker its channel end and its shared region's descriptor during the bootstrap handshake. */
     @FunctionalInterface
     public interface ChannelSender {
-        void send(int fd) throws NativeException;
+        void send(int channelFd, int regionFd) throws NativeException;
     }
 
     private final Timers timers;
@@ -342,9 +342,10 @@ public final class WorkerPool implements Dispatcher.Lifecycle {
         promoteSpares();
         spawner.closeChannel(w);
         w.closeWorkerEnd();
+        // First: what it claimed (its region says, even now) joins what it was serving, and dies with it.
+        int back = dispatcher.giveBack(w, true);
         int diedWith = w.held().size();
         w.held().clear();
-        int back = dispatcher.giveBack(w, true);
         if (!expected || back > 0 || diedWith > 0) {
             LOG.warn("{} abandoned: {}; {} connection(s) it had not taken go to other workers, {} it was serving "
                     + "are gone", w, reason, back, diedWith);

@@ -2,6 +2,7 @@ package io.prefork.supervisor.internal.process;
 
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.supervisor.WorkerStatus;
 import io.prefork.supervisor.internal.dispatch.LeastBusyPolicy;
 import io.prefork.supervisor.internal.dispatch.LongLongMap;
@@ -53,6 +54,21 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
     private final ControlChannel channel;
     /** The worker's end, owned here until it is sent to the worker in the bootstrap handshake; then -1. */
     private int workerEndFd;
+    /** The memory it shares with us (mapped here for its whole life), or null in tests that need none. */
+    private SharedRegion region;
+    /** The region's descriptor, owned here until it goes to the worker with its channel end; then -1. */
+    private int regionFd = -1;
+    /** The region's heartbeat counter as last read: it may only grow. */
+    private long lastHeartbeat;
+    /** The region's done counter as last read: it may only grow, and never past {@link #taken}. */
+    private long doneSeen;
+    /** Handoff entries sent on its channel: the next entry's number (its claim slot is this modulo the ring). */
+    private long nextEntry;
+    /**
+     * Entries we revoked that the worker may not have passed yet (it settles entries in order, so it has passed every
+     * entry below one it claimed or declined): their slots must not be reused until it has. In entry order.
+     */
+    private final ArrayDeque<Long> revokedEntries = new ArrayDeque<>();
     private Launcher.Child process;
     private State state = State.SPAWNED;
     /** Whether the supervisor chose to stop it (drained, TTOU, reload, shutdown): its exit is no failure. */
@@ -272,7 +288,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     // ------------------------------------------------------------------------------------------------ bookkeeping
 
-    /** Its last frame (any type) arrived at {@code now}: the heartbeat watchdog's evidence of life. */
+    /** Its last frame (any type) arrived at {@code now}: evidence of life for the watchdog, like a heartbeat. */
     public void frameReceived(long now) {
         lastFrameNanos = now;
     }
@@ -300,14 +316,65 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         return taken;
     }
 
-    /** It finished connection {@code connectionId}; false if it did not hold it. */
-    public boolean finished(long connectionId) {
-        if (!held.remove(connectionId)) {
-            return false;
+    /**
+     * Its done counter moved by {@code n} (validated by the caller against {@link #taken}). A counter says how many
+     * finished, not which: the oldest held ones are assumed finished, which is exact at concurrency 1 (one at a
+     * time) and, above it, only makes --timeout measure from a later claim than the true one.
+     */
+    public void finished(long n) {
+        if (n >= held.size()) {
+            held.clear(); // the usual case, at concurrency 1: no search
+        } else {
+            for (long i = 0; i < n; i++) {
+                held.remove(held.minByValue()[0]);
+            }
         }
-        served++;
-        prefetchOk = true;
-        return true;
+        served += n;
+        if (n > 0) {
+            prefetchOk = true;
+        }
+    }
+
+    public long doneSeen() {
+        return doneSeen;
+    }
+
+    public void doneSeen(long done) {
+        doneSeen = done;
+    }
+
+    /** We revoked entry {@code entry}: its slot stays reserved until the worker has passed it. */
+    public void revoked(long entry) {
+        revokedEntries.addLast(entry);
+    }
+
+    /** The worker settled entry {@code entry} (claimed or declined it): it has passed every entry below. */
+    public void settled(long entry) {
+        while (!revokedEntries.isEmpty() && revokedEntries.peekFirst() < entry) {
+            revokedEntries.pollFirst();
+        }
+    }
+
+    /** The oldest entry whose slot may still be in use: the next entry to send if there is none. */
+    public long oldestUnsettled() {
+        long oldest = nextEntry;
+        if (!unacked.isEmpty()) {
+            oldest = Math.min(oldest, unacked.peekFirst().entry);
+        }
+        if (!revokedEntries.isEmpty()) {
+            oldest = Math.min(oldest, revokedEntries.peekFirst());
+        }
+        return oldest;
+    }
+
+    /** Numbers the next handoff entry sent to it. */
+    public long nextEntry() {
+        return nextEntry++;
+    }
+
+    /** Takes back the last {@code n} entry numbers: the sendmsg that was to carry them would have blocked. */
+    public void unsent(int n) {
+        nextEntry -= n;
     }
 
     /** It gave back prefetched connections: send it nothing ahead until one of its connections finishes. */
@@ -379,12 +446,56 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         return held;
     }
 
-    /** Closes the worker's end if it was never handed over (spawn failed, or the worker never connected back). */
+    /**
+     * Closes the worker's end and the region's descriptor: after the bootstrap handed them over (the worker has its
+     * own copies), or if they never were (spawn failed, or the worker never connected back). The mapping stays.
+     */
     public void closeWorkerEnd() {
         if (workerEndFd >= 0) {
             Native.closeQuietly(workerEndFd);
             workerEndFd = -1;
         }
+        if (regionFd >= 0) {
+            Native.closeQuietly(regionFd);
+            regionFd = -1;
+        }
+    }
+
+    /** Set once, before it starts: the region shared with it and its descriptor (owned here until handed over). */
+    public void region(SharedRegion r, int fd) {
+        if (region != null) {
+            throw new IllegalStateException(this + " has a region already");
+        }
+        region = r;
+        regionFd = fd;
+    }
+
+    public SharedRegion region() {
+        return region;
+    }
+
+    public int regionFd() {
+        return regionFd;
+    }
+
+    /**
+     * Reads its heartbeat counter: a new value is a sign of life at {@code now}.
+     *
+     * @return false if the counter went backwards (a protocol error: it only ever grows)
+     */
+    public boolean readHeartbeat(long now) {
+        if (region == null) {
+            return true;
+        }
+        long beat = region.heartbeat();
+        if (beat < lastHeartbeat) {
+            return false;
+        }
+        if (beat != lastHeartbeat) {
+            lastHeartbeat = beat;
+            lastFrameNanos = now;
+        }
+        return true;
     }
 
     public WorkerStatus status(long now) {

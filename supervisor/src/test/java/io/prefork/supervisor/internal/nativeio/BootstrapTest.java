@@ -14,6 +14,7 @@ import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.TestFds;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.SharedRegion;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -92,9 +93,11 @@ class BootstrapTest {
         try (BootstrapServer server = BootstrapServer.open()) {
             socket = server.path();
             dir = socket.getParent();
-            Future<ControlChannel> connected = pool.submit(() -> Bootstrap.connect(socket, "tok123", TIMEOUT_MS));
+            Future<Bootstrap.Handed> connected = pool.submit(() -> Bootstrap.connect(socket, "tok123", TIMEOUT_MS));
 
             ControlChannel[] pair = ControlChannel.pair();
+            int regionFd = Memfd.create("bootstrap-test");
+            SharedRegion region = SharedRegion.create(regionFd, SharedRegion.MIN_SLOTS);
             ControlChannel workerEnd = null;
             try {
                 try (BootstrapServer.Arrival arrival = server.accept(TIMEOUT_MS)) {
@@ -102,15 +105,25 @@ class BootstrapTest {
                     assertEquals("tok123", arrival.token);
                     assertEquals(ProcessHandle.current().pid(), arrival.pid);
                     assertEquals(Native.uid(), arrival.uid);
-                    arrival.sendChannel(pair[1].fd());
+                    arrival.sendChannel(pair[1].fd(), regionFd);
                 }
-                // The supervisor closes its copy of the worker's end once it is sent.
+                // The supervisor closes its copies of the worker's end and of the region once they are sent.
                 String identity = TestFds.target(pair[1].fd());
+                String regionIdentity = TestFds.target(regionFd);
+                assertTrue(regionIdentity.startsWith("/memfd:bootstrap-test"), regionIdentity);
                 pair[1].close();
+                Native.close(regionFd);
 
-                workerEnd = connected.get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+                Bootstrap.Handed handed = connected.get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+                workerEnd = handed.channel;
                 assertEquals(identity, TestFds.target(workerEnd.fd()), "the worker got the pair's other end");
                 assertTrue(Native.isCloseOnExec(workerEnd.fd()));
+                assertEquals(regionIdentity, TestFds.target(handed.regionFd), "the worker got the region");
+                assertTrue(Native.isCloseOnExec(handed.regionFd));
+                SharedRegion workerView = SharedRegion.attach(handed.regionFd);
+                Native.close(handed.regionFd);
+                workerView.beat();
+                assertEquals(1, region.heartbeat(), "one memory, mapped twice, after both descriptors are closed");
 
                 // Worker -> supervisor.
                 int n = FrameCodec.encodeReady(workerEnd.sendBuffer(), ProcessHandle.current().pid());
@@ -179,17 +192,21 @@ class BootstrapTest {
             // A peer that connects and hangs up without a token line.
             UnixSocketChannel silent = UnixSocketChannel.open(new UnixSocketAddress(server.path().toFile()));
             silent.close();
-            Future<ControlChannel> connected = pool.submit(() -> Bootstrap.connect(server.path(), "good", TIMEOUT_MS));
+            Future<Bootstrap.Handed> connected = pool.submit(() -> Bootstrap.connect(server.path(), "good", TIMEOUT_MS));
             ControlChannel[] pair = ControlChannel.pair();
+            int regionFd = Memfd.create("bootstrap-test");
             try (BootstrapServer.Arrival arrival = server.accept(TIMEOUT_MS)) {
                 assertNotNull(arrival);
                 assertEquals("good", arrival.token);
-                arrival.sendChannel(pair[1].fd());
+                arrival.sendChannel(pair[1].fd(), regionFd);
             } finally {
                 pair[1].close();
+                Native.close(regionFd);
             }
-            try (ControlChannel workerEnd = connected.get(TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
-                int n = FrameCodec.encodeHeartbeat(workerEnd.sendBuffer(), 0);
+            Bootstrap.Handed handed = connected.get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            Native.close(handed.regionFd);
+            try (ControlChannel workerEnd = handed.channel) {
+                int n = FrameCodec.encodeProxyRefused(workerEnd.sendBuffer(), 1);
                 assertTrue(workerEnd.send(n, null, 0, false));
                 assertEquals(n, pair[0].receive(false));
             } finally {
@@ -201,7 +218,7 @@ class BootstrapTest {
     @Test
     void connectFailsClearlyWhenRefused() throws Exception {
         try (BootstrapServer server = BootstrapServer.open()) {
-            Future<ControlChannel> connected = pool.submit(() -> Bootstrap.connect(server.path(), "bad", TIMEOUT_MS));
+            Future<Bootstrap.Handed> connected = pool.submit(() -> Bootstrap.connect(server.path(), "bad", TIMEOUT_MS));
             try (BootstrapServer.Arrival arrival = server.accept(TIMEOUT_MS)) {
                 assertEquals("bad", arrival.token);
                 // Refused: closed without sending a channel.
@@ -217,6 +234,6 @@ class BootstrapTest {
     void connectToMissingEndpointFails() {
         Path missing = Path.of(System.getProperty("java.io.tmpdir"), "prefork-no-such-dir-" + ProcessHandle.current().pid(),
                 "boot.sock");
-        assertThrows(IOException.class, () -> Bootstrap.connect(missing, "t", TIMEOUT_MS).close());
+        assertThrows(IOException.class, () -> Bootstrap.connect(missing, "t", TIMEOUT_MS));
     }
 }

@@ -119,7 +119,7 @@ class PollerWakeupTest {
             Poller poller = new Poller(2);
             int slot = poller.add(pair[0].fd(), Native.POLLIN);
             assertEquals(0, poller.poll(0));
-            int n = FrameCodec.encodeHeartbeat(pair[1].sendBuffer(), 3);
+            int n = FrameCodec.encodeProxyRefused(pair[1].sendBuffer(), 3);
             assertTrue(pair[1].send(n, null, 0, false));
             assertEquals(1, poller.poll(1000));
             assertEquals(Native.POLLIN, poller.readyOps(slot));

@@ -454,7 +454,7 @@ class WorkerPoolTest {
 
         void admit(WorkerProcess w) {
             // The fake's pid is this JVM's; the worker's channel end stays ours (closed by the pool after "sending").
-            pool.admit(w.token(), w.pid(), Native.uid(), fd -> { });
+            pool.admit(w.token(), w.pid(), Native.uid(), (fd, regionFd) -> { });
             assertEquals(WorkerProcess.State.BOOTING, w.state());
         }
 

@@ -17,11 +17,14 @@ import io.prefork.internal.runtime.WorkerStartup;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.internal.wire.WireAddress;
 import io.prefork.supervisor.internal.nativeio.BootstrapServer;
+import io.prefork.supervisor.internal.nativeio.Memfd;
 import io.prefork.supervisor.internal.nativeio.Poller;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
 import io.prefork.supervisor.internal.nativeio.TestSockets;
+import io.prefork.testing.Poll;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -61,7 +64,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <ol>
  *   <li>At concurrency 1 the receiving thread ({@code prefork-receive}) serves inline: {@code Receiver.run}
  *       receives HANDOFF 1 (blocking {@code receiveOnce}, then releases the receiver's lock), {@code pump} takes it
- *       (TAKEN 1) and {@code c.run()} calls {@code handle()} on that same thread. It touches the channel again
+ *       (claims 1 in the shared region) and {@code c.run()} calls {@code handle()} on that same thread. It touches the channel again
  *       only after {@code handle()} returns.</li>
  *   <li>{@link BlockingHandlerWorker#handle} writes one byte to the client, then blocks until the client closes,
  *       which this test does only after the worker has exited. So once the test has read that byte, the receiving
@@ -110,6 +113,9 @@ class GiveBackProtocolErrorTest {
     /** Frames received from the worker, in order, for failure messages. */
     private final List<String> received = new ArrayList<>();
     private int lastLength;
+    /** The region shared with the worker (its claims), and the handoff entries sent so far. */
+    private SharedRegion region;
+    private long entries;
 
     /**
      * The first java.net socket a JDK 25 JVM creates makes it open one AF_UNIX socket that it keeps for its lifetime
@@ -209,10 +215,13 @@ class GiveBackProtocolErrorTest {
             assertEquals(worker.pid(), arrival.pid, "SO_PEERCRED: the connecting process is the worker started");
             ControlChannel[] pair = ControlChannel.pair();
             supervisor = pair[0];
+            int regionFd = Memfd.create("give-back-test");
             try {
-                arrival.sendChannel(pair[1].fd());
+                region = SharedRegion.create(regionFd, SharedRegion.MIN_SLOTS);
+                arrival.sendChannel(pair[1].fd(), regionFd);
             } finally {
                 pair[1].close();
+                Native.close(regionFd);
             }
         }
         poller.add(supervisor.fd(), Native.POLLIN);
@@ -220,7 +229,9 @@ class GiveBackProtocolErrorTest {
         assertEquals(worker.pid(), FrameCodec.readReady(supervisor.receiveBuffer(), lastLength));
 
         Socket client = handOff(1);
-        expect(FrameType.TAKEN, 1);
+        long entry = entries - 1;
+        Poll.within(WAIT).until("the worker claims connection 1 in its region",
+                () -> region.slot(entry) == SharedRegion.slotValue(1, SharedRegion.CLAIMED));
         closeSupervisorCopy(1);
         assertEquals(BlockingHandlerWorker.ENTERED, client.getInputStream().read(),
                 "handle(1) runs and wrote its byte; worker log:\n" + log());
@@ -284,11 +295,12 @@ class GiveBackProtocolErrorTest {
         int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), id, nowMicros, peer,
                 listener.copyLastPeerAddress(peer));
         int n = FrameCodec.finishHandoff(b, 1, end);
+        region.offer(entries++, id);
         assertTrue(supervisor.send(n, new int[] {fd}, 1, false));
         return client;
     }
 
-    /** The supervisor closes its copy once the worker has answered for the connection (TAKEN, RETURNED). */
+    /** The supervisor closes its copy once the worker has answered for the connection (claimed, RETURNED). */
     private void closeSupervisorCopy(long id) throws NativeException {
         Native.close(held.remove(id));
     }
@@ -300,17 +312,14 @@ class GiveBackProtocolErrorTest {
     }
 
     /**
-     * Skips heartbeats up to the next frame and checks it is {@code type}, with {@code id} as its only id unless
+     * Reads the next frame and checks it is {@code type}, with {@code id} as its only id unless
      * {@code id} is -1.
      */
     private void expect(FrameType type, long id) throws Exception {
         long deadline = System.nanoTime() + WAIT.toNanos();
-        FrameType got;
-        do {
-            got = nextFrame(deadline, type.toString());
-            assertNotNull(got, "the worker closed its channel while " + type + " was expected; frames " + received
-                    + "; log:\n" + log());
-        } while (got == FrameType.HEARTBEAT);
+        FrameType got = nextFrame(deadline, type.toString());
+        assertNotNull(got, "the worker closed its channel while " + type + " was expected; frames " + received
+                + "; log:\n" + log());
         assertEquals(type, got, "frames " + received + "; log:\n" + log());
         if (id >= 0) {
             List<Long> ids = new ArrayList<>();
@@ -352,13 +361,11 @@ class GiveBackProtocolErrorTest {
         String text = log();
         assertEquals(WorkerExit.PROTOCOL_ERROR, worker.exitValue(), "exit code; log:\n" + text);
 
-        // The supervisor sees the channel close; before that, nothing but heartbeats: no DONE for connection 1.
+        // The supervisor sees the channel close; before that, nothing (heartbeats are a counter in the region, not
+        // frames): no DONE for connection 1.
         long deadline = System.nanoTime() + WAIT.toNanos();
-        FrameType t;
-        while ((t = nextFrame(deadline, "end of stream")) != null) {
-            assertEquals(FrameType.HEARTBEAT, t, "after the bad frame only heartbeats, then end of stream; frames "
-                    + received + "; log:\n" + text);
-        }
+        FrameType t = nextFrame(deadline, "end of stream");
+        assertEquals(null, t, "after the bad frame nothing, then end of stream; frames " + received + "; log:\n" + text);
 
         assertTrue(text.contains(BlockingHandlerWorker.PREFIX + "started on Java " + Runtime.version()),
                 "the worker ran on this JDK; log:\n" + text);

@@ -23,29 +23,57 @@ import jnr.unixsocket.UnixSocketOptions;
  *       user can read in {@code /proc}).</li>
  *   <li>The worker connects and writes the token and a newline. The server reads the peer's credentials from the
  *       kernel (SO_PEERCRED), so the supervisor can check that the connecting pid is the process it started.</li>
- *   <li>The supervisor sends one byte with the worker's channel end attached and closes the connection.</li>
+ *   <li>The supervisor sends one byte with the worker's channel end attached, then one byte with the descriptor of
+ *       the memory the worker shares with it ({@code SharedRegion}), and closes the connection.</li>
  * </ol>
  */
 public final class Bootstrap {
     private Bootstrap() {
     }
 
+    /** What the bootstrap hands a worker: its channel and its shared region's descriptor, both the caller's. */
+    public static final class Handed {
+        public final ControlChannel channel;
+        public final int regionFd;
+
+        Handed(ControlChannel channel, int regionFd) {
+            this.channel = channel;
+            this.regionFd = regionFd;
+        }
+    }
+
     /**
-     * The worker's end: connects to {@code path}, presents {@code token} and receives its channel end.
+     * The worker's end: connects to {@code path}, presents {@code token} and receives its channel end, then its
+     * shared region's descriptor.
      *
-     * @return the channel to the supervisor, owned by the caller
-     * @throws IOException naming the step that failed
+     * @return the channel to the supervisor and the region's descriptor, owned by the caller
+     * @throws IOException naming the step that failed (and then owning nothing)
      */
-    public static ControlChannel connect(Path path, String token, int timeoutMs) throws IOException {
+    public static Handed connect(Path path, String token, int timeoutMs) throws IOException {
         try (UnixSocketChannel c = UnixSocketChannel.open(new UnixSocketAddress(path.toFile()))) {
             c.setOption(UnixSocketOptions.SO_RCVTIMEO, timeoutMs);
             c.write(ByteBuffer.wrap((token + "\n").getBytes(StandardCharsets.US_ASCII)));
-            int[] got = Native.receiveWithDescriptor(c.getFD(), new byte[1]);
+            byte[] tag = new byte[1];
+            int[] got = Native.receiveWithDescriptor(c.getFD(), tag);
             if (got[1] < 0) {
                 throw new IOException("the supervisor at " + path + " closed the bootstrap connection without sending "
                         + "a channel (" + (got[0] == 0 ? "token refused or supervisor stopping" : "no descriptor") + ")");
             }
-            return new ControlChannel(got[1]);
+            int[] region;
+            try {
+                region = Native.receiveWithDescriptor(c.getFD(), tag);
+            } catch (IOException e) {
+                Native.closeQuietly(got[1]);
+                throw e;
+            }
+            if (region[1] < 0 || tag[0] != 'R') {
+                Native.closeQuietly(got[1]);
+                Native.closeQuietly(region[1]);
+                throw new IOException("the supervisor at " + path + " sent a channel but no shared region (a "
+                        + "supervisor of an older Prefork release?): run the supervisor and workers from the same "
+                        + "release");
+            }
+            return new Handed(new ControlChannel(got[1]), region[1]);
         }
     }
 }

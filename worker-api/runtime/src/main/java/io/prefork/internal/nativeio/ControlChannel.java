@@ -27,6 +27,8 @@ public final class ControlChannel implements Closeable {
     /** This channel's native memory; null once {@link #releaseBuffers released} after close. */
     private Buffers buffers;
     private int receivedFdCount;
+    /** One {@code struct pollfd} for {@link #peerClosed}; allocated on first use, guarded by this. */
+    private jnr.ffi.Pointer pollFd;
 
     /**
      * The native memory of one channel, about 35 KB: a direct buffer and a message struct per direction. Direct
@@ -200,6 +202,32 @@ public final class ControlChannel implements Closeable {
         if (!closed) {
             Native.shutdown(fd);
         }
+    }
+
+    /**
+     * Whether the peer closed its end or died: poll(2) without waiting, for POLLHUP or POLLERR (an AF_UNIX SEQPACKET
+     * socket reports POLLHUP once its peer is gone). For the worker's heartbeat thread, which must notice a dead
+     * supervisor while the receiving thread is busy in a handler; synchronized with {@link #close}, so it never polls
+     * a descriptor number already reused.
+     */
+    public synchronized boolean peerClosed() throws NativeException {
+        if (closed) {
+            return true;
+        }
+        if (pollFd == null) {
+            pollFd = Native.allocate(8);
+        }
+        pollFd.putInt(0, fd);
+        pollFd.putShort(4, Native.POLLIN);
+        pollFd.putShort(6, (short) 0);
+        int n = Native.LIBC.poll(pollFd, 1, 0);
+        if (n < 0) {
+            if (Native.errno() == Native.EINTR) {
+                return false;
+            }
+            throw new NativeException("poll(fd=" + fd + ")", Native.errno());
+        }
+        return n > 0 && (pollFd.getShort(6) & (Native.POLLHUP | Native.POLLERR)) != 0;
     }
 
     @Override

@@ -100,8 +100,21 @@ public final class ChannelWrapper {
      * @param remote the peer address, as the supervisor saw it at accept time
      */
     public SocketChannel wrap(int fd, boolean ipv6, InetSocketAddress remote) throws java.io.IOException {
+        return wrap(fd, ipv6, remote, false);
+    }
+
+    /**
+     * Like {@link #wrap(int, boolean, InetSocketAddress)}; with {@code knownBlocking} the caller vouches that the
+     * descriptor is in blocking mode, which spares an {@code fcntl(F_GETFL)}: the supervisor accepts without
+     * SOCK_NONBLOCK and never changes a socket's flags, so only a connection a handler parked (and may have made
+     * non-blocking: the flag lives in the shared open file) needs the check.
+     */
+    public SocketChannel wrap(int fd, boolean ipv6, InetSocketAddress remote, boolean knownBlocking)
+            throws java.io.IOException {
         try {
-            Native.setBlocking(fd, true);
+            if (!knownBlocking) {
+                Native.setBlocking(fd, true);
+            }
             FileDescriptor fdo = (FileDescriptor) newFd.invokeExact(fd);
             return (SocketChannel) constructor.invokeExact(provider,
                     (ProtocolFamily) (ipv6 ? StandardProtocolFamily.INET6 : StandardProtocolFamily.INET), fdo,

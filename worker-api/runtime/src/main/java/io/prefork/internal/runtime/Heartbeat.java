@@ -1,19 +1,24 @@
 package io.prefork.internal.runtime;
 
+import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
+import io.prefork.internal.wire.SharedRegion;
 import java.lang.System.Logger.Level;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The worker's heartbeat thread: a HEARTBEAT every second with the number of connections held (followed by a
- * PROXY_REFUSED with the connections the PROXY protocol check refused since the last one, if any), and, with prefetch,
- * a check every half prefetch timeout for connections waiting behind busy handlers
+ * The worker's heartbeat thread: every second it increments the heartbeat counter in the region shared with the
+ * supervisor (no message, so no wake-up of the supervisor: its watchdog reads the counter once a second anyway) and
+ * sends a PROXY_REFUSED with the connections the PROXY protocol check refused since the last one, if any; and, with
+ * prefetch, a check every half prefetch timeout for connections waiting behind busy handlers
  * ({@link WorkerRuntime#returnStale}).
  *
- * <p>A heartbeat the kernel refuses because the supervisor's end is gone (EPIPE, ECONNRESET) means the supervisor
- * died: the worker stops and asks the main thread to exit, even if the receiving thread is busy in a handler and has
- * not seen end-of-stream yet, so no worker outlives its supervisor by more than about a second.
+ * <p>Once a second it also looks whether the supervisor's end of the channel is gone (POLLHUP, or a refused send):
+ * then the supervisor died, and the worker stops and asks the main thread to exit, even if the receiving thread is
+ * busy in a handler and has not seen end-of-stream yet, so no worker outlives its supervisor by more than about a
+ * second.
  */
 final class Heartbeat implements Runnable {
     static final long INTERVAL_MS = 1000;
@@ -21,12 +26,17 @@ final class Heartbeat implements Runnable {
     private static final System.Logger LOG = System.getLogger("io.prefork.worker");
 
     private final WorkerRuntime runtime;
+    private final SharedRegion region;
+    private final ControlChannel channel;
     private final Reports reports;
     private final ExitRequests exits;
     private final long prefetchTimeoutNanos;
 
-    Heartbeat(WorkerRuntime runtime, Reports reports, ExitRequests exits, long prefetchTimeoutNanos) {
+    Heartbeat(WorkerRuntime runtime, SharedRegion region, ControlChannel channel, Reports reports, ExitRequests exits,
+              long prefetchTimeoutNanos) {
         this.runtime = runtime;
+        this.region = region;
+        this.channel = channel;
         this.reports = reports;
         this.exits = exits;
         this.prefetchTimeoutNanos = prefetchTimeoutNanos;
@@ -52,13 +62,13 @@ final class Heartbeat implements Runnable {
                     continue;
                 }
                 nextBeat += beat;
-                int held = runtime.taken();
-                int e = reports.send(b -> FrameCodec.encodeHeartbeat(b, held));
+                region.beat();
+                int e = 0;
                 int refused = runtime.takeProxyRefusedCount();
-                if (refused > 0 && e == 0) {
+                if (refused > 0) {
                     e = reports.send(b -> FrameCodec.encodeProxyRefused(b, refused));
                 }
-                if (e == Native.EPIPE || e == Native.ECONNRESET) {
+                if (e == Native.EPIPE || e == Native.ECONNRESET || supervisorGone()) {
                     LOG.log(Level.INFO, "prefork worker: the supervisor is gone; exiting");
                     runtime.stopOnce();
                     exits.post(ExitReason.SUPERVISOR_GONE);
@@ -67,6 +77,15 @@ final class Heartbeat implements Runnable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    private boolean supervisorGone() {
+        try {
+            return channel.peerClosed();
+        } catch (NativeException e) {
+            LOG.log(Level.WARNING, "prefork worker: cannot check the channel to the supervisor: " + e.getMessage());
+            return false;
         }
     }
 }

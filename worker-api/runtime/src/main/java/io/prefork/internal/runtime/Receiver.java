@@ -40,20 +40,20 @@ final class Receiver {
     private final ControlChannel channel;
     private final ChannelWrapper wrapper;
     private final WorkerRuntime runtime;
-    private final Reports reports;
     final ReentrantLock lock = new ReentrantLock();
     /** The descriptor slot kept free for the next receive (see {@link #receiveOnce}); guarded by {@link #lock}. */
     private int reserve = -1;
     /** Guarded by {@link #lock}, reused for every frame. */
     private final FrameCodec.HandoffReader reader = new FrameCodec.HandoffReader();
+    /** Entries received over the channel's life: the next one's number (its claim slot); guarded by {@link #lock}. */
+    private long entries;
     /** The receiving thread's connections to start, from pump. */
     private final WorkerConnection[] started = new WorkerConnection[FrameCodec.MAX_FDS_PER_FRAME];
 
-    Receiver(ControlChannel channel, ChannelWrapper wrapper, WorkerRuntime runtime, Reports reports) {
+    Receiver(ControlChannel channel, ChannelWrapper wrapper, WorkerRuntime runtime) {
         this.channel = channel;
         this.wrapper = wrapper;
         this.runtime = runtime;
-        this.reports = reports;
     }
 
     /**
@@ -70,21 +70,6 @@ final class Receiver {
             lock.unlock();
         }
         while (true) {
-            if (inline && reports.holdsDone() && !runtime.hasWaiting()) {
-                // A prefetched handoff may be here already: look without blocking, so that its TAKEN can go out in
-                // the same message as the DONE of the connection just finished.
-                Received r;
-                lock.lock();
-                try {
-                    r = receiveOnce(true);
-                } finally {
-                    lock.unlock();
-                }
-                if (r == Received.END_OF_STREAM || r == Received.PROTOCOL_ERROR) {
-                    reports.flushHeldDone();
-                    return exitFor(r);
-                }
-            }
             if (inline && runtime.pump(1, started) == 1) {
                 // Concurrency 1: serve on this thread, saving a thread handoff (a wakeup and a context switch) per
                 // connection. The heartbeat thread notices a dead supervisor meanwhile, and gives back prefetched
@@ -94,8 +79,6 @@ final class Receiver {
                 c.run();
                 continue;
             }
-            // Nothing to take: the supervisor must hear of the free slot before this thread blocks.
-            reports.flushHeldDone();
             Received result;
             lock.lock();
             try {
@@ -246,6 +229,7 @@ final class Receiver {
             } else {
                 c = wrap(id, channel.receivedDescriptor(i));
             }
+            c.entry = entries++;
             runtime.enqueue(c);
         }
         if (lost > 0) {
@@ -257,12 +241,24 @@ final class Receiver {
     /** The entry the reader is on, with its descriptor wrapped; a REFUSED entry if wrapping fails. */
     private WorkerConnection wrap(long id, int fd) {
         SocketChannel ch = null;
+        int dup = -1;
         try {
+            if (reader.elsewhere()) {
+                dup = Native.reserveDescriptor(fd);
+                if (dup < 0) {
+                    throw new IOException("no descriptor free to keep a copy of connection " + id
+                            + " for its shutdown (descriptor table full)");
+                }
+            }
             InetSocketAddress peer = reader.peerAddress();
-            ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer);
-            return new WorkerConnection(runtime, id, ch, fd, peer, reader.peerWire(), reader.acceptedEpochMicros(),
-                    reader.resumed(), reader.unread());
+            // A new connection comes straight from the supervisor's accept4, blocking: no fcntl for it.
+            ch = wrapper.wrap(fd, reader.peerIsIpv6(), peer, !reader.resumed());
+            WorkerConnection c = new WorkerConnection(runtime, id, ch, fd, peer, reader.peerWire(),
+                    reader.acceptedEpochMicros(), reader.resumed(), reader.unread());
+            c.shutdownFd = dup;
+            return c;
         } catch (IOException | RuntimeException e) {
+            Native.closeQuietly(dup);
             LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
             if (ch != null) {
                 try {

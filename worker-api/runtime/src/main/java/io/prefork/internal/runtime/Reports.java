@@ -10,17 +10,14 @@ import java.nio.ByteBuffer;
 
 /**
  * The worker's sending side of the channel: every frame a worker sends goes through here, serialised by one lock,
- * and the per-connection reports (TAKEN, REJECTED, LOST, RETURNED, DONE) are batched.
+ * and the reports on entries it will not serve (REJECTED, LOST, RETURNED) are batched. Claims and dones are no
+ * messages: they are words in the shared region ({@code SharedRegion}); the one message they may cost is a WAKE,
+ * when the supervisor asked for one.
  *
  * <p><b>Batching.</b> {@link #add} collects one run of reports of one type and sends it as one id-list frame when
  * the type changes or on {@link #flush}: a handoff of several connections is answered with one message, and the
- * reports keep the order in which the worker received the connections (the supervisor checks it). The run is
- * guarded by the caller: {@link WorkerRuntime} calls {@code add} and {@code flush} holding its state lock.
- *
- * <p><b>DONE_TAKEN.</b> At concurrency 1 with prefetch, the receiving thread {@linkplain #holdDone holds back} the
- * DONE of the connection it just finished; if it then takes a connection that was already waiting, the DONE and the
- * TAKEN go out as one DONE_TAKEN frame, so the supervisor wakes once for both. Only the receiving thread holds a
- * DONE, so only it reads or writes {@link #heldDone}.
+ * reports keep the order in which the worker received the connections. The run is guarded by the caller:
+ * {@link WorkerRuntime} calls {@code add} and {@code flush} holding its state lock.
  */
 final class Reports {
     private static final System.Logger LOG = System.getLogger("io.prefork.worker");
@@ -33,8 +30,6 @@ final class Reports {
     private final long[] ids = new long[FrameCodec.MAX_FDS_PER_FRAME];
     private FrameType runType;
     private int runLength;
-    /** The DONE held back for a DONE_TAKEN; -1 if none. Receiving thread only. */
-    private long heldDone = -1;
 
     Reports(ControlChannel channel) {
         this.channel = channel;
@@ -46,18 +41,10 @@ final class Reports {
     }
 
     /**
-     * Adds one report to the current run; a report of another type (or a full run) sends the run first. A TAKEN
-     * while a DONE is held goes out with it at once, as DONE_TAKEN. Caller holds the runtime's state lock.
+     * Adds one report to the current run; a report of another type (or a full run) sends the run first. Caller holds
+     * the runtime's state lock.
      */
     void add(FrameType type, long id) {
-        if (type == FrameType.TAKEN && heldDone >= 0) {
-            flush();
-            ids[0] = heldDone;
-            ids[1] = id;
-            sendIds(FrameType.DONE_TAKEN, ids, 2);
-            heldDone = -1;
-            return;
-        }
         if (runLength > 0 && (type != runType || runLength == ids.length)) {
             flush();
         }
@@ -73,28 +60,11 @@ final class Reports {
         }
     }
 
-    /** Holds back a DONE to share a message with the next TAKEN (receiving thread, concurrency 1, prefetch). */
-    void holdDone(long id) {
-        heldDone = id;
-    }
-
-    boolean holdsDone() {
-        return heldDone >= 0;
-    }
-
-    /** Sends the held DONE on its own: nothing was waiting to be taken with it. Receiving thread only. */
-    void flushHeldDone() {
-        if (heldDone >= 0) {
-            sendId(FrameType.DONE, heldDone);
-            heldDone = -1;
-        }
-    }
-
-    /** Sends a one-id frame at once, outside any run; no lambda, so nothing is allocated per report. */
-    void sendId(FrameType type, long id) {
+    /** Sends WAKE: the supervisor asked to hear of the next claim or done. No lambda: nothing allocated. */
+    void sendWake() {
         synchronized (sendLock) {
             if (!channel.isClosed()) {
-                transmit(FrameCodec.encodeId(channel.sendBuffer(), type, id));
+                transmit(FrameCodec.encodeWake(channel.sendBuffer()));
             }
         }
     }
@@ -130,7 +100,7 @@ final class Reports {
         }
     }
 
-    /** Encodes and sends one frame (READY, BOOT_FAILED, HEARTBEAT); returns 0 or the errno of a failed send. */
+    /** Encodes and sends one frame (READY, BOOT_FAILED, PROXY_REFUSED); returns 0 or the errno of a failed send. */
     int send(Encoder encoder) {
         synchronized (sendLock) {
             if (channel.isClosed()) {

@@ -18,7 +18,7 @@ import java.time.Instant;
 final class WorkerConnection implements Connection, Runnable {
     /** What an entry is, which decides its report when its turn comes (see {@link WorkerRuntime#pump}). */
     enum Kind {
-        /** A connection to serve: reported TAKEN, then DONE. */
+        /** A connection to serve: claimed in the shared region, then counted done. */
         SERVE,
         /** Its descriptor was dropped by the kernel (MSG_CTRUNC: the descriptor table was full): reported LOST. */
         LOST,
@@ -29,6 +29,14 @@ final class WorkerConnection implements Connection, Runnable {
     final WorkerRuntime runtime;
     final Kind kind;
     final long id;
+    /** Its entry number on the channel (from 0), which names its claim slot; set by the receiver, under its lock. */
+    long entry;
+    /**
+     * For an entry revoked from another worker (which may still hold a copy until it reaches it): a duplicate of the
+     * descriptor, kept by the runtime so that it can shut the socket down once served, whether or not the handler
+     * closed its channel; otherwise the other copy would keep the client from seeing FIN. -1 if none.
+     */
+    int shutdownFd = -1;
     final SocketChannel channel;
     /** The peer as accepted: the balancer under the PROXY protocol. */
     final InetSocketAddress peer;
@@ -100,6 +108,10 @@ final class WorkerConnection implements Connection, Runnable {
     }
 
     void closeQuietly() {
+        if (shutdownFd >= 0) {
+            io.prefork.internal.nativeio.Native.closeQuietly(shutdownFd);
+            shutdownFd = -1;
+        }
         if (channel != null) {
             try {
                 channel.close();

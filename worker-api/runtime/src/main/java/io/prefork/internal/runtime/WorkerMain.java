@@ -1,8 +1,8 @@
 package io.prefork.internal.runtime;
 
 import io.prefork.internal.nativeio.Bootstrap;
-import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.wire.SharedRegion;
 import java.io.IOException;
 
 /**
@@ -47,14 +47,25 @@ public final class WorkerMain {
             System.err.println("prefork worker: " + e.getMessage());
             return ExitReason.BOOTSTRAP_FAILED;
         }
-        ControlChannel channel;
+        Bootstrap.Handed handed;
         try {
-            channel = Bootstrap.connect(startup.bootSocket(), startup.bootToken(), 10_000);
+            handed = Bootstrap.connect(startup.bootSocket(), startup.bootToken(), 10_000);
         } catch (IOException e) {
             System.err.println("prefork worker: cannot get a channel from the supervisor at " + startup.bootSocket()
                     + ": " + e.getMessage());
             return ExitReason.BOOTSTRAP_FAILED;
         }
-        return new WorkerRuntime(channel, wrapper, startup, exits).start();
+        SharedRegion region;
+        try {
+            region = SharedRegion.attach(handed.regionFd);
+        } catch (IOException e) {
+            System.err.println("prefork worker: cannot map the region shared with the supervisor: " + e.getMessage());
+            handed.channel.close();
+            return ExitReason.BOOTSTRAP_FAILED;
+        } finally {
+            // The mapping keeps the memory; the descriptor would only be one more for handlers to inherit.
+            Native.closeQuietly(handed.regionFd);
+        }
+        return new WorkerRuntime(handed.channel, region, wrapper, startup, exits).start();
     }
 }

@@ -5,6 +5,7 @@ import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
+import io.prefork.internal.wire.SharedRegion;
 import io.prefork.internal.wire.WireAddress;
 import io.prefork.worker.Worker;
 import java.lang.System.Logger.Level;
@@ -17,7 +18,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The worker side of the handoff: boots the user's {@link Worker}, takes received connections (TAKEN) as handler
+ * The worker side of the handoff: boots the user's {@link Worker}, takes (claims) received connections as handler
  * slots free up and runs {@link Worker#handle} on up to {@code concurrency} threads. Its parts have files of their
  * own: {@link Receiver} (recvmsg, the descriptor sentinel, wrapping), {@link Reports} (sending and batching
  * reports), {@link Heartbeat}, and the public API's {@link WorkerConnection} and {@link WorkerContextImpl}.
@@ -38,9 +39,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Handler threads (concurrency above 1) serve, and after each connection take the next waiting one themselves. The
  * heartbeat thread sends heartbeats and, with prefetch, gives back what waits too long.
  *
- * <p>Ordering of reports for one connection: TAKEN is sent before the handler is started, so DONE can never
- * overtake it. TAKEN is sent as soon as the connection is taken, because the supervisor holds its own copy of the
- * socket until then, and while it does, a worker's close sends no FIN to the client.
+ * <p>Claims and dones are words in the shared region ({@link SharedRegion}), not messages: a connection is claimed
+ * (compare-and-set of its slot) before its handler starts, so its done can never be counted before its claim; the
+ * supervisor reads both when it wakes, and asks for a WAKE frame before it sleeps if it needs to hear of the next
+ * one (it holds its own copy of the socket until it sees the claim, and while it does, a worker's close sends no FIN
+ * to the client).
  *
  * <p>Logging goes through {@link System.Logger}, not a logging library: the runtime lives inside the user's JVM
  * and must not impose a logging binding on it; System.Logger routes to whatever the user's application installs.
@@ -49,6 +52,9 @@ final class WorkerRuntime {
     private static final System.Logger LOG = System.getLogger("io.prefork.worker");
 
     private final WorkerStartup startup;
+    /** The memory shared with the supervisor: heartbeat counter. */
+    private final SharedRegion region;
+    private final ControlChannel channel;
     private final WorkerContextImpl context;
     private final ExitRequests exits;
     private final Reports reports;
@@ -59,7 +65,7 @@ final class WorkerRuntime {
     private final Object state = new Object();
     /** Received, not yet taken, in arrival order. */
     private final ArrayDeque<WorkerConnection> waiting = new ArrayDeque<>();
-    /** Connections taken (TAKEN) and not yet done; written under {@link #state}, read by heartbeats. */
+    /** Connections taken (claimed) and not yet done; written under {@link #state}. */
     private volatile int taken;
     /** System.nanoTime() of the last take, for the prefetch timeout. */
     private volatile long lastTakeNanos;
@@ -76,12 +82,15 @@ final class WorkerRuntime {
     /** Handler threads' one-slot pump scratch. */
     private final ThreadLocal<WorkerConnection[]> handlerScratch = ThreadLocal.withInitial(() -> new WorkerConnection[1]);
 
-    WorkerRuntime(ControlChannel channel, ChannelWrapper wrapper, WorkerStartup startup, ExitRequests exits) {
+    WorkerRuntime(ControlChannel channel, SharedRegion region, ChannelWrapper wrapper, WorkerStartup startup,
+                  ExitRequests exits) {
         this.startup = startup;
+        this.region = region;
+        this.channel = channel;
         this.context = new WorkerContextImpl(startup, ProcessHandle.current().pid());
         this.exits = exits;
         this.reports = new Reports(channel);
-        this.receiver = new Receiver(channel, wrapper, this, reports);
+        this.receiver = new Receiver(channel, wrapper, this);
         this.prefetchTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(startup.prefetchTimeoutMs());
         this.inline = startup.concurrency() == 1;
         this.proxyGate = startup.proxy().enabled() ? new ProxyGate(startup.proxy()) : null;
@@ -119,7 +128,7 @@ final class WorkerRuntime {
             handlers.prestartAllCoreThreads();
         }
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
-        daemon(new Heartbeat(this, reports, exits, prefetchTimeoutNanos), "prefork-heartbeat").start();
+        daemon(new Heartbeat(this, region, channel, reports, exits, prefetchTimeoutNanos), "prefork-heartbeat").start();
         reports.send(buf -> FrameCodec.encodeReady(buf, context.pid()));
         daemon(() -> {
             ExitReason reason = ExitReason.CRASHED; // if run() throws: the thread's stack trace goes to stderr
@@ -142,10 +151,6 @@ final class WorkerRuntime {
 
     boolean stopping() {
         return stopping;
-    }
-
-    int taken() {
-        return taken;
     }
 
     /** Connections refused by the PROXY protocol check since the last call (0 without --proxy-protocol). */
@@ -185,9 +190,11 @@ final class WorkerRuntime {
     }
 
     /**
-     * Takes connections from the head of {@link #waiting} while slots are free (at most {@code max}), reporting
-     * each entry in arrival order: TAKEN for one taken, LOST or REJECTED for one that cannot be served, or, when
-     * giving back, RETURNED for every one that could have been.
+     * Takes connections from the head of {@link #waiting} while slots are free (at most {@code max}), settling each
+     * entry's claim slot in the shared region in arrival order: CLAIMED for one taken (before its handler reads a
+     * byte: from then on the supervisor may close its copy), or DECLINED and a LOST or REJECTED report for one that
+     * cannot be served, or, when giving back, DECLINED and RETURNED for every one that could have been. An entry the
+     * supervisor REVOKED (to serve it elsewhere) is closed unread and reported nowhere.
      *
      * @param out receives the taken connections, which the caller must start; null when taking none
      * @param giveBack true to take nothing and give every waiting connection back to the supervisor
@@ -198,32 +205,63 @@ final class WorkerRuntime {
             max = Math.min(max, out.length);
         }
         int n = 0;
+        String broken = null;
         synchronized (state) {
             while (!waiting.isEmpty()) {
                 WorkerConnection c = waiting.peekFirst();
                 FrameType report;
+                boolean take = false;
                 if (c.kind == WorkerConnection.Kind.LOST) {
                     report = FrameType.LOST;
                 } else if (c.kind == WorkerConnection.Kind.REFUSED || stopping) {
-                    c.closeQuietly();
                     report = FrameType.REJECTED;
                 } else if (giveBack) {
-                    c.closeQuietly();
                     report = FrameType.RETURNED;
                 } else if (taken < concurrency() && n < max) {
-                    taken++;
-                    lastTakeNanos = System.nanoTime();
-                    out[n++] = c;
-                    report = FrameType.TAKEN;
+                    report = null;
+                    take = true;
                 } else {
                     break;
                 }
                 waiting.pollFirst();
-                reports.add(report, c.id);
+                long before = region.settle(c.entry, c.id, take ? SharedRegion.CLAIMED : SharedRegion.DECLINED);
+                if (before != SharedRegion.slotValue(c.id, SharedRegion.OFFERED)) {
+                    c.closeQuietly();
+                    if (before != SharedRegion.slotValue(c.id, SharedRegion.REVOKED)) {
+                        broken = "the claim slot of entry " + c.entry + " (connection " + c.id + ") holds "
+                                + SharedRegion.describe(before) + ", not OFFERED or REVOKED for it";
+                        break;
+                    }
+                    continue; // revoked: the supervisor serves it elsewhere
+                }
+                if (take) {
+                    taken++;
+                    lastTakeNanos = System.nanoTime();
+                    out[n++] = c;
+                } else {
+                    c.closeQuietly();
+                    reports.add(report, c.id);
+                }
             }
             reports.flush();
         }
+        if (broken != null) {
+            LOG.log(Level.ERROR, "prefork worker: protocol error in the region shared with the supervisor, stopping: "
+                    + broken);
+            exits.post(ExitReason.PROTOCOL_ERROR);
+            return n;
+        }
+        if (n > 0) {
+            wakeSupervisorIfAsked();
+        }
         return n;
+    }
+
+    /** After a claim or a done: the one message those may cost, if the supervisor is waiting to hear. */
+    private void wakeSupervisorIfAsked() {
+        if (region.takeWakeRequest()) {
+            reports.sendWake();
+        }
     }
 
     /** {@link #pump(int, WorkerConnection[], boolean)} taking, not giving back. */
@@ -239,7 +277,7 @@ final class WorkerRuntime {
             try {
                 handlers.execute(c);
             } catch (RejectedExecutionException e) {
-                // Only while stopping (the pool is shut down): the connection was already TAKEN, so close it and
+                // Only while stopping (the pool is shut down): the connection was already claimed, so close it and
                 // report it done.
                 LOG.log(Level.WARNING, "prefork worker: no handler thread for connection " + c.id + ": " + e);
                 finish(c);
@@ -291,7 +329,7 @@ final class WorkerRuntime {
         WorkerConnection[] next = inline ? null : handlerScratch.get();
         while (c != null) {
             try {
-                // The PROXY protocol header is read here, on the serving thread, after TAKEN: the supervisor has
+                // The PROXY protocol header is read here, on the serving thread, after the claim: the supervisor has
                 // already let go of the connection, and a slow peer holds only this slot, never the supervisor.
                 // A resumed (parked) connection had its header read on its first handoff: the next bytes are the
                 // client's next request.
@@ -314,20 +352,25 @@ final class WorkerRuntime {
     }
 
     /**
-     * Closes the connection (if the handler did not), frees its slot and reports it DONE: at once, or, on the
-     * receiving thread at concurrency 1 with prefetch, together with the next TAKEN (see {@link Reports}); or, if the
-     * handler asked to park it, gives it back to the supervisor (PARKED, which also means DONE).
+     * Closes the connection (if the handler did not), frees its slot and counts it done in the shared region; or, if
+     * the handler asked to park it, first gives it back to the supervisor (PARKED), then counts it done too.
      */
     private void finish(WorkerConnection c) {
         boolean parked = false;
         if (c.parkRequested() && c.channel != null && c.channel.isOpen() && !stopping) {
-            // PARKED carries the descriptor and means DONE. Once sendmsg returns the kernel holds the file in flight
-            // and then the supervisor holds it, so closing our channel below sends no FIN: the client sees nothing.
-            reports.flushHeldDone();
+            // PARKED carries the descriptor. Once sendmsg returns the kernel holds the file in flight and then the
+            // supervisor holds it, so closing our channel below sends no FIN: the client sees nothing.
             // Under the PROXY protocol the client's address came from the header, which is not sent again: the
             // parked entry carries it instead of the balancer's, so the next handler still sees the client.
             byte[] echo = c.remote == c.peer ? c.peerWire : WireAddress.encode(c.remote);
-            parked = reports.sendParked(c.id, c.acceptedEpochMicros, echo, c.fd, c.parkUnread()) == 0;
+            if (reports.sendParked(c.id, c.acceptedEpochMicros, echo, c.fd, c.parkUnread()) == 0) {
+                parked = true;
+            }
+        }
+        if (!parked && c.shutdownFd >= 0) {
+            // Revoked from another worker that may still hold a copy: without this its copy would keep the client
+            // from seeing FIN until that worker reached the entry.
+            Native.shutdown(c.shutdownFd);
         }
         c.closeQuietly();
         synchronized (state) {
@@ -336,14 +379,10 @@ final class WorkerRuntime {
         synchronized (slotFreed) {
             slotFreed.notifyAll();
         }
-        if (parked) {
-            return;
-        }
-        if (inline && prefetchTimeoutNanos > 0) {
-            reports.holdDone(c.id);
-        } else {
-            reports.sendId(FrameType.DONE, c.id);
-        }
+        // Counted after the close: the supervisor's copy is long closed (it closed it on the claim), so the close
+        // here is what the client sees, and the count only frees capacity.
+        region.doneOne();
+        wakeSupervisorIfAsked();
     }
 
     /** Stops once, whichever comes first: channel closed, SIGTERM (shutdown hook), protocol error. */

@@ -18,24 +18,29 @@ import java.util.function.LongConsumer;
  *   |  magic 0x50 'P' 0x46 'F' |version |  type  |       body length (u32)           | body ...         |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+------------------+
  *
- *   version      3 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
- *                the connection's local address in HANDOFF entries; version 2 had no flags or unread bytes in them)
+ *   version      4 (VERSION); a frame of another version is rejected, never guessed at (version 1 also carried
+ *                the connection's local address in HANDOFF entries; version 2 had no flags or unread bytes in them;
+ *                version 3 had HEARTBEAT, TAKEN, DONE and DONE_TAKEN frames: a worker's heartbeat, claims and done
+ *                count are words in its SharedRegion now, and WAKE is the one message left of them)
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
- * Id list body (TAKEN, REJECTED, LOST, DONE, RETURNED; DONE_TAKEN: exactly 2, done then taken):
+ * Id list body (REJECTED, LOST, RETURNED; the worker first moved each entry's claim slot to DECLINED):
  *   +--------+--------+-------------------+-----+
  *   | count (u16, >=1) | id 0 (u64)        | ... |      body length = 2 + 8 * count
  *   +--------+--------+-------------------+-----+
  *
  * HANDOFF body: count (u16, 1..253) then count entries; the message's SCM_RIGHTS control data carries exactly
- * count descriptors, entry i's descriptor being the i-th:
+ * count descriptors, entry i's descriptor being the i-th. Both sides count entries from 0 over the channel's life:
+ * entry k's claim slot in the SharedRegion is k % R, which the supervisor set OFFERED before the sendmsg:
  *   +----------------+----------------------+--------------+
  *   | id (u64)       | accepted at (u64,    | peer address |
  *   |                | µs since the epoch)  |              |
  *   +----------------+----------------------+--------------+
  *   address (WireAddress): family (u8: 4 or 6) | port (u16) | 4 or 16 address bytes      (7 or 19 bytes)
- *   then flags (u8): bit 0 RESUMED (a parked connection that became readable; all other bits 0, enforced)
+ *   then flags (u8): bit 0 RESUMED (a parked connection that became readable), bit 1 ELSEWHERE (revoked from
+ *   another worker, which may still hold a copy of the descriptor until it reaches the entry: the handler's worker
+ *   shuts the socket down before its close, or the client would see no FIN); all other bits 0, enforced
  *   and, only when RESUMED: unread length (u16, 0..MAX_UNREAD_BYTES) | that many bytes the previous handler read
  *   beyond its request, which the next handler must see before the socket's bytes
  *   No local address: the worker asks its channel (the JDK reads it with getsockname when it wraps the socket),
@@ -43,10 +48,10 @@ import java.util.function.LongConsumer;
  *
  * READY body:       pid (u64)
  * BOOT_FAILED body: length (u16) | UTF-8 message (at most MAX_MESSAGE_BYTES)
- * HEARTBEAT body:   connections held (u32)
  * PROXY_REFUSED body: count (u32, >= 1) of connections refused for their PROXY protocol header since the last one
+ * WAKE body:        empty (the supervisor reads the worker's SharedRegion: claims, done count)
  *
- * PARKED body (w->s; SCM_RIGHTS carries exactly 1 descriptor, the connection's; it also means DONE for the id):
+ * PARKED body (w->s; SCM_RIGHTS carries exactly 1 descriptor, the connection's; the worker counts it done too):
  *   +----------------+----------------------+--------------+--------+--------+-------------------+
  *   | id (u64)       | accepted at (u64,    | peer address | unread length   | unread bytes ...  |
  *   |                | µs, as in HANDOFF)   | (as received)| (u16, <= 4096)  |                   |
@@ -60,7 +65,7 @@ import java.util.function.LongConsumer;
  */
 public final class FrameCodec {
     public static final int MAGIC = 0x5046;
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
     public static final int HEADER_BYTES = 8;
     /** Large enough for a full batch of handoffs (253 IPv6 entries are 253 * 35 + 2 bytes) plus the header. */
     public static final int MAX_FRAME_BYTES = 16384;
@@ -76,6 +81,8 @@ public final class FrameCodec {
     public static final int MAX_UNREAD_BYTES = 4096;
     /** HANDOFF entry flag: a parked connection resumed, followed by its unread bytes. */
     public static final int FLAG_RESUMED = 1;
+    /** HANDOFF entry flag: revoked from another worker, which may still hold a copy: shut down before closing. */
+    public static final int FLAG_ELSEWHERE = 2;
     /** The size of a new (not resumed) handoff entry with an IPv6 peer: id, accepted-at, address, flags. */
     public static final int MAX_HANDOFF_ENTRY_BYTES = 16 + WireAddress.MAX_BYTES + 1;
 
@@ -123,16 +130,15 @@ public final class FrameCodec {
         return HEADER_BYTES + 10;
     }
 
+    public static int encodeWake(ByteBuffer dst) {
+        putHeader(dst, FrameType.WAKE, 0);
+        return HEADER_BYTES;
+    }
+
     public static int encodeReady(ByteBuffer dst, long pid) {
         putHeader(dst, FrameType.READY, 8);
         dst.putLong(HEADER_BYTES, pid);
         return HEADER_BYTES + 8;
-    }
-
-    public static int encodeHeartbeat(ByteBuffer dst, int held) {
-        putHeader(dst, FrameType.HEARTBEAT, 4);
-        dst.putInt(HEADER_BYTES, held);
-        return HEADER_BYTES + 4;
     }
 
     /** @param count 1 to 2^32 - 1 */
@@ -188,11 +194,24 @@ public final class FrameCodec {
      */
     public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros,
                                       byte[] peer, int peerLength, boolean resumed, byte[] unread, int unreadLength) {
+        return putHandoffEntry(dst, offset, id, acceptedEpochMicros, peer, peerLength, resumed, false, unread,
+                unreadLength);
+    }
+
+    /**
+     * Writes one handoff entry with all its flags.
+     *
+     * @param elsewhere true for a connection revoked from another worker ({@link #FLAG_ELSEWHERE})
+     * @return the offset after the entry
+     */
+    public static int putHandoffEntry(ByteBuffer dst, int offset, long id, long acceptedEpochMicros, byte[] peer,
+                                      int peerLength, boolean resumed, boolean elsewhere, byte[] unread,
+                                      int unreadLength) {
         dst.putLong(offset, id);
         dst.putLong(offset + 8, acceptedEpochMicros);
         dst.put(offset + 16, peer, 0, peerLength);
         int at = offset + 16 + peerLength;
-        dst.put(at++, (byte) (resumed ? FLAG_RESUMED : 0));
+        dst.put(at++, (byte) ((resumed ? FLAG_RESUMED : 0) | (elsewhere ? FLAG_ELSEWHERE : 0)));
         if (resumed) {
             if (unreadLength < 0 || unreadLength > MAX_UNREAD_BYTES) {
                 throw new IllegalArgumentException("unread length " + unreadLength + " outside 0.." + MAX_UNREAD_BYTES);
@@ -307,14 +326,13 @@ public final class FrameCodec {
         return count;
     }
 
+    public static void readWake(int length) throws FrameException {
+        expectLength(length, HEADER_BYTES, "WAKE");
+    }
+
     public static long readReady(ByteBuffer src, int length) throws FrameException {
         expectLength(length, HEADER_BYTES + 8, "READY");
         return src.getLong(HEADER_BYTES);
-    }
-
-    public static int readHeartbeat(ByteBuffer src, int length) throws FrameException {
-        expectLength(length, HEADER_BYTES + 4, "HEARTBEAT");
-        return src.getInt(HEADER_BYTES);
     }
 
     /** @return the count, 1 to 2^32 - 1 */
@@ -423,6 +441,7 @@ public final class FrameCodec {
         private long acceptedEpochMicros;
         private int peerOffset;
         private boolean resumed;
+        private boolean elsewhere;
         private int unreadOffset;
         private int unreadLength;
 
@@ -446,11 +465,12 @@ public final class FrameCodec {
                 throw new FrameException("HANDOFF frame ends before the flags of the entry for connection " + id);
             }
             int flags = src.get(offset++) & 0xFF;
-            if ((flags & ~FLAG_RESUMED) != 0) {
+            if ((flags & ~(FLAG_RESUMED | FLAG_ELSEWHERE)) != 0) {
                 throw new FrameException(String.format("HANDOFF entry for connection %d has unknown flags 0x%02x",
                         id, flags));
             }
-            resumed = flags == FLAG_RESUMED;
+            resumed = (flags & FLAG_RESUMED) != 0;
+            elsewhere = (flags & FLAG_ELSEWHERE) != 0;
             unreadLength = 0;
             if (resumed) {
                 if (offset + 2 > end) {
@@ -468,6 +488,11 @@ public final class FrameCodec {
                 unreadOffset = offset;
                 offset += unreadLength;
             }
+        }
+
+        /** True if another worker may still hold a copy of this entry's descriptor ({@link #FLAG_ELSEWHERE}). */
+        public boolean elsewhere() {
+            return elsewhere;
         }
 
         /** True if this entry is a parked connection resumed (not a new one). */

@@ -12,45 +12,39 @@ public enum FrameType {
     BOOT_FAILED(0x02, true),
     /** s->w: one to {@link FrameCodec#MAX_FDS_PER_FRAME} connections; SCM_RIGHTS carries one descriptor per entry, in order. */
     HANDOFF(0x10, false),
-    /**
-     * w->s: the worker has taken these connections (holds their descriptors and will serve them); the supervisor may
-     * close its copies. "Taken", not "accepted": accepting is the supervisor's TCP accept. Body: id list.
-     */
-    TAKEN(0x20, true),
+    // 0x20 was TAKEN until wire version 4: a worker claims a connection in its SharedRegion's claim ring now.
     /** w->s: the worker will not serve these (it is stopping); the supervisor gives them to another worker. Body: id list. */
     REJECTED(0x21, true),
     /** w->s: these entries arrived without their descriptor (MSG_CTRUNC: the worker's descriptor table was full). Body: id list. */
     LOST(0x22, true),
-    /** w->s: the worker finished these connections (handler returned, channel closed). Body: id list. */
-    DONE(0x23, true),
+    // 0x23 was DONE until wire version 4: the SharedRegion's done counter now.
     /**
      * w->s: handoffs the worker received ahead of time (the supervisor's {@code --prefetch}) and gives back untaken,
      * because its handlers stayed busy for the prefetch timeout or it is stopping; the supervisor gives them to
      * another worker. Unlike REJECTED, this says nothing against the connection. Body: id list.
      */
     RETURNED(0x24, true),
+    // 0x25 was DONE_TAKEN until wire version 4.
     /**
-     * w->s: DONE for the first id and TAKEN for the second, in one message: a worker at concurrency 1 that finished
-     * a connection and at once took one that was waiting (prefetched), so the supervisor wakes once for both. Body:
-     * id list of exactly 2.
-     */
-    DONE_TAKEN(0x25, true),
-    /**
-     * w->s: the handler finished this connection and asked for it to be parked (idle between requests): DONE for it,
-     * and its descriptor, the only frame a worker sends one with (SCM_RIGHTS carries exactly 1). Body: id (u64),
+     * w->s: the handler finished this connection and asked for it to be parked (idle between requests): its
+     * descriptor (the worker counts it done in its region, like any connection it finished), the only frame a worker sends one with (SCM_RIGHTS carries exactly 1). Body: id (u64),
      * accepted-at and peer address as in its HANDOFF entry, unread length (u16, at most
      * {@link FrameCodec#MAX_UNREAD_BYTES}) and the bytes the handler had read beyond its request, which the next
      * handler sees first.
      */
     PARKED(0x26, true),
-    /** w->s: the worker is alive. Body: u32 connections it holds now. */
-    HEARTBEAT(0x30, true),
+    // 0x30 was HEARTBEAT until wire version 4: heartbeats are a counter in the shared region now (SharedRegion).
     /**
      * w->s: connections the worker closed unserved since its previous PROXY_REFUSED because their PROXY protocol
      * header was missing or malformed or their peer was not allowed to send one ({@code --proxy-protocol}); sent by
      * the heartbeat thread at most once a second, only when there were any. Body: u32 count, at least 1.
      */
-    PROXY_REFUSED(0x31, true);
+    PROXY_REFUSED(0x31, true),
+    /**
+     * w->s: the supervisor asked to be woken (the wake word in the worker's SharedRegion) and the worker has claimed
+     * or finished a connection since: read the region. The eventcount's one message. Body: empty.
+     */
+    WAKE(0x32, true);
 
     private static final FrameType[] BY_CODE = new FrameType[256];
 

@@ -124,14 +124,26 @@ class ControlChannelTest {
     }
 
     @Test
+    void peerClosedOnlyOnceThePeerIsGone() throws IOException {
+        assertFalse(worker.peerClosed());
+        int n = FrameCodec.encodeProxyRefused(supervisor.sendBuffer(), 1);
+        assertTrue(supervisor.send(n, null, 0, false));
+        assertFalse(worker.peerClosed(), "data waiting is no hang-up");
+        supervisor.close();
+        assertTrue(worker.peerClosed(), "POLLHUP once the peer closed, even with data still unread");
+        worker.close();
+        assertTrue(worker.peerClosed(), "closed here: nothing to poll");
+    }
+
+    @Test
     void frameWithoutDescriptors() throws IOException {
-        int n = FrameCodec.encodeHeartbeat(worker.sendBuffer(), 42);
+        int n = FrameCodec.encodeProxyRefused(worker.sendBuffer(), 42);
         assertTrue(worker.send(n, null, 0, false));
         assertEquals(n, supervisor.receive(false));
         assertEquals(0, supervisor.receivedDescriptorCount());
         ByteBuffer r = supervisor.receiveBuffer();
-        assertEquals(FrameType.HEARTBEAT, FrameCodec.readHeader(r, n, true));
-        assertEquals(42, FrameCodec.readHeartbeat(r, n));
+        assertEquals(FrameType.PROXY_REFUSED, FrameCodec.readHeader(r, n, true));
+        assertEquals(42, FrameCodec.readProxyRefused(r, n));
     }
 
     @Test
@@ -202,7 +214,7 @@ class ControlChannelTest {
     @Test
     void sendRefusesArgumentsThatWouldOverrunTheNativeBuffers() throws IOException {
         int[] fds = openSockets(FrameCodec.MAX_FDS_PER_FRAME + 1);
-        int n = FrameCodec.encodeHeartbeat(supervisor.sendBuffer(), 0);
+        int n = FrameCodec.encodeProxyRefused(supervisor.sendBuffer(), 1);
         assertThrows(IllegalArgumentException.class,
                 () -> supervisor.send(n, fds, FrameCodec.MAX_FDS_PER_FRAME + 1, false));
         assertThrows(IllegalArgumentException.class, () -> supervisor.send(n, new int[1], 2, false));
@@ -220,7 +232,7 @@ class ControlChannelTest {
         int[] lengths = new int[3];
         lengths[0] = FrameCodec.encodeReady(b, 4711);
         assertTrue(worker.send(lengths[0], null, 0, false));
-        lengths[1] = FrameCodec.encodeIds(b, FrameType.TAKEN, new long[] {7, 8, 9}, 3);
+        lengths[1] = FrameCodec.encodeIds(b, FrameType.REJECTED, new long[] {7, 8, 9}, 3);
         assertTrue(worker.send(lengths[1], null, 0, false));
         String message = "x".repeat(300);
         lengths[2] = FrameCodec.encodeBootFailed(b, message);
@@ -232,7 +244,7 @@ class ControlChannelTest {
         assertEquals(FrameType.READY, FrameCodec.readHeader(r, lengths[0], true));
         assertEquals(4711, FrameCodec.readReady(r, lengths[0]));
         assertEquals(lengths[1], supervisor.receive(false));
-        assertEquals(FrameType.TAKEN, FrameCodec.readHeader(r, lengths[1], true));
+        assertEquals(FrameType.REJECTED, FrameCodec.readHeader(r, lengths[1], true));
         List<Long> ids = new ArrayList<>();
         FrameCodec.readIds(r, lengths[1], ids::add);
         assertEquals(List.of(7L, 8L, 9L), ids);
@@ -260,8 +272,8 @@ class ControlChannelTest {
 
     @Test
     void queuedFramesAreReadBeforeEndOfStream() throws NativeException {
-        int n = FrameCodec.encodeHeartbeat(supervisor.sendBuffer(), 0);
-        // HEARTBEAT is w->s, but the channel does not care: direction is the codec's business.
+        int n = FrameCodec.encodeProxyRefused(supervisor.sendBuffer(), 1);
+        // PROXY_REFUSED is w->s, but the channel does not care: direction is the codec's business.
         assertTrue(supervisor.send(n, null, 0, false));
         supervisor.close();
         assertEquals(n, worker.receive(false));
@@ -283,7 +295,7 @@ class ControlChannelTest {
     @Test
     void sendToClosedPeerFailsWithEpipe() {
         worker.close();
-        int n = FrameCodec.encodeHeartbeat(supervisor.sendBuffer(), 0);
+        int n = FrameCodec.encodeProxyRefused(supervisor.sendBuffer(), 1);
         NativeException e = assertThrows(NativeException.class, () -> supervisor.send(n, null, 0, false));
         assertTrue(e.errno() == Native.EPIPE || e.errno() == Native.ECONNRESET, e.getMessage());
         assertTrue(e.getMessage().contains("sendmsg(fd=" + supervisor.fd() + ")"), e.getMessage());
@@ -291,7 +303,7 @@ class ControlChannelTest {
 
     @Test
     void nonBlockingSendReturnsFalseWhenThePeerNeverReads() throws NativeException {
-        int n = FrameCodec.encodeHeartbeat(worker.sendBuffer(), 1);
+        int n = FrameCodec.encodeProxyRefused(worker.sendBuffer(), 1);
         int sent = 0;
         boolean wouldBlock = false;
         while (sent < 100_000) {
@@ -526,7 +538,7 @@ class ControlChannelTest {
 
         int[] sv = Native.seqpacketPair();
         try (ControlChannel sender = new ControlChannel(sv[0], reused); ControlChannel receiver = new ControlChannel(sv[1])) {
-            int length = FrameCodec.encodeId(sender.sendBuffer(), FrameType.DONE, 42);
+            int length = FrameCodec.encodeId(sender.sendBuffer(), FrameType.LOST, 42);
             assertTrue(sender.send(length, null, 0, false));
             assertEquals(length, receiver.receive(false));
             long[] got = new long[1];

@@ -72,6 +72,23 @@ class ChannelWrapperTest {
         }
     }
 
+    /** The supervisor's accepted sockets are blocking (TcpListenerTest checks): wrapped with no fcntl at all. */
+    @Test
+    void aSocketKnownBlockingIsWrappedAsItIs() throws IOException {
+        try (TestListener listener = TestListener.open(new InetSocketAddress("127.0.0.1", 0));
+             Socket client = new Socket()) {
+            client.connect(listener.boundAddress(), 5000);
+            client.setSoTimeout((int) WAIT.toMillis());
+            int fd = listener.accept();
+            assertTrue(Native.isBlocking(fd), "accept4 without SOCK_NONBLOCK");
+            try (SocketChannel ch = wrapper.wrap(fd, false, (InetSocketAddress) client.getLocalSocketAddress(), true)) {
+                assertTrue(ch.isBlocking());
+                assertTrue(Native.isBlocking(fd));
+                roundTrip(client, ch);
+            }
+        }
+    }
+
     @Test
     void wrappedIpv6Socket() throws IOException {
         assumeTrue(ipv6LoopbackWorks(), "this machine has no IPv6 loopback (::1)");

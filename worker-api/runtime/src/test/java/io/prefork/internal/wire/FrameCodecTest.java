@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FrameCodecTest {
     private static final FrameType[] ID_LIST_TYPES = {
-        FrameType.TAKEN, FrameType.REJECTED, FrameType.LOST, FrameType.DONE, FrameType.RETURNED, FrameType.DONE_TAKEN};
+        FrameType.REJECTED, FrameType.LOST, FrameType.RETURNED};
 
     private static ByteBuffer frameBuffer(boolean direct) {
         // Room beyond MAX_FRAME_BYTES so that tests can build oversized messages in the same buffer.
@@ -77,8 +77,8 @@ class FrameCodecTest {
     @Test
     void headerBytesAreBigEndianAsDiagrammed() {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeHeartbeat(b, 0x01020304);
-        assertArrayEquals(new byte[] {0x50, 0x46, 3, 0x30, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
+        int n = FrameCodec.encodeProxyRefused(b, 0x01020304);
+        assertArrayEquals(new byte[] {0x50, 0x46, 4, 0x31, 0, 0, 0, 4, 1, 2, 3, 4}, exactly(b, n).array());
     }
 
     @Test
@@ -105,6 +105,18 @@ class FrameCodecTest {
     }
 
     @Test
+    void wakeIsAHeaderAlone() throws FrameException {
+        ByteBuffer b = frameBuffer(false);
+        int n = FrameCodec.encodeWake(b);
+        assertArrayEquals(new byte[] {0x50, 0x46, 4, 0x32, 0, 0, 0, 0}, exactly(b, n).array());
+        assertEquals(FrameType.WAKE, FrameCodec.readHeader(b, n, true));
+        FrameCodec.readWake(n);
+        assertThrows(FrameException.class, () -> FrameCodec.readHeader(b, n, false), "w->s only");
+        FrameCodec.putHeader(b, FrameType.WAKE, 4);
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readWake(12)), "WAKE", "8", "12");
+    }
+
+    @Test
     void proxyRefusedRoundTripAndRejection() throws FrameException {
         ByteBuffer b = frameBuffer(false);
         int n = FrameCodec.encodeProxyRefused(b, 0xFFFF_FFFFL); // unsigned: the largest count
@@ -116,16 +128,6 @@ class FrameCodecTest {
         b.putInt(FrameCodec.HEADER_BYTES, 0);
         assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readProxyRefused(b, n)), "count of 0");
         assertThrows(FrameException.class, () -> FrameCodec.readHeader(b, n, false), "w->s only");
-    }
-
-    @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void heartbeatRoundTrip(boolean direct) throws FrameException {
-        ByteBuffer b = frameBuffer(direct);
-        int n = FrameCodec.encodeHeartbeat(b, 123_456);
-        assertEquals(12, n);
-        assertEquals(FrameType.HEARTBEAT, FrameCodec.readHeader(b, n, true));
-        assertEquals(123_456, FrameCodec.readHeartbeat(b, n));
     }
 
     @ParameterizedTest
@@ -206,9 +208,9 @@ class FrameCodecTest {
     void encodeIdsRefusesCountsOutsideTheLimits() {
         ByteBuffer b = frameBuffer(false);
         long[] ids = new long[FrameCodec.MAX_IDS_PER_FRAME + 1];
-        assertThrows(IllegalArgumentException.class, () -> FrameCodec.encodeIds(b, FrameType.DONE, ids, 0));
+        assertThrows(IllegalArgumentException.class, () -> FrameCodec.encodeIds(b, FrameType.LOST, ids, 0));
         assertThrows(IllegalArgumentException.class,
-                () -> FrameCodec.encodeIds(b, FrameType.DONE, ids, FrameCodec.MAX_IDS_PER_FRAME + 1));
+                () -> FrameCodec.encodeIds(b, FrameType.LOST, ids, FrameCodec.MAX_IDS_PER_FRAME + 1));
     }
 
     private static InetSocketAddress v4(int i) throws UnknownHostException {
@@ -321,7 +323,7 @@ class FrameCodecTest {
     @Test
     void rejectsMessageShorterThanHeader() {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeHeartbeat(b, 1);
+        int n = FrameCodec.encodeProxyRefused(b, 1);
         for (int len = 0; len < FrameCodec.HEADER_BYTES; len++) {
             rejected(exactly(b, len), len, true, "shorter", len + " bytes");
         }
@@ -332,15 +334,15 @@ class FrameCodecTest {
     void rejectsMessageLongerThanMaximum() {
         ByteBuffer b = frameBuffer(false);
         int len = FrameCodec.MAX_FRAME_BYTES + 1;
-        FrameCodec.putHeader(b, FrameType.DONE, len - FrameCodec.HEADER_BYTES);
+        FrameCodec.putHeader(b, FrameType.LOST, len - FrameCodec.HEADER_BYTES);
         rejected(b, len, true, "exceeds", String.valueOf(len), String.valueOf(FrameCodec.MAX_FRAME_BYTES));
     }
 
     @Test
     void acceptsMessageOfExactlyTheMaximum() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.DONE, FrameCodec.MAX_FRAME_BYTES - FrameCodec.HEADER_BYTES);
-        assertEquals(FrameType.DONE, FrameCodec.readHeader(b, FrameCodec.MAX_FRAME_BYTES, true));
+        FrameCodec.putHeader(b, FrameType.LOST, FrameCodec.MAX_FRAME_BYTES - FrameCodec.HEADER_BYTES);
+        assertEquals(FrameType.LOST, FrameCodec.readHeader(b, FrameCodec.MAX_FRAME_BYTES, true));
     }
 
     @Test
@@ -379,7 +381,7 @@ class FrameCodecTest {
     @Test
     void rejectsBodyLengthFieldNotMatchingMessageLength() {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeHeartbeat(b, 5);
+        int n = FrameCodec.encodeProxyRefused(b, 5);
         // The message carries more than the header announces (oversized).
         rejected(b, n + 3, true, "body is 4 bytes", "carries 7");
         // The message carries less than the header announces (truncated).
@@ -394,10 +396,10 @@ class FrameCodecTest {
     @Test
     void rejectsIdListWithCountZero() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.TAKEN, 2);
+        FrameCodec.putHeader(b, FrameType.REJECTED, 2);
         b.putShort(FrameCodec.HEADER_BYTES, (short) 0);
         int n = FrameCodec.HEADER_BYTES + 2;
-        assertEquals(FrameType.TAKEN, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.REJECTED, FrameCodec.readHeader(b, n, true));
         FrameException e = assertThrows(FrameException.class, () -> FrameCodec.readIds(b, n, id -> fail()));
         assertMentions(e, "count 0", "outside 1..");
     }
@@ -405,19 +407,19 @@ class FrameCodecTest {
     @Test
     void rejectsIdListWithoutCount() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        FrameCodec.putHeader(b, FrameType.DONE, 0);
+        FrameCodec.putHeader(b, FrameType.LOST, 0);
         int n = FrameCodec.HEADER_BYTES;
-        assertEquals(FrameType.DONE, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.LOST, FrameCodec.readHeader(b, n, true));
         assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readIds(b, n, id -> fail())), "no count");
     }
 
     @Test
     void rejectsIdListCountNotMatchingLength() throws FrameException {
         ByteBuffer b = frameBuffer(false);
-        int n = FrameCodec.encodeIds(b, FrameType.DONE, new long[] {1, 2, 3}, 3);
+        int n = FrameCodec.encodeIds(b, FrameType.LOST, new long[] {1, 2, 3}, 3);
         // Count says 4 but only 3 ids are there.
         b.putShort(FrameCodec.HEADER_BYTES, (short) 4);
-        assertEquals(FrameType.DONE, FrameCodec.readHeader(b, n, true));
+        assertEquals(FrameType.LOST, FrameCodec.readHeader(b, n, true));
         FrameException e = assertThrows(FrameException.class,
                 () -> FrameCodec.readIds(exactly(b, n), n, id -> fail("no id may be delivered from a bad frame")));
         assertMentions(e, "4 ids", "must be 42 bytes", "not 34");
@@ -436,9 +438,9 @@ class FrameCodecTest {
         ByteBuffer b = frameBuffer(false);
         FrameCodec.putHeader(b, FrameType.READY, 4);
         assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readReady(b, 12)), "READY", "16", "12");
-        FrameCodec.putHeader(b, FrameType.HEARTBEAT, 8);
-        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readHeartbeat(b, 16)),
-                "HEARTBEAT", "12", "16");
+        FrameCodec.putHeader(b, FrameType.PROXY_REFUSED, 8);
+        assertMentions(assertThrows(FrameException.class, () -> FrameCodec.readProxyRefused(b, 16)),
+                "PROXY_REFUSED", "12", "16");
     }
 
     @Test
@@ -555,6 +557,22 @@ class FrameCodecTest {
     }
 
     @Test
+    void theElsewhereFlagRoundTrips() throws Exception {
+        ByteBuffer b = frameBuffer(false);
+        byte[] peer = WireAddress.encode(v4(1));
+        int end = FrameCodec.putHandoffEntry(b, FrameCodec.beginHandoff(), 7, 1, peer, peer.length, false, true, null,
+                0);
+        int n = FrameCodec.finishHandoff(b, 1, end);
+        assertEquals(FrameCodec.FLAG_ELSEWHERE, b.get(FrameCodec.beginHandoff() + 16 + peer.length));
+        FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
+        r.reset(exactly(b, n), n);
+        r.next();
+        assertTrue(r.elsewhere());
+        assertFalse(r.resumed());
+        r.finish();
+    }
+
+    @Test
     void rejectsUnknownEntryFlagsAndTooManyUnreadBytes() throws Exception {
         ByteBuffer b = frameBuffer(false);
         byte[] peer = WireAddress.encode(v4(1));
@@ -562,9 +580,13 @@ class FrameCodecTest {
         int n = FrameCodec.finishHandoff(b, 1, end);
         int flagsAt = FrameCodec.beginHandoff() + 16 + peer.length;
         FrameCodec.HandoffReader r = new FrameCodec.HandoffReader();
-        b.put(flagsAt, (byte) 3);
+        b.put(flagsAt, (byte) 5);
         r.reset(exactly(b, n), n);
-        assertMentions(assertThrows(FrameException.class, r::next), "connection 5", "unknown flags 0x03");
+        assertMentions(assertThrows(FrameException.class, r::next), "connection 5", "unknown flags 0x05");
+        b.put(flagsAt, (byte) 3); // RESUMED | ELSEWHERE: both known
+        r.reset(exactly(b, n), n);
+        r.next();
+        assertTrue(r.resumed() && r.elsewhere());
         b.put(flagsAt, (byte) 1);
         b.putShort(flagsAt + 1, (short) (FrameCodec.MAX_UNREAD_BYTES + 1));
         r.reset(exactly(b, n), n);
@@ -660,21 +682,18 @@ class FrameCodecTest {
             case READY:
                 FrameCodec.readReady(src, length);
                 break;
-            case HEARTBEAT:
-                FrameCodec.readHeartbeat(src, length);
-                break;
             case PROXY_REFUSED:
                 FrameCodec.readProxyRefused(src, length);
                 break;
             case BOOT_FAILED:
                 FrameCodec.readBootFailed(src, length);
                 break;
-            case TAKEN:
+            case WAKE:
+                FrameCodec.readWake(length);
+                break;
             case REJECTED:
             case LOST:
-            case DONE:
             case RETURNED:
-            case DONE_TAKEN:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
             case PARKED:
@@ -729,7 +748,7 @@ class FrameCodecTest {
                 int n;
                 switch (random.nextInt(6)) {
                     case 0: n = FrameCodec.encodeReady(scratch, random.nextLong()); break;
-                    case 1: n = FrameCodec.encodeHeartbeat(scratch, random.nextInt()); break;
+                    case 1: n = FrameCodec.encodeProxyRefused(scratch, 1 + random.nextInt(1000)); break;
                     case 2: n = FrameCodec.encodeBootFailed(scratch, "failed " + random.nextInt()); break;
                     case 3: n = FrameCodec.encodeIds(scratch, FrameType.LOST, new long[] {1, 2, 3, 4, 5},
                             1 + random.nextInt(5)); break;
