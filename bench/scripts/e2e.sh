@@ -21,6 +21,9 @@
 #   QUIET_PCT [20], QUIET_WAIT [60]  before each run, wait up to QUIET_WAIT s for the machine to be at most
 #                        QUIET_PCT % busy (another benchmark or build sharing the CPUs would skew the run)
 #   OUT [bench/target/e2e-<time>]  where per-run logs and results.tsv go
+#   VARIANTS [prefork plain]  what to run, in this order on odd repetitions and reversed on even ones; besides those
+#                        two, prefork-alt: prefork with ALT_WORKER_OPTS [] as extra --worker-jvm-option values
+#                        (space-separated), to measure what a worker JVM flag costs against prefork without it
 #
 # Every run: start the server, wait for its ready line (deadline 60 s), warm up, snapshot CPU ticks of the server's
 # process tree (utime+stime from /proc/PID/stat, supervisor and every worker) and the kernel's TCP PassiveOpens,
@@ -44,6 +47,8 @@ PREFETCH=${PREFETCH:-0}
 QUIET_PCT=${QUIET_PCT:-20}
 QUIET_WAIT=${QUIET_WAIT:-60}
 OUT=${OUT:-$ROOT/bench/target/e2e-$(date +%Y%m%d-%H%M%S)}
+VARIANTS=${VARIANTS:-prefork plain}
+ALT_WORKER_OPTS=${ALT_WORKER_OPTS:-}
 
 WORKER_CLASS=io.prefork.examples.HelloHttpWorker
 
@@ -66,12 +71,18 @@ bench_results_header "$RESULTS"
 # Starts one variant; sets BENCH_PID and BENCH_PORT.
 start_variant() {
     local variant=$1 log=$2
+    local -a alt=()
+    local o
+    for o in $ALT_WORKER_OPTS; do
+        alt+=("--worker-jvm-option=$o")
+    done
     case $variant in
-        prefork)
+        prefork|prefork-alt)
+            [[ $variant == prefork ]] && alt=()
             # --graceful-timeout 5 only bounds the stop at the end of a run; no connection is in flight by then.
             bench_start "$log.out" "$log.err" "$JAVA" -jar "$SUPERVISOR_JAR" --listen 127.0.0.1:0 \
                 --workers "$WORKERS" --concurrency "$CONCURRENCY" --worker-classpath "$EXAMPLES_JAR" \
-                --worker "$WORKER_CLASS" --graceful-timeout 5 --prefetch "$PREFETCH"
+                --worker "$WORKER_CLASS" --graceful-timeout 5 --prefetch "$PREFETCH" "${alt[@]}"
             ;;
         plain)
             bench_start "$log.out" "$log.err" "$JAVA" -cp "$BENCH_JAR:$EXAMPLES_JAR" io.prefork.bench.e2e.PlainServer \
@@ -94,7 +105,7 @@ echo "e2e: $("$JAVA" -version 2>&1 | head -n 1); $(nproc) CPUs; $REPS reps x (pr
 echo "$BUILD"
 for ((rep = 1; rep <= REPS; rep++)); do
     # Alternate the order so that neither variant always runs on a machine that has just been busy.
-    if ((rep % 2)); then order="prefork plain"; else order="plain prefork"; fi
+    if ((rep % 2)); then order=$VARIANTS; else order=$(tr ' ' '\n' <<< "$VARIANTS" | tac | paste -sd' '); fi
     for variant in $order; do
         run_once "$rep" "$variant"
     done
@@ -106,14 +117,23 @@ done
     echo "Medians of $REPS interleaved repetitions ($("$JAVA" -version 2>&1 | head -n 1), $(nproc) CPUs, $(date -u +%F)):"
     echo "$BUILD"
     echo
-    bench_medians_table "$RESULTS" supervisor prefork plain
+    [[ " $VARIANTS " == *" prefork-alt "* ]] && echo "prefork-alt: prefork with worker JVM options $ALT_WORKER_OPTS"
+    # shellcheck disable=SC2086 # VARIANTS is a list of words
+    bench_medians_table "$RESULTS" supervisor $VARIANTS
     echo
     echo "(plain has no workers: its whole CPU is in the 'supervisor' column, which there means the one JVM)"
     echo
-    bench_target_lines "$RESULTS" plain prefork
-    echo "(ratios: median over repetitions of prefork/plain within the same repetition)"
+    if [[ " $VARIANTS " == *" plain "* && " $VARIANTS " == *" prefork "* ]]; then
+        bench_target_lines "$RESULTS" plain prefork
+        echo "(ratios: median over repetitions of prefork/plain within the same repetition)"
+    fi
+    if [[ " $VARIANTS " == *" prefork-alt "* && " $VARIANTS " == *" prefork "* ]]; then
+        echo "conn/s   prefork-alt/prefork: $(bench_paired_ratio "$RESULTS" 5 prefork-alt prefork)x"
+        echo "CPU/conn prefork-alt/prefork: $(bench_paired_ratio "$RESULTS" 9 prefork-alt prefork)x"
+    fi
     echo
     echo "CPU us per connection by thread (median over repetitions; 'server' is the supervisor JVM, or PlainServer):"
     echo
-    bench_threads_table "$OUT" 1 prefork plain
+    # shellcheck disable=SC2086
+    bench_threads_table "$OUT" 1 $VARIANTS
 } | tee "$OUT/summary.md"

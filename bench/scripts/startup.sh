@@ -37,6 +37,9 @@
 #                   both) and -Xlog:class+load with uptime, summarised as when the first/last class of each
 #                   package group loaded (jnr, jffi, io.prefork, the JDK) against the worker's READY
 #   WORKER_OPTS []  extra --worker-jvm-option values (space-separated) for every run, to compare JVM flags
+#   SUPERVISOR_OPTS []  extra JVM options for the supervisor itself (space-separated)
+#   MEM_SETTLE [2]  seconds between the memory phase's last connection and its reading: a worker's JIT may still be
+#                   compiling (a large C2 compilation holds tens of MiB of native memory for a while) after 2 s
 #
 # Timing: the launch time is taken in this shell ($EPOCHREALTIME) just before the supervisor is forked; its stdout is
 # a FIFO read by this shell, so the ready line is timed when it is written, not at the next poll. Only 127.0.0.1 is
@@ -59,6 +62,8 @@ PHASES=${PHASES:-timing memory timeline}
 MEM_WORKERS=${MEM_WORKERS:-8}
 MEM_CONNECTIONS=${MEM_CONNECTIONS:-1000}
 WORKER_OPTS=${WORKER_OPTS:-}
+SUPERVISOR_OPTS=${SUPERVISOR_OPTS:-}
+MEM_SETTLE=${MEM_SETTLE:-2}
 READY_DEADLINE_S=60
 
 for v in REPS WORKERS QUIET_PCT QUIET_WAIT; do
@@ -103,7 +108,8 @@ launch() {
     for o in $WORKER_OPTS; do
         extra+=("--worker-jvm-option=$o")
     done
-    bench_start "$log.fifo" "$log.err" "$java" -jar "$SUPERVISOR_JAR" --listen 127.0.0.1:0 --workers "$WORKERS" \
+    # shellcheck disable=SC2086 # SUPERVISOR_OPTS is a list of words
+    bench_start "$log.fifo" "$log.err" "$java" $SUPERVISOR_OPTS -jar "$SUPERVISOR_JAR" --listen 127.0.0.1:0 --workers "$WORKERS" \
         --worker-classpath "$EXAMPLES_JAR" --worker "$WORKER_CLASS" --graceful-timeout 5 "${extra[@]}" "$@"
     PID=$BENCH_PID
     exec {FD}< "$log.fifo"
@@ -240,7 +246,7 @@ memory_run() {
     await_ready || { cat "$LOG.err" >&2; bench_die "JDK $major memory run did not become ready"; }
     curl -sS --max-time 300 -o /dev/null -H 'Connection: close' "http://127.0.0.1:$PORT/[1-$MEM_CONNECTIONS]" \
         || bench_die "JDK $major memory run: requests failed"
-    sleep 2 # let the last reports land and the workers go idle: this is a reading of idle workers, not a wait for state
+    sleep "$MEM_SETTLE" # the workers go idle: this is a reading of idle workers, not a wait for a state
     local pids pid rss pss total_pss=0 rss_list=""
     pids=$(pgrep -P "$PID" || true)
     for pid in $pids; do
@@ -255,8 +261,8 @@ memory_run() {
     srss=$(kib "$PID" VmRSS status)
     printf '%s\tsupervisor\t%s\t%s\t\n' "$major" "$PID" "$srss" >> "$OUT/memory.tsv"
     finish
-    printf 'JDK %s memory: %s workers after %s connections: RSS MiB %s; total PSS %s MiB; supervisor RSS %s MiB\n' \
-        "$major" "$(wc -w <<< "$pids")" "$MEM_CONNECTIONS" "$rss_list" "$((total_pss / 1024))" "$((srss / 1024))" \
+    printf 'JDK %s memory: %s workers after %s connections (+%s s): RSS MiB %s; total PSS %s MiB; supervisor RSS %s MiB\n' \
+        "$major" "$(wc -w <<< "$pids")" "$MEM_CONNECTIONS" "$MEM_SETTLE" "$rss_list" "$((total_pss / 1024))" "$((srss / 1024))" \
         | tee -a "$OUT/memory.txt"
 }
 

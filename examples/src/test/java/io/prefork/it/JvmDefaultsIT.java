@@ -3,8 +3,13 @@ package io.prefork.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
 import io.prefork.testing.Poll;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -38,6 +43,36 @@ class JvmDefaultsIT {
             assertTrue(s.isAlive(), "the supervisor keeps running");
             assertTrue(s.output().stream().anyMatch(l -> l.contains("Terminating due to java.lang.OutOfMemoryError")),
                     "the JVM's own line is in the log too");
+        }
+    }
+
+    /**
+     * What the worker JVMs are started with (their command line, from /proc), and what the supervisor does to its
+     * own JVM once ready (its log line): the defaults bench/README.md's memory figures were measured with.
+     */
+    @Test
+    void workersGetTheMemoryDefaultsAndTheSupervisorShrinksItsOwnHeapOnceReady() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, "io.prefork.examples.HelloHttpWorker")) {
+            s.awaitReady(READY);
+            long pid = s.awaitWorkers(1, READY).iterator().next();
+            List<String> cmd = List.of(Files.readString(Path.of("/proc/" + pid + "/cmdline")).split("\0"));
+            assertTrue(cmd.containsAll(List.of("-XX:+UseSerialGC", "-Xms8m", "-Xmx256m",
+                    "-XX:+ExitOnOutOfMemoryError")), cmd.toString());
+            // The supervisor runs on this JVM's java, so it gives the trim flag exactly where this JVM has it.
+            assertEquals(hasFlag("TrimNativeHeapInterval"), cmd.contains("-XX:TrimNativeHeapInterval=5000"),
+                    cmd.toString());
+            s.awaitOutput("own footprint: MinHeapFreeRatio 40 -> 10, MaxHeapFreeRatio 70 -> 30", READY);
+            if (hasFlag("TrimNativeHeapInterval")) { // the same JDKs have jcmd's System.trim_native_heap
+                s.awaitOutput("Trim native heap: RSS+Swap: ", READY);
+            }
+        }
+    }
+
+    private static boolean hasFlag(String name) {
+        try {
+            return ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class).getVMOption(name) != null;
+        } catch (IllegalArgumentException absent) {
+            return false;
         }
     }
 }

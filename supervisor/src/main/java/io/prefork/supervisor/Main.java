@@ -1,5 +1,6 @@
 package io.prefork.supervisor;
 
+import io.prefork.supervisor.internal.footprint.OwnFootprint;
 import io.prefork.supervisor.internal.log.LogSetup;
 import io.prefork.supervisor.internal.nativeio.Signals;
 import io.prefork.supervisor.internal.nativeio.TcpListener;
@@ -14,6 +15,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.ParseResult;
@@ -283,6 +286,10 @@ public final class Main {
         Supervisor supervisor;
         // sd_notify when run by systemd (NOTIFY_SOCKET set); otherwise it does nothing.
         SystemdNotifier systemd = SystemdNotifier.fromEnvironment();
+        // This JVM is ours (java -jar), so its heap policy is too; see OwnFootprint. -Dprefork.footprint=off: as is.
+        boolean footprint = !"off".equals(System.getProperty("prefork.footprint"));
+        List<String> tuned = footprint ? OwnFootprint.tune() : List.of();
+        AtomicReference<Thread> trimmer = new AtomicReference<>();
         try {
             // An upgrade's new supervisor serves the old one's admin socket too (Supervisor.start owns it from here).
             supervisor = Supervisor.start(config, systemd, oldSupervisor == null ? -1 : oldSupervisor.admin());
@@ -327,8 +334,17 @@ public final class Main {
                             + e.getMessage() + "); it goes on accepting too, until stopped");
                 }
             }
+            if (footprint) {
+                // Not on the thread that completed ready (the loop's): the collection and the trim take milliseconds.
+                trimmer.set(OwnFootprint.start(OwnFootprint.TRIM_EVERY_MS, released -> LoggerFactory.getLogger(
+                        "prefork").info("own footprint: {}; {}", String.join(", ", tuned), released)));
+            }
         });
         Termination t = supervisor.terminated().join();
+        Thread trimming = trimmer.get();
+        if (trimming != null) {
+            trimming.interrupt(); // run in-process (tests), this JVM outlives the supervisor
+        }
         try {
             Runtime.getRuntime().removeShutdownHook(hook);
         } catch (IllegalStateException alreadyExiting) {

@@ -1,5 +1,6 @@
 package io.prefork.supervisor.internal.process;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
 import io.prefork.internal.proxy.ProxyProtocol;
 import io.prefork.internal.runtime.ChannelWrapper;
 import io.prefork.internal.runtime.WorkerMain;
@@ -9,6 +10,7 @@ import io.prefork.supervisor.internal.systemd.SystemdNotifier;
 import io.prefork.supervisor.internal.upgrade.Upgrader;
 import java.io.File;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -62,6 +64,26 @@ public final class WorkerLauncher {
         this.workerClass = workerClass;
         this.concurrency = concurrency;
         this.settings = Map.copyOf(settings);
+        this.trimSupported = java.equals(currentJava()) && hasVmFlag(TRIM_FLAG);
+    }
+
+    /** HotSpot's periodic native heap trim: product in JDK 17.0.9+ (after a backport), 21.0.1+ and 22+. */
+    static final String TRIM_FLAG = "TrimNativeHeapInterval";
+    /** Milliseconds between a worker JVM's trims of its native heap (see {@link #defaultJvmOptions}). */
+    static final int TRIM_INTERVAL_MS = 5000;
+    /**
+     * Whether workers run on this JVM's own java and it knows {@link #TRIM_FLAG}: an unknown -XX option stops a JVM,
+     * so the default is given only where the flag is known to exist (another --worker-java: not given).
+     */
+    private final boolean trimSupported;
+
+    static boolean hasVmFlag(String name) {
+        try {
+            HotSpotDiagnosticMXBean hotspot = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+            return hotspot != null && hotspot.getVMOption(name) != null;
+        } catch (IllegalArgumentException absent) {
+            return false;
+        }
     }
 
     /**
@@ -157,7 +179,7 @@ public final class WorkerLauncher {
         // One line per JUL record, for worker runtimes that log through System.Logger's default JUL backend. No
         // time: the supervisor's log stamps each line it pumps (WorkerOutput), and reads the level from here.
         cmd.add("-Djava.util.logging.SimpleFormatter.format=" + WorkerOutput.JUL_FORMAT);
-        cmd.addAll(defaultJvmOptions(jvmOptions));
+        cmd.addAll(defaultJvmOptions(jvmOptions, trimSupported));
         cmd.addAll(archiveOptions);
         cmd.addAll(jvmOptions); // after the defaults: for HotSpot the last occurrence of an option wins
         // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
@@ -189,9 +211,16 @@ public final class WorkerLauncher {
      * <li>{@code -XX:+ExitOnOutOfMemoryError}: a worker whose heap is exhausted is in an unknown state (any thread
      * may have died half-way); it exits (code 3, {@link io.prefork.internal.runtime.WorkerExit#OUT_OF_MEMORY}) and is
      * replaced, and the supervisor's log says it ran out of heap.
+     * <li>{@code -XX:TrimNativeHeapInterval=5000}, where the JVM has it ({@code trim}): a C2 compilation of a large
+     * method takes tens of MiB of arena memory, some seconds after a burst of load; freed, glibc keeps it (25 MiB of
+     * an "idle" worker's RSS in the measurements) until asked to give it back. Left out if the user sets it.
      * </ul>
      */
     static List<String> defaultJvmOptions(List<String> user) {
+        return defaultJvmOptions(user, false);
+    }
+
+    static List<String> defaultJvmOptions(List<String> user, boolean trim) {
         List<String> out = new ArrayList<>();
         if (user.stream().noneMatch(o -> o.matches("-XX:[+-]Use\\w*GC"))) {
             out.add("-XX:+UseSerialGC");
@@ -203,6 +232,9 @@ public final class WorkerLauncher {
             out.add("-Xmx256m");
         }
         out.add("-XX:+ExitOnOutOfMemoryError");
+        if (trim && user.stream().noneMatch(o -> o.startsWith("-XX:" + TRIM_FLAG + "="))) {
+            out.add("-XX:" + TRIM_FLAG + "=" + TRIM_INTERVAL_MS);
+        }
         return out;
     }
 

@@ -80,6 +80,23 @@ class WorkerLauncherTest {
     }
 
     @Test
+    void trimsTheNativeHeapWhereTheJvmHasTheFlagUnlessTheUserSetsIt() {
+        assertEquals(List.of("-XX:+UseSerialGC", "-Xms8m", "-Xmx256m", "-XX:+ExitOnOutOfMemoryError",
+                "-XX:TrimNativeHeapInterval=5000"), WorkerLauncher.defaultJvmOptions(List.of(), true));
+        assertFalse(WorkerLauncher.defaultJvmOptions(List.of(), false).toString().contains("TrimNativeHeap"));
+        assertFalse(WorkerLauncher.defaultJvmOptions(List.of("-XX:TrimNativeHeapInterval=0"), true).toString()
+                .contains("TrimNativeHeapInterval=5000"), "the user's value is the only one");
+        // Another java than this JVM's (--worker-java): its flags are unknown, and an unknown -XX option would stop it.
+        assertFalse(command(List.of()).toString().contains("TrimNativeHeap"), command(List.of()).toString());
+        // This JVM's own java: the flag exactly where this JVM has it (JDK 17.0.9+, 21.0.1+, 22+).
+        List<String> own = new WorkerLauncher(WorkerLauncher.currentJava(), RUNTIME_CP, WORKER_CP, List.of(),
+                "com.example.MyWorker", 1, 0, Map.of()).command();
+        assertEquals(WorkerLauncher.hasVmFlag("TrimNativeHeapInterval"),
+                own.contains("-XX:TrimNativeHeapInterval=5000"), own.toString());
+        assertFalse(WorkerLauncher.hasVmFlag("NoSuchFlagAnywhere"));
+    }
+
+    @Test
     void passesUserJvmOptionsInOrderAndUnsplit() {
         List<String> cmd = command(USER_OPTIONS);
         int at = Collections.indexOfSubList(cmd, USER_OPTIONS);
