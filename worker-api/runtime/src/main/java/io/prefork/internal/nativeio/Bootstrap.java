@@ -1,12 +1,8 @@
 package io.prefork.internal.nativeio;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import jnr.unixsocket.UnixSocketAddress;
-import jnr.unixsocket.UnixSocketChannel;
-import jnr.unixsocket.UnixSocketOptions;
 
 /**
  * How a worker JVM gets its end of the supervisor's socketpair.
@@ -37,15 +33,19 @@ public final class Bootstrap {
      * @throws IOException naming the step that failed
      */
     public static ControlChannel connect(Path path, String token, int timeoutMs) throws IOException {
-        try (UnixSocketChannel c = UnixSocketChannel.open(new UnixSocketAddress(path.toFile()))) {
-            c.setOption(UnixSocketOptions.SO_RCVTIMEO, timeoutMs);
-            c.write(ByteBuffer.wrap((token + "\n").getBytes(StandardCharsets.US_ASCII)));
-            int[] got = Native.receiveWithDescriptor(c.getFD(), new byte[1]);
+        // Plain socket calls through the backend rather than jnr-unixsocket's channel: that library alone loaded
+        // about a hundred classes into every worker (its own jnr-ffi binding of libc, jnr-enxio, jnr-constants).
+        int fd = Syscalls.connectUnix(path, timeoutMs);
+        try {
+            Syscalls.sendAll(fd, (token + "\n").getBytes(StandardCharsets.US_ASCII));
+            int[] got = Syscalls.receiveWithDescriptor(fd, new byte[1]);
             if (got[1] < 0) {
                 throw new IOException("the supervisor at " + path + " closed the bootstrap connection without sending "
                         + "a channel (" + (got[0] == 0 ? "token refused or supervisor stopping" : "no descriptor") + ")");
             }
             return new ControlChannel(got[1]);
+        } finally {
+            Syscalls.closeQuietly(fd);
         }
     }
 }

@@ -2,7 +2,7 @@ package io.prefork.internal.runtime;
 
 import io.prefork.internal.nativeio.Bootstrap;
 import io.prefork.internal.nativeio.ControlChannel;
-import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.Syscalls;
 import java.io.IOException;
 
 /**
@@ -34,7 +34,7 @@ public final class WorkerMain {
     private static ExitReason start(ExitRequests exits) {
         ChannelWrapper wrapper;
         try {
-            Native.checkPlatform();
+            Syscalls.checkPlatform();
             wrapper = ChannelWrapper.create();
         } catch (ChannelWrapper.UnavailableException | UnsupportedOperationException e) {
             System.err.println("prefork worker: " + e.getMessage());

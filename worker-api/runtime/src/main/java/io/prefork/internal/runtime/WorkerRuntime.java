@@ -3,6 +3,7 @@ package io.prefork.internal.runtime;
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.nativeio.Syscalls;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
 import io.prefork.internal.wire.WireAddress;
@@ -379,7 +380,7 @@ final class WorkerRuntime {
      */
     private static void ignoreInterrupts() {
         try {
-            Native.ignoreSignal(Native.SIGINT);
+            Syscalls.ignoreSignal(Native.SIGINT);
         } catch (NativeException e) {
             LOG.log(Level.WARNING, "prefork worker: cannot ignore SIGINT, so Ctrl-C stops this worker directly: "
                     + e.getMessage());
