@@ -167,7 +167,9 @@ public final class Supervisor implements AutoCloseable {
         // cache is this user's, which that user may neither read nor write.
         String cds = System.getProperty("prefork.cdsCache", "");
         if (!cds.equals("off") && config.workerUid() < 0) {
-            launcher.withClassDataArchive(cds.isEmpty() ? WorkerLauncher.defaultCacheDir() : Path.of(cds));
+            Path cache = cds.isEmpty() ? WorkerLauncher.defaultCacheDir() : Path.of(cds);
+            launcher.withClassDataArchive(cache);
+            launcher.withSharedJffiLibrary(cache); // the same cache, for workers on jnr-ffi (JDK 17-21)
         }
         SupervisorLoop loop;
         try {

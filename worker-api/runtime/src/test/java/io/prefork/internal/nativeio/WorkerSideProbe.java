@@ -32,6 +32,10 @@ public final class WorkerSideProbe {
         }
         pair[0].close();
         pair[1].close();
-        System.out.println("probe ok backend=" + Syscalls.backend());
+        // Where jffi's native library was mapped from, if jnr-ffi is in use (the supervisor's JffiLibraryTest).
+        String jffi = java.nio.file.Files.readAllLines(Path.of("/proc/self/maps")).stream()
+                .filter(l -> l.contains("libjffi") || l.contains("jffi") && l.endsWith(".so"))
+                .map(l -> l.substring(l.indexOf('/'))).findFirst().orElse("none");
+        System.out.println("probe ok backend=" + Syscalls.backend() + " jffi=" + jffi);
     }
 }
