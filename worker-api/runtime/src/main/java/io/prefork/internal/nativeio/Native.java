@@ -12,6 +12,11 @@ import jnr.ffi.Pointer;
  * errno into a {@link NativeException} naming the call. Constants are Linux's (identical on x86_64 and aarch64);
  * {@link #checkPlatform()} refuses anything else up front rather than fail later with a wrong struct layout.
  *
+ * <p>Two halves: this class binds the whole {@link LibC} with jnr-ffi when it is initialised, for the supervisor;
+ * what a worker calls lives in {@link Syscalls} (FFM on JDK 22+, else a small jnr-ffi binding), and the methods here
+ * of the same names delegate to it. Worker code must not call this class's methods (its constants are compile-time
+ * constants and cost nothing): initialising it would bind jnr-ffi, the cost {@link Syscalls} exists to avoid.
+ *
  * <p>Descriptor ownership is by convention, stated at each method: a method that returns a descriptor hands its
  * ownership to the caller, who must close it exactly once.
  */
