@@ -4,6 +4,7 @@ import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.jmx.JmxReporter;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.nativeio.Syscalls;
 import io.prefork.internal.proxy.AllowList;
 import io.prefork.internal.proxy.ProxyMode;
 import io.prefork.internal.proxy.ProxyProtocol;
@@ -112,6 +113,12 @@ public final class Supervisor implements AutoCloseable {
      * must not block).
      */
     public static Supervisor start(SupervisorConfig config, SupervisorListener listener) throws StartupException {
+        // The supervisor binds libc with jnr-ffi for its own calls anyway; its control channels on FFM as well would
+        // load about 390 more classes at start on JDK 22+ (FFM's linker and the method handles it spins, counted with
+        // -Xlog:class+load). So jnr-ffi here, unless -Dprefork.native says otherwise; workers choose for themselves.
+        if (System.getProperty(Syscalls.BACKEND_PROPERTY) == null) {
+            System.setProperty(Syscalls.BACKEND_PROPERTY, "jnr");
+        }
         try {
             Native.checkPlatform();
         } catch (UnsupportedOperationException e) {
