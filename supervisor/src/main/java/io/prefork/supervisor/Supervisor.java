@@ -4,6 +4,7 @@ import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.jmx.JmxReporter;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.nativeio.Syscalls;
 import io.prefork.internal.proxy.AllowList;
 import io.prefork.internal.proxy.ProxyMode;
 import io.prefork.internal.proxy.ProxyProtocol;
@@ -134,6 +135,12 @@ public final class Supervisor implements AutoCloseable {
 
     private static Supervisor startOwning(SupervisorConfig config, SupervisorListener listener, int[] adminFd)
             throws StartupException {
+        // The supervisor binds libc with jnr-ffi for its own calls anyway; its control channels on FFM as well would
+        // load about 390 more classes at start on JDK 22+ (FFM's linker and the method handles it spins, counted with
+        // -Xlog:class+load). So jnr-ffi here, unless -Dprefork.native says otherwise; workers choose for themselves.
+        if (System.getProperty(Syscalls.BACKEND_PROPERTY) == null) {
+            System.setProperty(Syscalls.BACKEND_PROPERTY, "jnr");
+        }
         try {
             Native.checkPlatform();
         } catch (UnsupportedOperationException e) {
@@ -193,7 +200,9 @@ public final class Supervisor implements AutoCloseable {
         // cache is this user's, which that user may neither read nor write.
         String cds = System.getProperty("prefork.cdsCache", "");
         if (!cds.equals("off") && config.workerUid() < 0) {
-            launcher.withClassDataArchive(cds.isEmpty() ? WorkerLauncher.defaultCacheDir() : Path.of(cds));
+            Path cache = cds.isEmpty() ? WorkerLauncher.defaultCacheDir() : Path.of(cds);
+            launcher.withClassDataArchive(cache);
+            launcher.withSharedJffiLibrary(cache); // the same cache, for workers on jnr-ffi (JDK 17-21)
         }
         SupervisorLoop loop;
         try {

@@ -40,6 +40,8 @@ public final class WorkerLauncher {
     private final ProxyProtocol proxy;
     /** The workers' class-data-sharing archive, or null (see {@link ClassDataArchive}). */
     private volatile ClassDataArchive archive;
+    /** Where workers find jffi's native library extracted once (see {@link JffiLibrary}), or nothing. */
+    private volatile List<String> jffiOptions = List.of();
 
     /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     /** The setpriv prefix of {@link #runAs}, or nothing. */
@@ -146,6 +148,15 @@ public final class WorkerLauncher {
         return this;
     }
 
+    /**
+     * Extracts jffi's native library into {@code cacheDir} once, for workers that load jnr-ffi (JDK 17-21) to load
+     * from there instead of each extracting a copy (see {@link JffiLibrary}); a no-op where it does not apply.
+     */
+    public WorkerLauncher withSharedJffiLibrary(Path cacheDir) {
+        jffiOptions = JffiLibrary.optionsFor(cacheDir, runtimeClasspath, WorkerJava.feature(java), jvmOptions);
+        return this;
+    }
+
     /** The default cache directory for {@link #withClassDataArchive}. */
     public static Path defaultCacheDir() {
         return ClassDataArchive.defaultCacheDir();
@@ -181,6 +192,7 @@ public final class WorkerLauncher {
         cmd.add("-Djava.util.logging.SimpleFormatter.format=" + WorkerOutput.JUL_FORMAT);
         cmd.addAll(defaultJvmOptions(jvmOptions, trimSupported));
         cmd.addAll(archiveOptions);
+        cmd.addAll(jffiOptions);
         cmd.addAll(jvmOptions); // after the defaults: for HotSpot the last occurrence of an option wins
         // The user's classpath first: where it and the supervisor jar both carry a library (slf4j, say), the
         // worker's own version wins. The runtime's classes live in io.prefork.internal, which user jars do not

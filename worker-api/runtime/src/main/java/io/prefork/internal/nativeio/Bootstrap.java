@@ -1,12 +1,8 @@
 package io.prefork.internal.nativeio;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import jnr.unixsocket.UnixSocketAddress;
-import jnr.unixsocket.UnixSocketChannel;
-import jnr.unixsocket.UnixSocketOptions;
 
 /**
  * How a worker JVM gets its end of the supervisor's socketpair.
@@ -50,30 +46,34 @@ public final class Bootstrap {
      * @throws IOException naming the step that failed (and then owning nothing)
      */
     public static Handed connect(Path path, String token, int timeoutMs) throws IOException {
-        try (UnixSocketChannel c = UnixSocketChannel.open(new UnixSocketAddress(path.toFile()))) {
-            c.setOption(UnixSocketOptions.SO_RCVTIMEO, timeoutMs);
-            c.write(ByteBuffer.wrap((token + "\n").getBytes(StandardCharsets.US_ASCII)));
+        // Plain socket calls through the backend rather than jnr-unixsocket's channel: that library alone loaded
+        // about a hundred classes into every worker (its own jnr-ffi binding of libc, jnr-enxio, jnr-constants).
+        int fd = Syscalls.connectUnix(path, timeoutMs);
+        try {
+            Syscalls.sendAll(fd, (token + "\n").getBytes(StandardCharsets.US_ASCII));
             byte[] tag = new byte[1];
-            int[] got = Native.receiveWithDescriptor(c.getFD(), tag);
+            int[] got = Syscalls.receiveWithDescriptor(fd, tag);
             if (got[1] < 0) {
                 throw new IOException("the supervisor at " + path + " closed the bootstrap connection without sending "
                         + "a channel (" + (got[0] == 0 ? "token refused or supervisor stopping" : "no descriptor") + ")");
             }
             int[] region;
             try {
-                region = Native.receiveWithDescriptor(c.getFD(), tag);
+                region = Syscalls.receiveWithDescriptor(fd, tag);
             } catch (IOException e) {
-                Native.closeQuietly(got[1]);
+                Syscalls.closeQuietly(got[1]);
                 throw e;
             }
             if (region[1] < 0 || tag[0] != 'R') {
-                Native.closeQuietly(got[1]);
-                Native.closeQuietly(region[1]);
+                Syscalls.closeQuietly(got[1]);
+                Syscalls.closeQuietly(region[1]);
                 throw new IOException("the supervisor at " + path + " sent a channel but no shared region (a "
                         + "supervisor of an older Prefork release?): run the supervisor and workers from the same "
                         + "release");
             }
             return new Handed(new ControlChannel(got[1]), region[1]);
+        } finally {
+            Syscalls.closeQuietly(fd);
         }
     }
 }

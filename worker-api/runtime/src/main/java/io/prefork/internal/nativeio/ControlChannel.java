@@ -28,7 +28,7 @@ public final class ControlChannel implements Closeable {
     private Buffers buffers;
     private int receivedFdCount;
     /** One {@code struct pollfd} for {@link #peerClosed}; allocated on first use, guarded by this. */
-    private jnr.ffi.Pointer pollFd;
+    private ByteBuffer pollFd;
 
     /**
      * The native memory of one channel, about 35 KB: a direct buffer and a message struct per direction. Direct
@@ -38,12 +38,12 @@ public final class ControlChannel implements Closeable {
      */
     public static final class Buffers {
         final ByteBuffer sendBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES);
-        final long sendAddress = Native.address(sendBuffer);
+        final long sendAddress = Syscalls.address(sendBuffer);
         final MessageStruct sendMsg = new MessageStruct(FrameCodec.MAX_FDS_PER_FRAME);
         // One byte more than the largest legal frame, so an oversized frame is seen as oversized rather than
         // silently truncated to a legal length (SEQPACKET discards what does not fit and sets MSG_TRUNC).
         final ByteBuffer receiveBuffer = ByteBuffer.allocateDirect(FrameCodec.MAX_FRAME_BYTES + 1);
-        final long receiveAddress = Native.address(receiveBuffer);
+        final long receiveAddress = Syscalls.address(receiveBuffer);
         final MessageStruct receiveMsg = new MessageStruct(FrameCodec.MAX_FDS_PER_FRAME);
         final int[] receivedFds = new int[FrameCodec.MAX_FDS_PER_FRAME];
     }
@@ -83,7 +83,7 @@ public final class ControlChannel implements Closeable {
 
     /** A connected pair of channels (both close-on-exec). */
     public static ControlChannel[] pair() throws NativeException {
-        int[] sv = Native.seqpacketPair();
+        int[] sv = Syscalls.seqpacketPair();
         return new ControlChannel[] {new ControlChannel(sv[0]), new ControlChannel(sv[1])};
     }
 
@@ -120,11 +120,11 @@ public final class ControlChannel implements Closeable {
         b.sendMsg.prepareSend(b.sendAddress, length, fds, fdCount);
         int flags = Native.MSG_NOSIGNAL | (dontWait ? Native.MSG_DONTWAIT : 0);
         while (true) {
-            long n = Native.LIBC.sendmsg(fd, b.sendMsg.msg, flags);
+            long n = Syscalls.sendmsg(fd, b.sendMsg.msg, flags);
             if (n >= 0) {
                 return true;
             }
-            int e = Native.errno();
+            int e = (int) -n;
             if (e == Native.EAGAIN && dontWait) {
                 return false;
             }
@@ -146,12 +146,12 @@ public final class ControlChannel implements Closeable {
         b.receiveMsg.prepareReceive(b.receiveAddress, b.receiveBuffer.capacity());
         int flags = Native.MSG_CMSG_CLOEXEC | (dontWait ? Native.MSG_DONTWAIT : 0);
         while (true) {
-            long n = Native.LIBC.recvmsg(fd, b.receiveMsg.msg, flags);
+            long n = Syscalls.recvmsg(fd, b.receiveMsg.msg, flags);
             if (n >= 0) {
                 receivedFdCount = b.receiveMsg.collectDescriptors(b.receivedFds);
                 return (int) n;
             }
-            int e = Native.errno();
+            int e = (int) -n;
             receivedFdCount = 0;
             if (e == Native.EAGAIN && dontWait) {
                 return WOULD_BLOCK;
@@ -188,7 +188,7 @@ public final class ControlChannel implements Closeable {
     public void closeReceivedDescriptors() {
         int[] fds = live().receivedFds;
         for (int i = 0; i < receivedFdCount; i++) {
-            Native.closeQuietly(fds[i]);
+            Syscalls.closeQuietly(fds[i]);
         }
         receivedFdCount = 0;
     }
@@ -200,7 +200,7 @@ public final class ControlChannel implements Closeable {
      */
     public void shutdown() {
         if (!closed) {
-            Native.shutdown(fd);
+            Syscalls.shutdown(fd);
         }
     }
 
@@ -215,26 +215,16 @@ public final class ControlChannel implements Closeable {
             return true;
         }
         if (pollFd == null) {
-            pollFd = Native.allocate(8);
+            pollFd = ByteBuffer.allocateDirect(8);
         }
-        pollFd.putInt(0, fd);
-        pollFd.putShort(4, Native.POLLIN);
-        pollFd.putShort(6, (short) 0);
-        int n = Native.LIBC.poll(pollFd, 1, 0);
-        if (n < 0) {
-            if (Native.errno() == Native.EINTR) {
-                return false;
-            }
-            throw new NativeException("poll(fd=" + fd + ")", Native.errno());
-        }
-        return n > 0 && (pollFd.getShort(6) & (Native.POLLHUP | Native.POLLERR)) != 0;
+        return Syscalls.hungUp(fd, pollFd);
     }
 
     @Override
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            Native.closeQuietly(fd);
+            Syscalls.closeQuietly(fd);
         }
     }
 

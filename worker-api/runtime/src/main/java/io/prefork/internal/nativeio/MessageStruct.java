@@ -1,6 +1,6 @@
 package io.prefork.internal.nativeio;
 
-import jnr.ffi.Pointer;
+import java.nio.ByteBuffer;
 
 /**
  * A {@code struct msghdr} with one iovec and a control buffer, all in native memory allocated once and reused for
@@ -17,6 +17,9 @@ import jnr.ffi.Pointer;
  *   CMSG_LEN(n) = 16 + n;  CMSG_SPACE(n) = 16 + align8(n)
  * </pre>
  *
+ * The structs live in direct buffers in the platform's byte order and are handed to the backend by address, so
+ * the same code serves jnr-ffi and FFM ({@link SyscallBackend}); this object keeps the buffers reachable.
+ *
  * Not thread-safe: one per direction per channel, used by one thread at a time.
  */
 final class MessageStruct {
@@ -24,20 +27,25 @@ final class MessageStruct {
     static final int IOVEC_BYTES = 16;
     static final int CMSG_HEADER_BYTES = 16;
 
-    final Pointer msg;
-    private final Pointer iov;
-    private final Pointer control;
+    /** The address of the {@code struct msghdr}, for sendmsg/recvmsg. */
+    final long msg;
+    private final ByteBuffer msgStruct;
+    private final ByteBuffer iov;
+    private final ByteBuffer control;
+    private final long controlAddress;
     private final int controlCapacity;
     /** Flags the kernel returned from the last receive (MSG_TRUNC, MSG_CTRUNC). */
     int receivedFlags;
 
     MessageStruct(int maxDescriptors) {
         this.controlCapacity = cmsgSpace(4 * maxDescriptors);
-        this.msg = Native.allocate(MSGHDR_BYTES);
-        this.iov = Native.allocate(IOVEC_BYTES);
-        this.control = Native.allocate(controlCapacity);
-        msg.putAddress(16, iov.address());
-        msg.putLong(24, 1);
+        this.msgStruct = Syscalls.nativeBuffer(MSGHDR_BYTES);
+        this.iov = Syscalls.nativeBuffer(IOVEC_BYTES);
+        this.control = Syscalls.nativeBuffer(controlCapacity);
+        this.msg = Syscalls.address(msgStruct);
+        this.controlAddress = Syscalls.address(control);
+        msgStruct.putLong(16, Syscalls.address(iov));
+        msgStruct.putLong(24, 1);
     }
 
     static int cmsgSpace(int dataBytes) {
@@ -46,32 +54,32 @@ final class MessageStruct {
 
     /** Points the message at {@code length} bytes at {@code dataAddress} plus {@code fdCount} descriptors. */
     void prepareSend(long dataAddress, int length, int[] fds, int fdCount) {
-        iov.putAddress(0, dataAddress);
+        iov.putLong(0, dataAddress);
         iov.putLong(8, length);
         if (fdCount == 0) {
-            msg.putAddress(32, 0L);
-            msg.putLong(40, 0L);
+            msgStruct.putLong(32, 0L);
+            msgStruct.putLong(40, 0L);
         } else {
             control.putLong(0, CMSG_HEADER_BYTES + 4L * fdCount);
             control.putInt(8, Native.SOL_SOCKET);
             control.putInt(12, Native.SCM_RIGHTS);
             for (int i = 0; i < fdCount; i++) {
-                control.putInt(CMSG_HEADER_BYTES + 4L * i, fds[i]);
+                control.putInt(CMSG_HEADER_BYTES + 4 * i, fds[i]);
             }
-            msg.putAddress(32, control.address());
-            msg.putLong(40, cmsgSpace(4 * fdCount));
+            msgStruct.putLong(32, controlAddress);
+            msgStruct.putLong(40, cmsgSpace(4 * fdCount));
         }
-        msg.putInt(48, 0);
+        msgStruct.putInt(48, 0);
     }
 
     /** Prepares a receive into {@code capacity} bytes at {@code dataAddress}, with the full control buffer. */
     void prepareReceive(long dataAddress, int capacity) {
-        iov.putAddress(0, dataAddress);
+        iov.putLong(0, dataAddress);
         iov.putLong(8, capacity);
-        msg.putAddress(32, control.address());
+        msgStruct.putLong(32, controlAddress);
         // The kernel overwrites controllen with what it used: reset it every time, or the next descriptor is lost.
-        msg.putLong(40, controlCapacity);
-        msg.putInt(48, 0);
+        msgStruct.putLong(40, controlCapacity);
+        msgStruct.putInt(48, 0);
     }
 
     /**
@@ -81,10 +89,10 @@ final class MessageStruct {
      * @return how many descriptors were stored in {@code out}
      */
     int collectDescriptors(int[] out) {
-        receivedFlags = msg.getInt(48);
-        long used = msg.getLong(40);
+        receivedFlags = msgStruct.getInt(48);
+        long used = msgStruct.getLong(40);
         int count = 0;
-        long offset = 0;
+        int offset = 0;
         while (offset + CMSG_HEADER_BYTES <= used) {
             long len = control.getLong(offset);
             if (len < CMSG_HEADER_BYTES || offset + len > used) {
@@ -95,15 +103,15 @@ final class MessageStruct {
             if (level == Native.SOL_SOCKET && type == Native.SCM_RIGHTS) {
                 int n = (int) ((len - CMSG_HEADER_BYTES) / 4);
                 for (int i = 0; i < n; i++) {
-                    int fd = control.getInt(offset + CMSG_HEADER_BYTES + 4L * i);
+                    int fd = control.getInt(offset + CMSG_HEADER_BYTES + 4 * i);
                     if (count < out.length) {
                         out[count++] = fd;
                     } else {
-                        Native.closeQuietly(fd);
+                        Syscalls.closeQuietly(fd);
                     }
                 }
             }
-            offset += (len + 7) & ~7L;
+            offset += (int) ((len + 7) & ~7L);
         }
         return count;
     }

@@ -3,17 +3,19 @@ package io.prefork.internal.nativeio;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Memory;
-import jnr.ffi.Platform;
 import jnr.ffi.Pointer;
 
 /**
  * The native boundary: the one class that calls {@link LibC}, checks every return value and turns {@code -1} plus
  * errno into a {@link NativeException} naming the call. Constants are Linux's (identical on x86_64 and aarch64);
  * {@link #checkPlatform()} refuses anything else up front rather than fail later with a wrong struct layout.
+ *
+ * <p>Two halves: this class binds the whole {@link LibC} with jnr-ffi when it is initialised, for the supervisor;
+ * what a worker calls lives in {@link Syscalls} (FFM on JDK 22+, else a small jnr-ffi binding), and the methods here
+ * of the same names delegate to it. Worker code must not call this class's methods (its constants are compile-time
+ * constants and cost nothing): initialising it would bind jnr-ffi, the cost {@link Syscalls} exists to avoid.
  *
  * <p>Descriptor ownership is by convention, stated at each method: a method that returns a descriptor hands its
  * ownership to the caller, who must close it exactly once.
@@ -95,17 +97,9 @@ public final class Native {
     private Native() {
     }
 
-    /**
-     * Fails unless this is 64-bit Linux, the only platform whose struct layouts ({@code msghdr}, {@code cmsghdr},
-     * {@code sockaddr_in6}) and constants this class encodes.
-     */
+    /** See {@link Syscalls#checkPlatform()}. */
     public static void checkPlatform() {
-        Platform p = Platform.getNativePlatform();
-        if (p.getOS() != Platform.OS.LINUX || RUNTIME.addressSize() != 8) {
-            throw new UnsupportedOperationException("Prefork needs 64-bit Linux (descriptor passing over SOCK_SEQPACKET "
-                    + "with Linux struct layouts); this is " + p.getOS() + " with " + (8 * RUNTIME.addressSize())
-                    + "-bit addresses");
-        }
+        Syscalls.checkPlatform();
     }
 
     /** errno of this thread's last libc call through {@link #LIBC}. */
@@ -126,83 +120,33 @@ public final class Native {
         return Memory.allocateDirect(RUNTIME, bytes, true);
     }
 
-    /** A direct buffer's native address; the buffer must stay reachable while the address is in use. */
-    static long address(ByteBuffer direct) {
-        if (!direct.isDirect()) {
-            // A heap buffer's "address" would be a temporary copy: sendmsg would see EFAULT or stale bytes.
-            throw new IllegalArgumentException("only direct buffers have a stable native address");
-        }
-        return Pointer.wrap(RUNTIME, direct).address();
-    }
+    // The descriptor helpers below are shared with workers and live in Syscalls, over FFM on JDK 22+ or jnr-ffi,
+    // so that a worker never initialises this class (which binds the whole LibC with jnr-ffi). These delegates keep
+    // the supervisor's calls as they were.
 
-    /** A direct buffer of {@code bytes} in the platform's byte order, for native structs. */
-    static ByteBuffer nativeBuffer(int bytes) {
-        return ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder());
-    }
-
-    /**
-     * An AF_UNIX SOCK_SEQPACKET socketpair, both ends close-on-exec. SEQPACKET because STREAM loses message
-     * boundaries (a descriptor can arrive attached to a read that starts inside the previous message).
-     *
-     * @return two descriptors, owned by the caller
-     */
+    /** See {@link Syscalls#seqpacketPair()}. */
     public static int[] seqpacketPair() throws NativeException {
-        int[] sv = new int[2];
-        check(LIBC.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair(AF_UNIX, SOCK_SEQPACKET)");
-        return sv;
+        return Syscalls.seqpacketPair();
     }
 
-    /**
-     * Closes a descriptor. On Linux the descriptor is released even when close reports EINTR, so it is never retried
-     * (a retry could close a number another thread has just been given).
-     */
+    /** See {@link Syscalls#close(int)}. */
     public static void close(int fd) throws NativeException {
-        if (LIBC.close(fd) < 0) {
-            int e = errno();
-            if (e != EINTR) {
-                throw new NativeException("close(fd=" + fd + ")", e);
-            }
-        }
+        Syscalls.close(fd);
     }
 
-    /** Closes a descriptor on a path where a failure has nothing left to tell (cleanup after another error). */
+    /** See {@link Syscalls#closeQuietly(int)}. */
     public static void closeQuietly(int fd) {
-        if (fd >= 0) {
-            LIBC.close(fd);
-        }
+        Syscalls.closeQuietly(fd);
     }
 
-    /**
-     * Takes a descriptor slot as a reservation (the worker runtime's descriptor sentinel: closed just before each
-     * recvmsg, so that a descriptor arriving then finds a free slot), by duplicating {@code existingFd}.
-     *
-     * @return the descriptor, owned by the caller, or -1 if the descriptor table is full (EMFILE/ENFILE)
-     */
+    /** See {@link Syscalls#reserveDescriptor(int)}. */
     public static int reserveDescriptor(int existingFd) throws NativeException {
-        // A dup of a descriptor we already hold: one cheap syscall, no path lookup, no string to convert
-        // (open("/dev/null") costs about 3.5 us and allocates in jnr; this about 0.7 us and nothing).
-        int fd = LIBC.fcntl(existingFd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0) {
-            int e = errno();
-            if (e == EMFILE || e == ENFILE) {
-                return -1;
-            }
-            throw new NativeException("fcntl(fd=" + existingFd + ", F_DUPFD_CLOEXEC)", e);
-        }
-        return fd;
+        return Syscalls.reserveDescriptor(existingFd);
     }
 
-    /** Puts a descriptor in blocking or non-blocking mode, with no system call when it already is. */
+    /** See {@link Syscalls#setBlocking(int, boolean)}. */
     public static void setBlocking(int fd, boolean blocking) throws NativeException {
-        // On the hot path (every wrapped connection): the error text is built only on failure.
-        int flags = LIBC.fcntl(fd, F_GETFL, 0);
-        if (flags < 0) {
-            throw new NativeException("fcntl(fd=" + fd + ", F_GETFL)", errno());
-        }
-        int wanted = blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK;
-        if (wanted != flags && LIBC.fcntl(fd, F_SETFL, wanted) < 0) {
-            throw new NativeException("fcntl(fd=" + fd + ", F_SETFL)", errno());
-        }
+        Syscalls.setBlocking(fd, blocking);
     }
 
     // sockaddr_in:  u16 family @0 (host order) | u16 port @2 (network order) | 4 address bytes @4 | 8 zero bytes
@@ -240,21 +184,21 @@ public final class Native {
         }
     }
 
-    /** Sets close-on-exec on a descriptor that a library created without it. */
+    /** See {@link Syscalls#setCloseOnExec(int)}. */
     public static void setCloseOnExec(int fd) throws NativeException {
-        check(LIBC.fcntl(fd, F_SETFD, FD_CLOEXEC), "fcntl(fd=" + fd + ", F_SETFD, FD_CLOEXEC)");
+        Syscalls.setCloseOnExec(fd);
     }
 
     public static boolean isBlocking(int fd) throws NativeException {
-        return (check(LIBC.fcntl(fd, F_GETFL, 0), "fcntl(fd=" + fd + ", F_GETFL)") & O_NONBLOCK) == 0;
+        return Syscalls.isBlocking(fd);
     }
 
     public static boolean isCloseOnExec(int fd) throws NativeException {
-        return (check(LIBC.fcntl(fd, F_GETFD, 0), "fcntl(fd=" + fd + ", F_GETFD)") & FD_CLOEXEC) != 0;
+        return Syscalls.isCloseOnExec(fd);
     }
 
     public static void shutdown(int fd) {
-        LIBC.shutdown(fd, SHUT_RDWR);
+        Syscalls.shutdown(fd);
     }
 
     /** Sends a signal; false if the process no longer exists. */
@@ -269,14 +213,9 @@ public final class Native {
         return true;
     }
 
-    /**
-     * Makes this process ignore {@code signal} ({@code signal(2)} with SIG_IGN: what {@code sun.misc.Signal}'s
-     * SIG_IGN does too, without reaching into the JDK).
-     */
+    /** See {@link Syscalls#ignoreSignal(int)}. */
     public static void ignoreSignal(int signal) throws NativeException {
-        if (LIBC.signal(signal, 1 /* SIG_IGN */) == -1L /* SIG_ERR */) {
-            throw new NativeException("signal(" + signal + ", SIG_IGN)", errno());
-        }
+        Syscalls.ignoreSignal(signal);
     }
 
     public static int uid() {
@@ -290,52 +229,13 @@ public final class Native {
         check(LIBC.setsockopt(fd, level, option, v, 4), "setsockopt(fd=" + fd + ", " + name + ")");
     }
 
-    /**
-     * Sends {@code payload} and one descriptor over a connected AF_UNIX socket (any type). Not for the hot path: it
-     * allocates. At least one payload byte always goes with the descriptor: a zero-byte sendmsg on a STREAM socket
-     * silently drops the descriptor. The caller keeps ownership of {@code passFd} (the receiver gets a new one).
-     */
+    /** See {@link Syscalls#sendWithDescriptor(int, byte[], int)}. */
     public static void sendWithDescriptor(int socketFd, byte[] payload, int passFd) throws NativeException {
-        if (payload.length == 0) {
-            throw new IllegalArgumentException("a descriptor needs at least one payload byte to travel with");
-        }
-        ByteBuffer data = ByteBuffer.allocateDirect(payload.length);
-        data.put(0, payload);
-        MessageStruct m = new MessageStruct(1);
-        m.prepareSend(address(data), payload.length, new int[] {passFd}, 1);
-        long n;
-        do {
-            n = LIBC.sendmsg(socketFd, m.msg, MSG_NOSIGNAL);
-        } while (n < 0 && errno() == EINTR);
-        if (n < 0) {
-            throw new NativeException("sendmsg(fd=" + socketFd + ", SCM_RIGHTS)", errno());
-        }
-        if (n != payload.length) {
-            throw new NativeException("sendmsg(fd=" + socketFd + ") sent " + n + " of " + payload.length + " bytes", EPIPE);
-        }
+        Syscalls.sendWithDescriptor(socketFd, payload, passFd);
     }
 
-    /**
-     * Receives up to {@code buffer.length} bytes and at most one descriptor (blocking). Not for the hot path.
-     *
-     * @return {bytes received (0 at end of stream), received descriptor or -1}; the descriptor is the caller's and
-     *     close-on-exec
-     */
+    /** See {@link Syscalls#receiveWithDescriptor(int, byte[])}. */
     public static int[] receiveWithDescriptor(int socketFd, byte[] buffer) throws NativeException {
-        ByteBuffer data = ByteBuffer.allocateDirect(buffer.length);
-        MessageStruct m = new MessageStruct(1);
-        m.prepareReceive(address(data), buffer.length);
-        long n;
-        do {
-            n = LIBC.recvmsg(socketFd, m.msg, MSG_CMSG_CLOEXEC);
-        } while (n < 0 && errno() == EINTR);
-        if (n < 0) {
-            throw new NativeException("recvmsg(fd=" + socketFd + ")", errno());
-        }
-        int[] fds = new int[1];
-        int count = m.collectDescriptors(fds);
-        data.get(0, buffer, 0, (int) n);
-        return new int[] {(int) n, count > 0 ? fds[0] : -1};
+        return Syscalls.receiveWithDescriptor(socketFd, buffer);
     }
-
 }

@@ -1,6 +1,6 @@
 package io.prefork.internal.runtime;
 
-import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.Syscalls;
 import java.io.FileDescriptor;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
@@ -113,17 +113,17 @@ public final class ChannelWrapper {
             throws java.io.IOException {
         try {
             if (!knownBlocking) {
-                Native.setBlocking(fd, true);
+                Syscalls.setBlocking(fd, true);
             }
             FileDescriptor fdo = (FileDescriptor) newFd.invokeExact(fd);
             return (SocketChannel) constructor.invokeExact(provider,
                     (ProtocolFamily) (ipv6 ? StandardProtocolFamily.INET6 : StandardProtocolFamily.INET), fdo,
                     (SocketAddress) remote);
         } catch (java.io.IOException | RuntimeException | Error e) {
-            Native.closeQuietly(fd);
+            Syscalls.closeQuietly(fd);
             throw e;
         } catch (Throwable t) {
-            Native.closeQuietly(fd);
+            Syscalls.closeQuietly(fd);
             throw new java.io.IOException("wrapping descriptor " + fd + " into a SocketChannel failed", t);
         }
     }

@@ -1,8 +1,8 @@
 package io.prefork.internal.runtime;
 
 import io.prefork.internal.nativeio.ControlChannel;
-import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.nativeio.Syscalls;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameException;
 import io.prefork.internal.wire.FrameType;
@@ -127,7 +127,7 @@ final class Receiver {
      * Receives one frame and queues its entries in the runtime's waiting list; caller holds {@link #lock}.
      *
      * <p>Around every receive runs the descriptor sentinel: one descriptor slot is kept reserved (a duplicate of the
-     * channel's own descriptor, {@link Native#reserveDescriptor}) and closed just before recvmsg, so an arriving
+     * channel's own descriptor, {@link Syscalls#reserveDescriptor}) and closed just before recvmsg, so an arriving
      * descriptor finds a free slot even when handlers have filled the table; after the receive the slot is reserved
      * again, and if that fails (the table is full) the blocking receiver pauses until a handler finishes and frees
      * one. It is not airtight in a JVM (another thread may take the slot in between), so a descriptor the kernel
@@ -137,7 +137,7 @@ final class Receiver {
     private Received receiveOnce(boolean dontWait) {
         int length;
         try {
-            Native.closeQuietly(reserve);
+            Syscalls.closeQuietly(reserve);
             reserve = -1;
             length = channel.receive(dontWait);
             reserve = dontWait ? tryReserve() : reserveOrWait();
@@ -151,7 +151,7 @@ final class Receiver {
         }
         if (length == ControlChannel.END_OF_STREAM) {
             // The supervisor closed our channel or died: no one can send us work or hear our reports.
-            Native.closeQuietly(reserve);
+            Syscalls.closeQuietly(reserve);
             reserve = -1;
             runtime.stopOnce();
             return Received.END_OF_STREAM;
@@ -190,7 +190,7 @@ final class Receiver {
     /** A reserved slot; -1 if the table is full; -2 if no slot can be reserved at all (no sentinel then). */
     private int tryReserve() {
         try {
-            return Native.reserveDescriptor(channel.fd());
+            return Syscalls.reserveDescriptor(channel.fd());
         } catch (NativeException e) {
             LOG.log(Level.WARNING, "prefork worker: cannot reserve a descriptor slot, receiving without one: "
                     + e.getMessage());
@@ -224,7 +224,7 @@ final class Receiver {
                 c = new WorkerConnection(runtime, id, WorkerConnection.Kind.LOST);
                 lost++;
             } else if (runtime.stopping()) {
-                Native.closeQuietly(channel.receivedDescriptor(i));
+                Syscalls.closeQuietly(channel.receivedDescriptor(i));
                 c = new WorkerConnection(runtime, id, WorkerConnection.Kind.REFUSED);
             } else {
                 c = wrap(id, channel.receivedDescriptor(i));
@@ -244,7 +244,7 @@ final class Receiver {
         int dup = -1;
         try {
             if (reader.elsewhere()) {
-                dup = Native.reserveDescriptor(fd);
+                dup = Syscalls.reserveDescriptor(fd);
                 if (dup < 0) {
                     throw new IOException("no descriptor free to keep a copy of connection " + id
                             + " for its shutdown (descriptor table full)");
@@ -258,7 +258,7 @@ final class Receiver {
             c.shutdownFd = dup;
             return c;
         } catch (IOException | RuntimeException e) {
-            Native.closeQuietly(dup);
+            Syscalls.closeQuietly(dup);
             LOG.log(Level.WARNING, "prefork worker: could not wrap connection " + id + ", rejecting it: " + e);
             if (ch != null) {
                 try {

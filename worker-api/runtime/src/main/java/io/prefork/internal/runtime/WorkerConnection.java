@@ -109,7 +109,7 @@ final class WorkerConnection implements Connection, Runnable {
 
     void closeQuietly() {
         if (shutdownFd >= 0) {
-            io.prefork.internal.nativeio.Native.closeQuietly(shutdownFd);
+            io.prefork.internal.nativeio.Syscalls.closeQuietly(shutdownFd);
             shutdownFd = -1;
         }
         if (channel != null) {

@@ -1,7 +1,8 @@
 package io.prefork.internal.runtime;
 
 import io.prefork.internal.nativeio.Bootstrap;
-import io.prefork.internal.nativeio.Native;
+import io.prefork.internal.nativeio.ControlChannel;
+import io.prefork.internal.nativeio.Syscalls;
 import io.prefork.internal.wire.SharedRegion;
 import java.io.IOException;
 
@@ -34,7 +35,7 @@ public final class WorkerMain {
     private static ExitReason start(ExitRequests exits) {
         ChannelWrapper wrapper;
         try {
-            Native.checkPlatform();
+            Syscalls.checkPlatform();
             wrapper = ChannelWrapper.create();
         } catch (ChannelWrapper.UnavailableException | UnsupportedOperationException e) {
             System.err.println("prefork worker: " + e.getMessage());
@@ -64,7 +65,7 @@ public final class WorkerMain {
             return ExitReason.BOOTSTRAP_FAILED;
         } finally {
             // The mapping keeps the memory; the descriptor would only be one more for handlers to inherit.
-            Native.closeQuietly(handed.regionFd);
+            Syscalls.closeQuietly(handed.regionFd);
         }
         return new WorkerRuntime(handed.channel, region, wrapper, startup, exits).start();
     }

@@ -3,6 +3,7 @@ package io.prefork.internal.runtime;
 import io.prefork.internal.nativeio.ControlChannel;
 import io.prefork.internal.nativeio.Native;
 import io.prefork.internal.nativeio.NativeException;
+import io.prefork.internal.nativeio.Syscalls;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.FrameType;
 import io.prefork.internal.wire.SharedRegion;
@@ -370,7 +371,7 @@ final class WorkerRuntime {
         if (!parked && c.shutdownFd >= 0) {
             // Revoked from another worker that may still hold a copy: without this its copy would keep the client
             // from seeing FIN until that worker reached the entry.
-            Native.shutdown(c.shutdownFd);
+            Syscalls.shutdown(c.shutdownFd);
         }
         c.closeQuietly();
         synchronized (state) {
@@ -418,7 +419,7 @@ final class WorkerRuntime {
      */
     private static void ignoreInterrupts() {
         try {
-            Native.ignoreSignal(Native.SIGINT);
+            Syscalls.ignoreSignal(Native.SIGINT);
         } catch (NativeException e) {
             LOG.log(Level.WARNING, "prefork worker: cannot ignore SIGINT, so Ctrl-C stops this worker directly: "
                     + e.getMessage());
