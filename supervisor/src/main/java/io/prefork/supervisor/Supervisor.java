@@ -161,7 +161,7 @@ public final class Supervisor implements AutoCloseable {
         Path java = config.workerJava() != null ? config.workerJava() : WorkerLauncher.currentJava();
         WorkerLauncher launcher = new WorkerLauncher(java, runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
-                0, config.workerSettings(),
+                config.workerSettings(),
                 new ProxyProtocol(ProxyMode.parse(config.proxyProtocol()), AllowList.parse(config.proxyAllowFrom())));
         if (config.workerUid() >= 0) {
             launcher.runAs(config.workerUid(), config.workerGid());

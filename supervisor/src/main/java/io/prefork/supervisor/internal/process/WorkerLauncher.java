@@ -31,28 +31,23 @@ public final class WorkerLauncher {
     private final List<String> jvmOptions;
     private final String workerClass;
     private final int concurrency;
-    private final long prefetchTimeoutMs;
     private final Map<String, String> settings;
     private final ProxyProtocol proxy;
     /** The workers' class-data-sharing archive, or null (see {@link ClassDataArchive}). */
     private volatile ClassDataArchive archive;
 
-    /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     /** The setpriv prefix of {@link #runAs}, or nothing. */
     private List<String> runAs = List.of();
 
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
-                          String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {
-        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, prefetchTimeoutMs, settings,
-                ProxyProtocol.OFF);
+                          String workerClass, int concurrency, Map<String, String> settings) {
+        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, settings, ProxyProtocol.OFF);
     }
 
     /** @param proxy the PROXY protocol header workers require on each connection ({@link ProxyProtocol#OFF}: none) */
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
-                          String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings,
-                          ProxyProtocol proxy) {
+                          String workerClass, int concurrency, Map<String, String> settings, ProxyProtocol proxy) {
         this.proxy = proxy;
-        this.prefetchTimeoutMs = prefetchTimeoutMs;
         this.java = java;
         this.runtimeClasspath = List.copyOf(runtimeClasspath);
         this.workerClasspath = List.copyOf(workerClasspath);
@@ -214,8 +209,8 @@ public final class WorkerLauncher {
         // passed on): a worker that saw them could only be misled by them.
         pb.environment().keySet().removeAll(SocketActivation.VARIABLES);
         pb.environment().keySet().removeAll(Upgrader.VARIABLES);
-        pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
-                settings, proxy).toEnvironment());
+        pb.environment().putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, settings,
+                proxy).toEnvironment());
         pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         // stdout and stderr on one pipe, read by a pump thread that prefixes every line (see pumpOutput).
         pb.redirectErrorStream(true);
