@@ -338,7 +338,7 @@ public class HandoffBenchmark {
     }
 
     /**
-     * A worker's id-list report for one connection (REJECTED here; LOST and RETURNED are alike). Up to wire version 3
+     * A worker's id-list report for one connection (REJECTED here; LOST is alike). Up to wire version 3
      * every connection cost one (TAKEN); since version 4 a claim is a compare-and-set in the shared region instead.
      */
     @Benchmark

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * {@code --prefetch}: connections sent ahead to busy workers. They must keep every guarantee of connections that
  * wait in the supervisor: served once, in order, re-dispatched if the worker dies before taking them, never left
- * behind a slow handler for longer than {@code --prefetch-timeout} while another worker could serve them.
+ * behind a slow handler once another worker frees (it is revoked and served there). It is on by default.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class PrefetchIT {
@@ -30,72 +30,62 @@ class PrefetchIT {
     private static final Pattern WORKER = Pattern.compile("(?i)x-prefork-worker: (\\d+)");
 
     /**
-     * Worker A is held by a 30 s request, worker B by a 2 s one. A third connection then finds no free slot, so it
-     * is sent ahead; by the dispatch rotation, to A first. A's handler stays busy past the 100 ms prefetch timeout,
-     * so A gives it back, and B, once free, serves it. Without the give-back it would wait 30 s behind A's request
-     * and be answered by A; the client's 15 s read timeout would fail the test.
+     * Head-of-line blocking, with the default flags (sending ahead is on by default, and nothing is given back after
+     * a timeout): worker A is held by a 30 s request, worker B by a 1.5 s one. A third connection then finds no free
+     * slot, so it is sent ahead; by the dispatch rotation, to A first. B frees after 1.5 s; the supervisor revokes
+     * the connection at A (its claim slot) and sends its own copy to B, which serves it within moments of freeing.
+     * The client reads to end of stream: A still holds its revoked copy unread (in its socket or its waiting list,
+     * until its 30 s request ends), so the end comes only because B shut the socket down when done.
      */
     @Test
-    void aConnectionSentAheadToASlowWorkerIsGivenBackAndServedByAnother() throws Exception {
+    void withTheDefaultFlagsAConnectionSentAheadToABusyWorkerIsServedByOneThatFreesFirst() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.it.workers.SleepPathWorker",
-                "--prefetch", "1", "--prefetch-timeout", "100", "--admin", "127.0.0.1:0")) {
+                "--admin", "127.0.0.1:0")) {
             int port = s.awaitReady(READY);
             s.awaitWorkers(2, READY);
-            try (Socket slow = open(port, "/sleep/30000"); Socket medium = open(port, "/sleep/2000")) {
-                long a = workerOf(slow);   // A's handler is running now: the headers came first
-                long b = workerOf(medium); // the least busy worker: B
-                assertNotEquals(a, b, "the second request went to the idle worker");
-                try (Socket quick = open(port, "/sleep/0")) {
-                    String response = readAll(quick);
-                    Matcher m = WORKER.matcher(response);
-                    assertTrue(m.find(), response);
-                    assertEquals(b, Long.parseLong(m.group(1)), "served by B, not left behind A's 30 s request");
-                    assertTrue(response.endsWith("done " + b + "\n"), response);
-                }
-                // A gave it back (and B too, perhaps, if it was sent ahead to B while B's request still ran).
-                long returned = s.admin().metric("prefork_prefetch_returned_total");
-                assertTrue(returned >= 1, "the connection sent ahead was given back: " + returned);
-                assertTrue(s.admin().metric("prefork_connections_redispatched_total") >= returned,
-                        "what was given back was dispatched again");
-            }
-            assertEquals(0, s.admin().metric("prefork_handoff_reordered_total"), "FIFO kept");
+            servedByTheWorkerThatFreesFirst(s, port);
+            assertTrue(s.output().stream().noneMatch(l -> l.contains("--prefetch-timeout")),
+                    "no deprecation warning without --prefetch-timeout: " + s.output());
         }
     }
 
     /**
-     * Head-of-line blocking, without a timeout: as above, but with a prefetch timeout of a minute, so no give-back
-     * can be what saves the third connection. It is sent ahead to A (busy for 30 s); B frees after 1.5 s; the
-     * supervisor revokes the connection at A (its claim slot) and sends its own copy to B, which serves it within
-     * moments of freeing. The client reads to end of stream: A still holds its revoked copy unread (in its socket or
-     * its waiting list, until its 30 s request ends), so the end comes only because B shut the socket down when done.
+     * {@code --prefetch-timeout} is deprecated and ignored: a script that still sets it starts, is told once, and
+     * gets the same revocation, even with a timeout far longer than the test.
      */
     @Test
-    void aConnectionSentAheadToABusyWorkerIsServedByOneThatFreesFirstWithNoTimeout() throws Exception {
+    void theDeprecatedPrefetchTimeoutIsAcceptedWithAWarningAndIgnored() throws Exception {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, "io.prefork.it.workers.SleepPathWorker",
                 "--prefetch", "1", "--prefetch-timeout", "60000", "--admin", "127.0.0.1:0")) {
             int port = s.awaitReady(READY);
             s.awaitWorkers(2, READY);
-            try (Socket slow = open(port, "/sleep/30000"); Socket medium = open(port, "/sleep/1500")) {
-                long a = workerOf(slow);
-                long b = workerOf(medium);
-                assertNotEquals(a, b, "the second request went to the idle worker");
-                long start = System.nanoTime();
-                try (Socket quick = open(port, "/sleep/0")) {
-                    String response = readAll(quick);
-                    long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-                    Matcher m = WORKER.matcher(response);
-                    assertTrue(m.find(), response);
-                    assertEquals(b, Long.parseLong(m.group(1)), "served by B, not left behind A's 30 s request");
-                    assertTrue(response.endsWith("done " + b + "\n"), response);
-                    // B frees after 1.5 s; then it is a matter of one loop iteration. 10 s leaves room for a loaded
-                    // machine and is still far below A's 30 s and the 60 s prefetch timeout.
-                    assertTrue(tookMs < 10_000, "served and closed in " + tookMs + " ms");
-                }
-                assertTrue(s.admin().metric("prefork_prefetch_returned_total") >= 1,
-                        "the connection sent ahead was revoked, not given back after a timeout");
-            }
-            assertEquals(0, s.admin().metric("prefork_handoff_reordered_total"), "FIFO kept");
+            s.awaitOutput("--prefetch-timeout is deprecated and ignored: connections sent ahead are revoked and "
+                    + "served by the first worker that frees", READY);
+            servedByTheWorkerThatFreesFirst(s, port);
         }
+    }
+
+    private static void servedByTheWorkerThatFreesFirst(SupervisorProcess s, int port) throws Exception {
+        try (Socket slow = open(port, "/sleep/30000"); Socket medium = open(port, "/sleep/1500")) {
+            long a = workerOf(slow);   // A's handler is running now: the headers came first
+            long b = workerOf(medium); // the least busy worker: B
+            assertNotEquals(a, b, "the second request went to the idle worker");
+            long start = System.nanoTime();
+            try (Socket quick = open(port, "/sleep/0")) {
+                String response = readAll(quick);
+                long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                Matcher m = WORKER.matcher(response);
+                assertTrue(m.find(), response);
+                assertEquals(b, Long.parseLong(m.group(1)), "served by B, not left behind A's 30 s request");
+                assertTrue(response.endsWith("done " + b + "\n"), response);
+                // B frees after 1.5 s; then it is a matter of one loop iteration. 10 s leaves room for a loaded
+                // machine and is still far below A's 30 s request.
+                assertTrue(tookMs < 10_000, "served and closed in " + tookMs + " ms");
+            }
+            assertTrue(s.admin().metric("prefork_prefetch_returned_total") >= 1,
+                    "the connection sent ahead was revoked");
+        }
+        assertEquals(0, s.admin().metric("prefork_handoff_reordered_total"), "FIFO kept");
     }
 
     /**

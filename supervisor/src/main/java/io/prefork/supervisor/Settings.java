@@ -59,21 +59,24 @@ public final class Settings {
                     "Connections one worker serves at once (its handler threads). 1 is classic prefork: handlers "
                             + "need not be thread-safe.",
                     SupervisorConfig.Builder::concurrency, SupervisorConfig::concurrency),
-            number("--prefetch", "N", "0",
+            number("--prefetch", "N", "2",
                     "Connections the supervisor may send ahead to a worker whose slots are all busy, when no worker "
                             + "has a free slot. The worker takes one the moment a slot frees, with no round trip "
                             + "through the supervisor, and both sides batch: for short requests, more connections "
                             + "per second at less CPU. A connection sent ahead does not wait behind a long request "
                             + "while another worker is free: not claimed yet, it is revoked and served there. Until "
                             + "claimed, the supervisor keeps its copy (a worker's death loses none of them). 0 = they "
-                            + "wait in the supervisor's queue.",
+                            + "wait in the supervisor's queue. The default 2 was measured on the end-to-end bench "
+                            + "(bench/E2E.md): about 0.70-0.84x the plain-server rate at 1.35-1.79x its CPU, against "
+                            + "0.44-0.65x at 2.1-2.6x with 0.",
                     SupervisorConfig.Builder::prefetch, SupervisorConfig::prefetch)
                     .brief("Connections the supervisor may send ahead to a busy worker: more connections per second "
                             + "at less CPU; one still waiting is revoked and served by whichever worker frees first."),
             Setting.value("--prefetch-timeout", "MILLISECONDS", "100",
-                    "With `--prefetch`: a worker whose slots all stay busy this long gives back what was sent "
-                            + "ahead to it, and the supervisor serves it elsewhere. A second line: a connection sent "
-                            + "ahead is already revoked and served elsewhere as soon as another worker is free.",
+                    "Deprecated and ignored (a warning at start says so); still accepted, 1 to 60000, so that "
+                            + "config files and scripts that set it keep working. Connections sent ahead are revoked "
+                            + "and served by the first worker that frees, so no worker gives them back after a "
+                            + "timeout.",
                     (b, text) -> b.prefetchTimeout(Duration.ofMillis(wholeNumber("--prefetch-timeout", "MILLISECONDS",
                             text))), c -> c.prefetchTimeout().toMillis()),
             seconds("--keep-alive", "15",

@@ -146,6 +146,10 @@ public final class Supervisor implements AutoCloseable {
         } catch (UnsupportedOperationException e) {
             throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
         }
+        if (config.prefetchTimeoutGiven()) {
+            LOG.warn("--prefetch-timeout is deprecated and ignored: connections sent ahead are revoked and served by "
+                    + "the first worker that frees");
+        }
         try {
             WorkerClassCheck.check(config.workerClass(), config.workerClasspath(), config.workerJava() != null);
         } catch (ConfigException e) {
@@ -189,7 +193,7 @@ public final class Supervisor implements AutoCloseable {
         Path java = config.workerJava() != null ? config.workerJava() : WorkerLauncher.currentJava();
         WorkerLauncher launcher = new WorkerLauncher(java, runtime,
                 config.workerClasspath(), config.workerJvmOptions(), config.workerClass(), config.concurrency(),
-                config.prefetch() > 0 ? config.prefetchTimeout().toMillis() : 0, config.workerSettings(),
+                config.workerSettings(),
                 new ProxyProtocol(ProxyMode.parse(config.proxyProtocol()), AllowList.parse(config.proxyAllowFrom())));
         if (config.workerUid() >= 0 && !config.dropPrivileges()) {
             // With --drop-privileges the workers are started by the switched supervisor, and inherit its user.

@@ -244,6 +244,8 @@ class SupervisorConfigTest {
         rejects(valid().prefetchTimeout(Duration.ZERO), "--prefetch-timeout", "0");
         rejects(valid().prefetchTimeout(Duration.ofSeconds(61)), "--prefetch-timeout", "61000");
         assertEquals(Duration.ofMillis(1), valid().prefetchTimeout(Duration.ofMillis(1)).build().prefetchTimeout());
+        assertTrue(valid().prefetchTimeout(Duration.ofMillis(100)).build().prefetchTimeoutGiven(),
+                "set, even to the default: the supervisor warns that it is ignored");
     }
 
     @Test
@@ -455,8 +457,9 @@ class SupervisorConfigTest {
     void hasTheDocumentedDefaults() {
         SupervisorConfig c = valid().build();
         assertEquals(1, c.concurrency());
-        assertEquals(0, c.prefetch(), "connections wait in the supervisor");
+        assertEquals(2, c.prefetch(), "two connections may be sent ahead to a busy worker");
         assertEquals(Duration.ofMillis(100), c.prefetchTimeout());
+        assertFalse(c.prefetchTimeoutGiven(), "no deprecation warning unless --prefetch-timeout is set");
         assertEquals(Duration.ofSeconds(30), c.gracefulTimeout());
         assertEquals(Duration.ofSeconds(60), c.bootTimeout());
         assertEquals(1024, c.queueSize());

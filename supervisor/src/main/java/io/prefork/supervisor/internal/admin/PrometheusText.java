@@ -98,8 +98,7 @@ public final class PrometheusText {
                     "Connections closed unserved: still queued at stop, or returned by workers too often."),
             Family.counter("prefork_prefetch_returned_total", "prefork.prefetch.returned",
                     "Connections sent ahead to a busy worker (--prefetch) that the supervisor revoked for a "
-                            + "worker that freed first, or that the busy worker gave back after --prefetch-timeout; "
-                            + "they are served by another worker."),
+                            + "worker that freed first; they are served by another worker."),
             Family.counter("prefork_proxy_refused_total", "prefork.proxy.refused",
                     "Connections closed unserved because their PROXY protocol header was missing, malformed or too "
                             + "slow, or their peer is not in --proxy-allow-from (reported with worker heartbeats)."),

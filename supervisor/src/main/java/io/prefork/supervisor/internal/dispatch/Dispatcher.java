@@ -30,8 +30,8 @@ import org.slf4j.LoggerFactory;
  * that worker's outbox until a {@code sendmsg} carries it (up to {@link FrameCodec#MAX_FDS_PER_FRAME} descriptors
  * per message), then in its unacked queue until the worker settles its claim slot in the region it shares with us
  * ({@link SharedRegion}): CLAIMED (our copy of the descriptor is closed; read by {@link #collectAll} whenever the loop
- * wakes, and before it sleeps), or DECLINED and reported in a REJECTED, LOST (the kernel dropped the descriptor in
- * transit) or RETURNED (prefetched and given back) frame, which puts it back at the head of the queue. A connection
+ * wakes, and before it sleeps), or DECLINED and reported in a REJECTED or LOST (the kernel dropped the descriptor in
+ * transit) frame, which puts it back at the head of the queue. A connection
  * handed back too often is dropped. The worker's done counter, in the same region, frees its capacity.
  *
  * <p>Descriptor ownership: an accepted socket belongs to its {@link PendingConnection}, which sits in the queue or
@@ -331,8 +331,7 @@ public final class Dispatcher {
                 FrameCodec.readWake(length);
                 break;
             case REJECTED:
-            case LOST:
-            case RETURNED: {
+            case LOST: {
                 int n = readIdList(buf, length);
                 List<PendingConnection> back = new ArrayList<>(n);
                 for (int i = 0; i < n; i++) {
@@ -345,11 +344,6 @@ public final class Dispatcher {
                 if (type == FrameType.LOST) {
                     LOG.warn("{} lost {} descriptor(s) in transit (its descriptor table is full?); sending them again",
                             w, n);
-                } else if (type == FrameType.RETURNED) {
-                    // Its handlers stayed busy for --prefetch-timeout: send it nothing ahead until one finishes.
-                    w.prefetchReturned();
-                    metrics.prefetchReturned.inc(n);
-                    LOG.debug("{} gave back {} prefetched connection(s) after --prefetch-timeout", w, n);
                 }
                 requeueFront(back, type != FrameType.REJECTED);
                 break;
@@ -445,7 +439,7 @@ public final class Dispatcher {
                     claimed(w, c, now);
                     moved = true;
                 } else if (state == SharedRegion.DECLINED) {
-                    w.settled(c.entry); // its REJECTED, LOST or RETURNED frame follows
+                    w.settled(c.entry); // its REJECTED or LOST frame follows
                 } else if (state == SharedRegion.REVOKED) {
                     throw new FrameException("the claim slot of entry " + c.entry + " holds " + SharedRegion.describe(v)
                             + ", a state only the supervisor writes, for a connection it did not revoke");
@@ -480,7 +474,7 @@ public final class Dispatcher {
         return SharedRegion.stateOf(v);
     }
 
-    /** Checks that a REJECTED, LOST or RETURNED report names an entry sent to {@code w} that it DECLINED. */
+    /** Checks that a REJECTED or LOST report names an entry sent to {@code w} that it DECLINED. */
     private static void findDeclined(WorkerProcess w, long id, FrameType type) throws FrameException {
         for (PendingConnection c : w.unacked()) {
             if (c.id == id) {
@@ -509,6 +503,10 @@ public final class Dispatcher {
         }
         // It counts the connection done in its region (after this frame): capacity is freed there, as for any other.
         // From here the descriptor is ours (the supervisor's only copy once the worker closes its own).
+        // Known gap: a connection revoked from a busy worker (ELSEWHERE) and then parked comes back here with
+        // elsewhere = false, as PARKED carries no such flag. Whoever closes it later (the next worker, or this loop
+        // when it idles out) sends no FIN while the busy worker still holds its revoked copy: the client sees the
+        // end only when that worker reaches the entry and closes it (when its running request ends, or it dies).
         PendingConnection c = pool.take(id, channel.receivedDescriptor(0), now, FrameCodec.parkedAcceptedAt(buf));
         c.peerLength = FrameCodec.parkedPeer(buf, c.peer);
         int n = FrameCodec.parkedUnreadLength(buf);

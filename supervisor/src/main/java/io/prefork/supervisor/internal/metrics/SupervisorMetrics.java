@@ -35,7 +35,7 @@ public final class SupervisorMetrics {
     public final Counter restarts;
     /** Connections given to another worker after a worker rejected, lost or died holding them untaken. */
     public final Counter redispatched;
-    /** Prefetched connections a worker gave back because its handlers stayed busy (--prefetch-timeout). */
+    /** Connections sent ahead to a busy worker that were revoked and served by a worker that freed first. */
     public final Counter prefetchReturned;
     /** Reports from a worker that broke FIFO order (must stay 0; checked on every report). */
     public final Counter reordered;

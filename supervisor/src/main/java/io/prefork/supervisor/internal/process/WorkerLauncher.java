@@ -35,7 +35,6 @@ public final class WorkerLauncher {
     private final List<String> jvmOptions;
     private final String workerClass;
     private final int concurrency;
-    private final long prefetchTimeoutMs;
     private final Map<String, String> settings;
     private final ProxyProtocol proxy;
     /** The workers' class-data-sharing archive, or null (see {@link ClassDataArchive}). */
@@ -43,22 +42,18 @@ public final class WorkerLauncher {
     /** Where workers find jffi's native library extracted once (see {@link JffiLibrary}), or nothing. */
     private volatile List<String> jffiOptions = List.of();
 
-    /** @param prefetchTimeoutMs the supervisor's --prefetch-timeout if it prefetches, else 0 (workers then never check) */
     /** The setpriv prefix of {@link #runAs}, or nothing. */
     private List<String> runAs = List.of();
 
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
-                          String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings) {
-        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, prefetchTimeoutMs, settings,
-                ProxyProtocol.OFF);
+                          String workerClass, int concurrency, Map<String, String> settings) {
+        this(java, runtimeClasspath, workerClasspath, jvmOptions, workerClass, concurrency, settings, ProxyProtocol.OFF);
     }
 
     /** @param proxy the PROXY protocol header workers require on each connection ({@link ProxyProtocol#OFF}: none) */
     public WorkerLauncher(Path java, List<String> runtimeClasspath, List<Path> workerClasspath, List<String> jvmOptions,
-                          String workerClass, int concurrency, long prefetchTimeoutMs, Map<String, String> settings,
-                          ProxyProtocol proxy) {
+                          String workerClass, int concurrency, Map<String, String> settings, ProxyProtocol proxy) {
         this.proxy = proxy;
-        this.prefetchTimeoutMs = prefetchTimeoutMs;
         this.java = java;
         this.runtimeClasspath = List.copyOf(runtimeClasspath);
         this.workerClasspath = List.copyOf(workerClasspath);
@@ -291,8 +286,8 @@ public final class WorkerLauncher {
      */
     void environment(Map<String, String> env, Path bootSocket, String token, int slot) {
         env.keySet().removeAll(SUPERVISOR_ONLY);
-        env.putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, prefetchTimeoutMs,
-                settings, proxy).toEnvironment());
+        env.putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, settings,
+                proxy).toEnvironment());
     }
 
     /** See {@link WorkerOutput#pump}. */

@@ -107,7 +107,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
 
     private final ArrayDeque<PendingConnection> outbox = new ArrayDeque<>();
     /**
-     * Sent, not yet reported taken, REJECTED, LOST or RETURNED; in send order. The worker reports in the order it
+     * Sent, not yet reported taken, REJECTED or LOST, nor revoked; in send order. The worker reports in the order it
      * received, and SEQPACKET delivers in the order sent, so every report must name the head of this queue: a report
      * that does not is a FIFO violation, which the dispatcher logs and counts. A queue, not a map: no per-connection
      * allocation.
@@ -377,7 +377,7 @@ public final class WorkerProcess implements LeastBusyPolicy.Candidate {
         nextEntry -= n;
     }
 
-    /** It gave back prefetched connections: send it nothing ahead until one of its connections finishes. */
+    /** A connection sent ahead to it was revoked: send it nothing ahead until one of its connections finishes. */
     public void prefetchReturned() {
         prefetchOk = false;
     }

@@ -27,7 +27,7 @@ class WorkerLauncherTest {
     private static final List<String> USER_OPTIONS = List.of("-Xmx64m", "-Dgreeting=hello world", "-XX:+UseSerialGC");
 
     private static List<String> command(List<String> jvmOptions) {
-        return new WorkerLauncher(JAVA, RUNTIME_CP, WORKER_CP, jvmOptions, "com.example.MyWorker", 2, 0,
+        return new WorkerLauncher(JAVA, RUNTIME_CP, WORKER_CP, jvmOptions, "com.example.MyWorker", 2,
                 Map.of("greeting", "hi")).command();
     }
 

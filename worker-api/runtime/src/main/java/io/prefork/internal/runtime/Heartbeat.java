@@ -6,14 +6,13 @@ import io.prefork.internal.nativeio.NativeException;
 import io.prefork.internal.wire.FrameCodec;
 import io.prefork.internal.wire.SharedRegion;
 import java.lang.System.Logger.Level;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The worker's heartbeat thread: every second it increments the heartbeat counter in the region shared with the
  * supervisor (no message, so no wake-up of the supervisor: its watchdog reads the counter once a second anyway) and
- * sends a PROXY_REFUSED with the connections the PROXY protocol check refused since the last one, if any; and, with
- * prefetch, a check every half prefetch timeout for connections waiting behind busy handlers
- * ({@link WorkerRuntime#returnStale}).
+ * sends a PROXY_REFUSED with the connections the PROXY protocol check refused since the last one, if any. It wakes
+ * once a second and for nothing else: a connection sent ahead and waiting behind a busy handler is the supervisor's
+ * to revoke, not this thread's to give back.
  *
  * <p>Once a second it also looks whether the supervisor's end of the channel is gone (POLLHUP, or a refused send):
  * then the supervisor died, and the worker stops and asks the main thread to exit, even if the receiving thread is
@@ -30,38 +29,20 @@ final class Heartbeat implements Runnable {
     private final ControlChannel channel;
     private final Reports reports;
     private final ExitRequests exits;
-    private final long prefetchTimeoutNanos;
 
-    Heartbeat(WorkerRuntime runtime, SharedRegion region, ControlChannel channel, Reports reports, ExitRequests exits,
-              long prefetchTimeoutNanos) {
+    Heartbeat(WorkerRuntime runtime, SharedRegion region, ControlChannel channel, Reports reports, ExitRequests exits) {
         this.runtime = runtime;
         this.region = region;
         this.channel = channel;
         this.reports = reports;
         this.exits = exits;
-        this.prefetchTimeoutNanos = prefetchTimeoutNanos;
     }
 
     @Override
     public void run() {
-        long beat = TimeUnit.MILLISECONDS.toNanos(INTERVAL_MS);
-        long check = prefetchTimeoutNanos == 0 ? beat
-                : Math.max(TimeUnit.MILLISECONDS.toNanos(1), prefetchTimeoutNanos / 2);
-        long nextBeat = System.nanoTime() + beat;
         try {
             while (!runtime.stopping()) {
-                long now = System.nanoTime();
-                long pause = Math.min(check, nextBeat - now);
-                if (pause > 0) {
-                    Thread.sleep(pause / 1_000_000, (int) (pause % 1_000_000)); // a period, not a wait for a condition
-                }
-                if (prefetchTimeoutNanos > 0) {
-                    runtime.returnStale();
-                }
-                if (System.nanoTime() - nextBeat < 0) {
-                    continue;
-                }
-                nextBeat += beat;
+                Thread.sleep(INTERVAL_MS); // a period, not a wait for a condition
                 region.beat();
                 int e = 0;
                 int refused = runtime.takeProxyRefusedCount();

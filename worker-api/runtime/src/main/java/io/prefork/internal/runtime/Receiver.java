@@ -11,16 +11,14 @@ import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The worker's receiving side: recvmsg of HANDOFF frames, the descriptor sentinel around each receive, and the
  * wrapping of every descriptor into a {@link SocketChannel}, queued in {@link WorkerRuntime}'s waiting list.
  *
  * <p>Its {@link #run() loop} runs on the runtime's receiving thread and, at concurrency 1, also serves there (no
- * thread handoff per connection). The heartbeat thread may receive too, through {@link #receivePending()}, but
- * only when it can take {@link #lock} without waiting, i.e. while the receiving thread is busy in a handler.
- * Whoever holds {@link #lock} owns the channel's receive buffers and the reserved descriptor.
+ * thread handoff per connection). It is the only thread that receives, so it alone owns the channel's receive
+ * buffers and the reserved descriptor.
  */
 final class Receiver {
     private static final System.Logger LOG = System.getLogger("io.prefork.worker");
@@ -29,8 +27,6 @@ final class Receiver {
     enum Received {
         /** A HANDOFF frame arrived; its entries are queued. */
         FRAME,
-        /** Nothing was queued in the socket (non-blocking receive only). */
-        NOTHING,
         /** The supervisor closed the channel or died. */
         END_OF_STREAM,
         /** A frame that is not valid, or a failed receive: the worker must exit. */
@@ -40,12 +36,11 @@ final class Receiver {
     private final ControlChannel channel;
     private final ChannelWrapper wrapper;
     private final WorkerRuntime runtime;
-    final ReentrantLock lock = new ReentrantLock();
-    /** The descriptor slot kept free for the next receive (see {@link #receiveOnce}); guarded by {@link #lock}. */
+    /** The descriptor slot kept free for the next receive (see {@link #receiveOnce}). */
     private int reserve = -1;
-    /** Guarded by {@link #lock}, reused for every frame. */
+    /** Reused for every frame. */
     private final FrameCodec.HandoffReader reader = new FrameCodec.HandoffReader();
-    /** Entries received over the channel's life: the next one's number (its claim slot); guarded by {@link #lock}. */
+    /** Entries received over the channel's life: the next one's number (its claim slot). */
     private long entries;
     /** The receiving thread's connections to start, from pump. */
     private final WorkerConnection[] started = new WorkerConnection[FrameCodec.MAX_FDS_PER_FRAME];
@@ -63,32 +58,18 @@ final class Receiver {
      */
     ExitReason run() {
         boolean inline = runtime.inline();
-        lock.lock();
-        try {
-            reserve = reserveOrWait();
-        } finally {
-            lock.unlock();
-        }
+        reserve = reserveOrWait();
         while (true) {
             if (inline && runtime.pump(1, started) == 1) {
                 // Concurrency 1: serve on this thread, saving a thread handoff (a wakeup and a context switch) per
-                // connection. The heartbeat thread notices a dead supervisor meanwhile, and gives back prefetched
-                // connections if this one takes too long.
+                // connection. The heartbeat thread notices a dead supervisor meanwhile; a connection sent ahead
+                // that waits behind this one is the supervisor's to revoke and serve elsewhere.
                 WorkerConnection c = started[0];
                 started[0] = null;
                 c.run();
                 continue;
             }
-            Received result;
-            lock.lock();
-            try {
-                if (inline && runtime.hasWaiting()) {
-                    continue; // the heartbeat thread received something while we served: take it first
-                }
-                result = receiveOnce(false);
-            } finally {
-                lock.unlock();
-            }
+            Received result = receiveOnce();
             if (result != Received.FRAME) {
                 return exitFor(result);
             }
@@ -103,28 +84,7 @@ final class Receiver {
     }
 
     /**
-     * For the heartbeat thread: receives whatever is already queued, without blocking, if the receiving thread is
-     * not receiving itself (it is busy serving).
-     *
-     * @return how the last receive ended: {@link Received#NOTHING} when all was received, or when the lock was busy
-     */
-    Received receivePending() {
-        if (!lock.tryLock()) {
-            return Received.NOTHING;
-        }
-        try {
-            Received r;
-            do {
-                r = receiveOnce(true);
-            } while (r == Received.FRAME);
-            return r;
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    /**
-     * Receives one frame and queues its entries in the runtime's waiting list; caller holds {@link #lock}.
+     * Receives one frame, blocking, and queues its entries in the runtime's waiting list.
      *
      * <p>Around every receive runs the descriptor sentinel: one descriptor slot is kept reserved (a duplicate of the
      * channel's own descriptor, {@link Syscalls#reserveDescriptor}) and closed just before recvmsg, so an arriving
@@ -134,20 +94,17 @@ final class Receiver {
      * drops anyway (MSG_CTRUNC) is reported LOST and the supervisor, which still holds its copy, sends that
      * connection again.
      */
-    private Received receiveOnce(boolean dontWait) {
+    private Received receiveOnce() {
         int length;
         try {
             Syscalls.closeQuietly(reserve);
             reserve = -1;
-            length = channel.receive(dontWait);
-            reserve = dontWait ? tryReserve() : reserveOrWait();
+            length = channel.receive(false);
+            reserve = reserveOrWait();
         } catch (NativeException e) {
             LOG.log(Level.ERROR, "prefork worker: receiving from the supervisor failed: " + e.getMessage());
             runtime.stopOnce();
             return Received.PROTOCOL_ERROR;
-        }
-        if (length == ControlChannel.WOULD_BLOCK) {
-            return Received.NOTHING;
         }
         if (length == ControlChannel.END_OF_STREAM) {
             // The supervisor closed our channel or died: no one can send us work or hear our reports.
@@ -198,7 +155,7 @@ final class Receiver {
         }
     }
 
-    /** Wraps every entry of a HANDOFF frame and queues it; caller holds {@link #lock}. */
+    /** Wraps every entry of a HANDOFF frame and queues it. */
     private void onHandoff(ByteBuffer buf, int length) throws FrameException {
         int count = FrameCodec.readHandoffCount(buf, length);
         int fds = channel.receivedDescriptorCount();

@@ -10,7 +10,7 @@ import java.nio.ByteBuffer;
 
 /**
  * The worker's sending side of the channel: every frame a worker sends goes through here, serialised by one lock,
- * and the reports on entries it will not serve (REJECTED, LOST, RETURNED) are batched. Claims and dones are no
+ * and the reports on entries it will not serve (REJECTED, LOST) are batched. Claims and dones are no
  * messages: they are words in the shared region ({@code SharedRegion}); the one message they may cost is a WAKE,
  * when the supervisor asked for one.
  *

@@ -29,7 +29,7 @@ final class WorkerConnection implements Connection, Runnable {
     final WorkerRuntime runtime;
     final Kind kind;
     final long id;
-    /** Its entry number on the channel (from 0), which names its claim slot; set by the receiver, under its lock. */
+    /** Its entry number on the channel (from 0), which names its claim slot; set by the receiving thread. */
     long entry;
     /**
      * For an entry revoked from another worker (which may still hold a copy until it reaches it): a duplicate of the

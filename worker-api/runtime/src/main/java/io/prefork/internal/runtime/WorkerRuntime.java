@@ -29,8 +29,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code --prefetch} that is at once, because the supervisor never sends more than there are free slots; with it,
  * up to that many handoffs wait here, untaken, so that a handler finishing one connection starts the next with no
  * round trip through the supervisor. Until a connection is taken the supervisor keeps its copy, so if this worker
- * dies the connection is served elsewhere; and if every slot stays busy for the prefetch timeout, the waiting ones
- * are given back (RETURNED) for another worker to serve.
+ * dies the connection is served elsewhere; and if another worker frees first, the supervisor revokes a waiting one
+ * (its claim slot) and serves it there, and this worker closes its copy unread.
  *
  * <p>Reports go out in arrival order (the supervisor checks FIFO): {@link #pump} walks {@link #waiting} from the
  * head, and reports are added and flushed while holding {@link #state}, so two threads never interleave them.
@@ -38,7 +38,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Threads: the main thread boots the worker, then only waits for a reason to exit ({@link ExitRequests}). The
  * receiving thread runs {@link Receiver#run()}; at concurrency 1 it also serves (no thread handoff per connection).
  * Handler threads (concurrency above 1) serve, and after each connection take the next waiting one themselves. The
- * heartbeat thread sends heartbeats and, with prefetch, gives back what waits too long.
+ * heartbeat thread counts heartbeats and watches for a dead supervisor.
  *
  * <p>Claims and dones are words in the shared region ({@link SharedRegion}), not messages: a connection is claimed
  * (compare-and-set of its slot) before its handler starts, so its done can never be counted before its claim; the
@@ -60,16 +60,12 @@ final class WorkerRuntime {
     private final ExitRequests exits;
     private final Reports reports;
     private final Receiver receiver;
-    /** How long every slot may stay busy before waiting (prefetched) connections are given back; 0 = no prefetch. */
-    private final long prefetchTimeoutNanos;
     /** Guards {@link #waiting}, {@link #taken} and the run of reports; reports go out holding it, so in order. */
     private final Object state = new Object();
     /** Received, not yet taken, in arrival order. */
     private final ArrayDeque<WorkerConnection> waiting = new ArrayDeque<>();
     /** Connections taken (claimed) and not yet done; written under {@link #state}. */
     private volatile int taken;
-    /** System.nanoTime() of the last take, for the prefetch timeout. */
-    private volatile long lastTakeNanos;
     /** Notified whenever a handler finishes, so a receive paused on a full descriptor table can retry. */
     private final Object slotFreed = new Object();
     private final AtomicBoolean stopCalled = new AtomicBoolean();
@@ -92,7 +88,6 @@ final class WorkerRuntime {
         this.exits = exits;
         this.reports = new Reports(channel);
         this.receiver = new Receiver(channel, wrapper, this);
-        this.prefetchTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(startup.prefetchTimeoutMs());
         this.inline = startup.concurrency() == 1;
         this.proxyGate = startup.proxy().enabled() ? new ProxyGate(startup.proxy()) : null;
     }
@@ -129,7 +124,7 @@ final class WorkerRuntime {
             handlers.prestartAllCoreThreads();
         }
         Runtime.getRuntime().addShutdownHook(new Thread(this::stopOnce, "prefork-stop"));
-        daemon(new Heartbeat(this, region, channel, reports, exits, prefetchTimeoutNanos), "prefork-heartbeat").start();
+        daemon(new Heartbeat(this, region, channel, reports, exits), "prefork-heartbeat").start();
         reports.send(buf -> FrameCodec.encodeReady(buf, context.pid()));
         daemon(() -> {
             ExitReason reason = ExitReason.CRASHED; // if run() throws: the thread's stack trace goes to stderr
@@ -166,12 +161,6 @@ final class WorkerRuntime {
         }
     }
 
-    boolean hasWaiting() {
-        synchronized (state) {
-            return !waiting.isEmpty();
-        }
-    }
-
     /**
      * Waits briefly for a handler to finish and free a descriptor: only a handler finishing frees descriptors here,
      * and it notifies; the timeout covers slots freed by anything else (user threads closing files).
@@ -194,14 +183,13 @@ final class WorkerRuntime {
      * Takes connections from the head of {@link #waiting} while slots are free (at most {@code max}), settling each
      * entry's claim slot in the shared region in arrival order: CLAIMED for one taken (before its handler reads a
      * byte: from then on the supervisor may close its copy), or DECLINED and a LOST or REJECTED report for one that
-     * cannot be served, or, when giving back, DECLINED and RETURNED for every one that could have been. An entry the
-     * supervisor REVOKED (to serve it elsewhere) is closed unread and reported nowhere.
+     * cannot be served. An entry the supervisor REVOKED (to serve it elsewhere) is closed unread and reported
+     * nowhere.
      *
      * @param out receives the taken connections, which the caller must start; null when taking none
-     * @param giveBack true to take nothing and give every waiting connection back to the supervisor
      * @return how many were taken
      */
-    private int pump(int max, WorkerConnection[] out, boolean giveBack) {
+    int pump(int max, WorkerConnection[] out) {
         if (out != null) {
             max = Math.min(max, out.length);
         }
@@ -216,8 +204,6 @@ final class WorkerRuntime {
                     report = FrameType.LOST;
                 } else if (c.kind == WorkerConnection.Kind.REFUSED || stopping) {
                     report = FrameType.REJECTED;
-                } else if (giveBack) {
-                    report = FrameType.RETURNED;
                 } else if (taken < concurrency() && n < max) {
                     report = null;
                     take = true;
@@ -237,7 +223,6 @@ final class WorkerRuntime {
                 }
                 if (take) {
                     taken++;
-                    lastTakeNanos = System.nanoTime();
                     out[n++] = c;
                 } else {
                     c.closeQuietly();
@@ -265,11 +250,6 @@ final class WorkerRuntime {
         }
     }
 
-    /** {@link #pump(int, WorkerConnection[], boolean)} taking, not giving back. */
-    int pump(int max, WorkerConnection[] out) {
-        return pump(max, out, false);
-    }
-
     /** Starts the first {@code n} of {@code started}, taken by the receiving thread, on the handler pool. */
     void startOnPool(WorkerConnection[] started, int n) {
         for (int i = 0; i < n; i++) {
@@ -284,45 +264,6 @@ final class WorkerRuntime {
                 finish(c);
             }
         }
-    }
-
-    /**
-     * With prefetch, on the heartbeat thread: if every slot has been busy, with nothing taken, for the prefetch
-     * timeout, gives back what waits (RETURNED), so the supervisor can serve it elsewhere instead of leaving it
-     * behind slow handlers. At concurrency 1 the waiting handoff is usually still in the socket, because the
-     * receiving thread is the one serving: then this receives it first, if the receiver is free.
-     */
-    void returnStale() {
-        if (!staleNow()) {
-            return;
-        }
-        Receiver.Received r = receiver.receivePending();
-        if (r == Receiver.Received.END_OF_STREAM) {
-            // The receiving thread sees it too when it comes back from its handler (it persists on the socket);
-            // stopping is already set.
-            return;
-        }
-        if (r == Receiver.Received.PROTOCOL_ERROR) {
-            // A broken frame from the supervisor, consumed here: the receiving thread would not see it, so ask for
-            // the exit it would have asked for.
-            exits.post(ExitReason.PROTOCOL_ERROR);
-            return;
-        }
-        synchronized (state) {
-            if (!staleNow()) {
-                return; // a slot freed while we received: the handler thread takes what waits
-            }
-            int n = waiting.size();
-            pump(0, null, true);
-            if (n > 0) {
-                LOG.log(Level.DEBUG, "prefork worker: gave back " + n + " waiting connection(s): every slot was busy"
-                        + " for " + TimeUnit.NANOSECONDS.toMillis(prefetchTimeoutNanos) + " ms");
-            }
-        }
-    }
-
-    private boolean staleNow() {
-        return taken >= concurrency() && System.nanoTime() - lastTakeNanos >= prefetchTimeoutNanos;
     }
 
     /** Runs the user's handler on {@code c}, then (above concurrency 1) on whatever waits for this thread's slot. */

@@ -23,20 +23,17 @@ import java.util.Properties;
  * @param workerClass       the user's {@code io.prefork.worker.Worker} implementation
  * @param index             the worker's slot, 0 to workers - 1 ({@code WorkerContext.index()})
  * @param concurrency       the most connections the worker takes at once, and its handler threads
- * @param prefetchTimeoutMs how long every slot may stay busy before waiting (prefetched) connections are given back;
- *                          0 when the supervisor does not prefetch
  * @param settings          the {@code --worker-setting} pairs, in order
  * @param proxy             the PROXY protocol header to require on each connection ({@code --proxy-protocol},
  *                          {@code --proxy-allow-from}); {@link ProxyProtocol#OFF} by default
  */
 public record WorkerStartup(Path bootSocket, String bootToken, String workerClass, int index, int concurrency,
-                            long prefetchTimeoutMs, Map<String, String> settings, ProxyProtocol proxy) {
+                            Map<String, String> settings, ProxyProtocol proxy) {
     static final String ENV_BOOT_SOCKET = "PREFORK_BOOT_SOCKET";
     static final String ENV_BOOT_TOKEN = "PREFORK_BOOT_TOKEN";
     static final String ENV_WORKER_CLASS = "PREFORK_WORKER_CLASS";
     static final String ENV_WORKER_INDEX = "PREFORK_WORKER_INDEX";
     static final String ENV_CONCURRENCY = "PREFORK_CONCURRENCY";
-    static final String ENV_PREFETCH_TIMEOUT_MS = "PREFORK_PREFETCH_TIMEOUT_MS";
     /** {@code KEY=VALUE} lines in {@link Properties} syntax, so any key or value survives the trip. */
     static final String ENV_SETTINGS = "PREFORK_SETTINGS";
     static final String ENV_PROXY_PROTOCOL = "PREFORK_PROXY_PROTOCOL";
@@ -55,9 +52,9 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
         Objects.requireNonNull(bootSocket, "bootSocket");
         Objects.requireNonNull(bootToken, "bootToken");
         Objects.requireNonNull(workerClass, "workerClass");
-        if (index < 0 || concurrency < 1 || prefetchTimeoutMs < 0) {
+        if (index < 0 || concurrency < 1) {
             throw new IllegalArgumentException("index " + index + ", concurrency " + concurrency
-                    + ", prefetch timeout " + prefetchTimeoutMs + " ms: need index >= 0, concurrency >= 1, timeout >= 0");
+                    + ": need index >= 0, concurrency >= 1");
         }
         settings = Map.copyOf(settings); // unmodifiable, as WorkerContext.settings() promises
         Objects.requireNonNull(proxy, "proxy");
@@ -65,8 +62,8 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
 
     /** A startup without the PROXY protocol. */
     public WorkerStartup(Path bootSocket, String bootToken, String workerClass, int index, int concurrency,
-                         long prefetchTimeoutMs, Map<String, String> settings) {
-        this(bootSocket, bootToken, workerClass, index, concurrency, prefetchTimeoutMs, settings, ProxyProtocol.OFF);
+                         Map<String, String> settings) {
+        this(bootSocket, bootToken, workerClass, index, concurrency, settings, ProxyProtocol.OFF);
     }
 
     /** The environment variables that carry this startup to the worker JVM. */
@@ -77,7 +74,6 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
         env.put(ENV_WORKER_CLASS, workerClass);
         env.put(ENV_WORKER_INDEX, Integer.toString(index));
         env.put(ENV_CONCURRENCY, Integer.toString(concurrency));
-        env.put(ENV_PREFETCH_TIMEOUT_MS, Long.toString(prefetchTimeoutMs));
         env.put(ENV_SETTINGS, encodeSettings(settings));
         env.put(ENV_PROXY_PROTOCOL, proxy.mode().cliName());
         env.put(ENV_PROXY_ALLOW_FROM, proxy.allowFrom().toString());
@@ -86,7 +82,7 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
 
     /**
      * Reads a startup from a worker JVM's environment ({@link System#getenv()}). The boot socket, token and worker
-     * class are required; the rest default to slot 0, concurrency 1, no prefetch, no settings and no PROXY protocol.
+     * class are required; the rest default to slot 0, concurrency 1, no settings and no PROXY protocol.
      *
      * @throws InvalidException naming the variable: missing (the JVM was not started by a supervisor) or malformed
      */
@@ -100,7 +96,6 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
         }
         int index = (int) number(env, ENV_WORKER_INDEX, 0, 0, Integer.MAX_VALUE);
         int concurrency = (int) number(env, ENV_CONCURRENCY, 1, 1, Integer.MAX_VALUE);
-        long prefetchTimeoutMs = number(env, ENV_PREFETCH_TIMEOUT_MS, 0, 0, Long.MAX_VALUE);
         Map<String, String> settings;
         try {
             settings = decodeSettings(env.getOrDefault(ENV_SETTINGS, ""));
@@ -116,8 +111,7 @@ public record WorkerStartup(Path bootSocket, String bootToken, String workerClas
             throw new InvalidException(ENV_PROXY_PROTOCOL + " / " + ENV_PROXY_ALLOW_FROM + ": " + e.getMessage()
                     + "; the supervisor writes them; start workers through the supervisor");
         }
-        return new WorkerStartup(Path.of(socket), token, className, index, concurrency, prefetchTimeoutMs, settings,
-                proxy);
+        return new WorkerStartup(Path.of(socket), token, className, index, concurrency, settings, proxy);
     }
 
     private static long number(Map<String, String> env, String name, long absent, long min, long max)

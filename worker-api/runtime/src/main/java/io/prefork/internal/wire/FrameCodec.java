@@ -25,7 +25,7 @@ import java.util.function.LongConsumer;
  *   type         a FrameType code
  *   body length  equals the message length minus 8; the whole frame is at most MAX_FRAME_BYTES (16384)
  *
- * Id list body (REJECTED, LOST, RETURNED; the worker first moved each entry's claim slot to DECLINED):
+ * Id list body (REJECTED, LOST; the worker first moved each entry's claim slot to DECLINED):
  *   +--------+--------+-------------------+-----+
  *   | count (u16, >=1) | id 0 (u64)        | ... |      body length = 2 + 8 * count
  *   +--------+--------+-------------------+-----+

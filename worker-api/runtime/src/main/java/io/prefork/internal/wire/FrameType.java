@@ -18,12 +18,8 @@ public enum FrameType {
     /** w->s: these entries arrived without their descriptor (MSG_CTRUNC: the worker's descriptor table was full). Body: id list. */
     LOST(0x22, true),
     // 0x23 was DONE until wire version 4: the SharedRegion's done counter now.
-    /**
-     * w->s: handoffs the worker received ahead of time (the supervisor's {@code --prefetch}) and gives back untaken,
-     * because its handlers stayed busy for the prefetch timeout or it is stopping; the supervisor gives them to
-     * another worker. Unlike REJECTED, this says nothing against the connection. Body: id list.
-     */
-    RETURNED(0x24, true),
+    // 0x24 was RETURNED (a worker's give-back after --prefetch-timeout) until wire version 4: the supervisor
+    // revokes a connection sent ahead (its claim slot) instead.
     // 0x25 was DONE_TAKEN until wire version 4.
     /**
      * w->s: the handler finished this connection and asked for it to be parked (idle between requests): its

@@ -45,8 +45,8 @@ import java.nio.file.StandardOpenOption;
  *                           supervisor then closes its copy of the descriptor
  *              2 REVOKED    the supervisor, by compare-and-set from OFFERED, to serve the connection elsewhere:
  *                           the worker closes its descriptor unread and reports nothing
- *              3 DECLINED   the worker, by compare-and-set from OFFERED, before it reports the entry REJECTED, LOST
- *                           or RETURNED in a frame
+ *              3 DECLINED   the worker, by compare-and-set from OFFERED, before it reports the entry REJECTED or
+ *                           LOST in a frame
  *
  *            The supervisor never reuses slot k % R while entry k is unresolved (offered, or declined and not yet
  *            reported), so the span of entries sent and not yet resolved is at most R.

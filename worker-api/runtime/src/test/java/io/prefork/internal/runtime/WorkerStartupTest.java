@@ -10,6 +10,7 @@ import io.prefork.internal.proxy.ProxyProtocol;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -19,8 +20,7 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 10, unit = TimeUnit.SECONDS)
 class WorkerStartupTest {
     private static WorkerStartup sample(Map<String, String> settings) {
-        return new WorkerStartup(Path.of("/tmp/prefork-1/boot.sock"), "t0k3n", "com.example.MyWorker", 3, 4, 100,
-                settings);
+        return new WorkerStartup(Path.of("/tmp/prefork-1/boot.sock"), "t0k3n", "com.example.MyWorker", 3, 4, settings);
     }
 
     @Test
@@ -38,7 +38,9 @@ class WorkerStartupTest {
         assertEquals("com.example.MyWorker", env.get("PREFORK_WORKER_CLASS"));
         assertEquals("3", env.get("PREFORK_WORKER_INDEX"));
         assertEquals("4", env.get("PREFORK_CONCURRENCY"));
-        assertEquals("100", env.get("PREFORK_PREFETCH_TIMEOUT_MS"));
+        assertEquals(List.of("PREFORK_BOOT_SOCKET", "PREFORK_BOOT_TOKEN", "PREFORK_WORKER_CLASS", "PREFORK_WORKER_INDEX",
+                "PREFORK_CONCURRENCY", "PREFORK_SETTINGS", "PREFORK_PROXY_PROTOCOL", "PREFORK_PROXY_ALLOW_FROM"),
+                List.copyOf(env.keySet()), "no give-back timeout: the supervisor revokes what waits");
         assertEquals(startup, WorkerStartup.fromEnvironment(env));
         assertEquals(settings, WorkerStartup.fromEnvironment(env).settings());
     }
@@ -50,14 +52,13 @@ class WorkerStartupTest {
         WorkerStartup s = WorkerStartup.fromEnvironment(env);
         assertEquals(0, s.index());
         assertEquals(1, s.concurrency());
-        assertEquals(0, s.prefetchTimeoutMs());
         assertEquals(Map.of(), s.settings());
         assertEquals(ProxyProtocol.OFF, s.proxy());
     }
 
     @Test
     void proxyProtocolRoundTrips() throws Exception {
-        WorkerStartup s = new WorkerStartup(Path.of("/s"), "t", "W", 0, 1, 0, Map.of(),
+        WorkerStartup s = new WorkerStartup(Path.of("/s"), "t", "W", 0, 1, Map.of(),
                 new ProxyProtocol(ProxyMode.V2, AllowList.parse("10.0.0.0/8,::1")));
         Map<String, String> env = s.toEnvironment();
         assertEquals("v2", env.get("PREFORK_PROXY_PROTOCOL"));
@@ -100,7 +101,7 @@ class WorkerStartupTest {
     void malformedNumbersAreNamedWithTheirValueAndRange() {
         for (String[] bad : new String[][] {
             {"PREFORK_CONCURRENCY", "0"}, {"PREFORK_CONCURRENCY", "two"}, {"PREFORK_WORKER_INDEX", "-1"},
-            {"PREFORK_PREFETCH_TIMEOUT_MS", "1.5"}, {"PREFORK_WORKER_INDEX", "4294967296"}}) {
+            {"PREFORK_CONCURRENCY", "1.5"}, {"PREFORK_WORKER_INDEX", "4294967296"}}) {
             Map<String, String> env = new HashMap<>(sample(Map.of()).toEnvironment());
             env.put(bad[0], bad[1]);
             WorkerStartup.InvalidException e = assertThrows(WorkerStartup.InvalidException.class,
@@ -121,8 +122,7 @@ class WorkerStartupTest {
 
     @Test
     void theConstructorRefusesWhatNoSupervisorSends() {
-        assertThrows(IllegalArgumentException.class, () -> new WorkerStartup(Path.of("/s"), "t", "W", 0, 0, 0, Map.of()));
-        assertThrows(IllegalArgumentException.class, () -> new WorkerStartup(Path.of("/s"), "t", "W", -1, 1, 0, Map.of()));
-        assertThrows(IllegalArgumentException.class, () -> new WorkerStartup(Path.of("/s"), "t", "W", 0, 1, -1, Map.of()));
+        assertThrows(IllegalArgumentException.class, () -> new WorkerStartup(Path.of("/s"), "t", "W", 0, 0, Map.of()));
+        assertThrows(IllegalArgumentException.class, () -> new WorkerStartup(Path.of("/s"), "t", "W", -1, 1, Map.of()));
     }
 }

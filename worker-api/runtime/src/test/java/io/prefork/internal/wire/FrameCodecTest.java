@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FrameCodecTest {
     private static final FrameType[] ID_LIST_TYPES = {
-        FrameType.REJECTED, FrameType.LOST, FrameType.RETURNED};
+        FrameType.REJECTED, FrameType.LOST};
 
     private static ByteBuffer frameBuffer(boolean direct) {
         // Room beyond MAX_FRAME_BYTES so that tests can build oversized messages in the same buffer.
@@ -693,7 +693,6 @@ class FrameCodecTest {
                 break;
             case REJECTED:
             case LOST:
-            case RETURNED:
                 FrameCodec.readIds(src, length, id -> { });
                 break;
             case PARKED:
