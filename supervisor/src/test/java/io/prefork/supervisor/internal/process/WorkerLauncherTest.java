@@ -90,7 +90,7 @@ class WorkerLauncherTest {
         assertFalse(command(List.of()).toString().contains("TrimNativeHeap"), command(List.of()).toString());
         // This JVM's own java: the flag exactly where this JVM has it (JDK 17.0.9+, 21.0.1+, 22+).
         List<String> own = new WorkerLauncher(WorkerLauncher.currentJava(), RUNTIME_CP, WORKER_CP, List.of(),
-                "com.example.MyWorker", 1, 0, Map.of()).command();
+                "com.example.MyWorker", 1, Map.of()).command();
         assertEquals(WorkerLauncher.hasVmFlag("TrimNativeHeapInterval"),
                 own.contains("-XX:TrimNativeHeapInterval=5000"), own.toString());
         assertFalse(WorkerLauncher.hasVmFlag("NoSuchFlagAnywhere"));
@@ -182,7 +182,7 @@ class WorkerLauncherTest {
     @Test
     void aWorkerSeesNoneOfTheSupervisorsSystemdSocketActivationOrUpgradeVariables() {
         WorkerLauncher launcher = new WorkerLauncher(JAVA, RUNTIME_CP, WORKER_CP, USER_OPTIONS, "com.example.MyWorker",
-                2, 0, Map.of("greeting", "hi"));
+                2, Map.of("greeting", "hi"));
         Map<String, String> env = new java.util.HashMap<>(Map.of("PATH", "/usr/bin", "HOME", "/root", "LANG", "C.UTF-8",
                 "NOTIFY_SOCKET", "/run/systemd/notify", "WATCHDOG_USEC", "30000000", "WATCHDOG_PID", "4242",
                 "LISTEN_PID", "4242", "LISTEN_FDS", "2", "LISTEN_FDNAMES", "http:admin"));
