@@ -17,7 +17,7 @@
 #   CONNECTIONS [16]     wrk connections (wrk -c), all from one wrk thread (-t1)
 #   WORKERS [2]          prefork workers
 #   CONCURRENCY [1]      prefork --concurrency; PlainServer gets WORKERS x CONCURRENCY handler threads
-#   PREFETCH [0]         prefork --prefetch (connections sent ahead to busy workers; PlainServer is unaffected)
+#   PREFETCH [2]         prefork --prefetch, its default (connections sent ahead to busy workers; PlainServer is unaffected)
 #   QUIET_PCT [20], QUIET_WAIT [60]  before each run, wait up to QUIET_WAIT s for the machine to be at most
 #                        QUIET_PCT % busy (another benchmark or build sharing the CPUs would skew the run)
 #   OUT [bench/target/e2e-<time>]  where per-run logs and results.tsv go
@@ -43,7 +43,7 @@ WARMUP=${WARMUP:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 WORKERS=${WORKERS:-2}
 CONCURRENCY=${CONCURRENCY:-1}
-PREFETCH=${PREFETCH:-0}
+PREFETCH=${PREFETCH:-2}
 QUIET_PCT=${QUIET_PCT:-20}
 QUIET_WAIT=${QUIET_WAIT:-60}
 OUT=${OUT:-$ROOT/bench/target/e2e-$(date +%Y%m%d-%H%M%S)}
