@@ -504,9 +504,10 @@ public final class Dispatcher {
         // It counts the connection done in its region (after this frame): capacity is freed there, as for any other.
         // From here the descriptor is ours (the supervisor's only copy once the worker closes its own).
         // Known gap: a connection revoked from a busy worker (ELSEWHERE) and then parked comes back here with
-        // elsewhere = false, as PARKED carries no such flag. Whoever closes it later (the next worker, or this loop
-        // when it idles out) sends no FIN while the busy worker still holds its revoked copy: the client sees the
-        // end only when that worker reaches the entry and closes it (when its running request ends, or it dies).
+        // elsewhere = false, as PARKED carries no such flag. When the supervisor ends it (idle timeout, --max-parked,
+        // stop) it shuts the socket down, so the client sees the end at once (ParkedSet.close, drop). Only when a
+        // later worker ends it with a plain close does the FIN wait until the busy worker reaches its revoked copy
+        // and closes it (when its running request ends, or it dies).
         PendingConnection c = pool.take(id, channel.receivedDescriptor(0), now, FrameCodec.parkedAcceptedAt(buf));
         c.peerLength = FrameCodec.parkedPeer(buf, c.peer);
         int n = FrameCodec.parkedUnreadLength(buf);
@@ -630,6 +631,10 @@ public final class Dispatcher {
     }
 
     private void drop(PendingConnection c) {
+        if (c.fd >= 0 && (c.resumed || c.elsewhere)) {
+            // Another process may still hold a copy (see onParked's known gap): end the connection, not just ours.
+            Native.shutdown(c.fd);
+        }
         if (c.fd >= 0) {
             Native.closeQuietly(c.fd);
             c.fd = -1;

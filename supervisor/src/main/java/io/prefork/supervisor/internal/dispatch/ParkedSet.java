@@ -182,7 +182,11 @@ public final class ParkedSet {
     }
 
     private void close(PendingConnection c) {
-        // The only copy: closing it sends the client a FIN (and takes it out of the epoll set).
+        // Usually the only copy, but not always: a connection once revoked from a busy worker (ELSEWHERE) may still
+        // sit, unclaimed, in that worker's channel, and PARKED does not say so. shutdown acts on the socket, not on
+        // this descriptor, so the client sees the end now whoever else holds a copy; close then frees ours (and takes
+        // it out of the epoll set).
+        Native.shutdown(c.fd);
         Native.closeQuietly(c.fd);
         c.fd = -1;
         release.accept(c);

@@ -140,6 +140,22 @@ class ParkedSetTest {
     }
 
     @Test
+    void anIdledOutConnectionEndsForTheClientEvenWhileAnotherCopyIsHeldElsewhere() throws Exception {
+        // A connection once revoked from a busy worker may still sit, unclaimed, in that worker's channel when it is
+        // parked (PARKED cannot say so): the duplicate stands for that copy. Closing ours alone would send no FIN.
+        create(10 * SECOND, 100);
+        PendingConnection c = connection();
+        int elsewhere = Native.reserveDescriptor(c.fd);
+        try {
+            parked.park(c, 0, resumed::add);
+            assertEquals(1, parked.expire(10 * SECOND));
+            assertEquals(-1, clients.get(0).getInputStream().read(), "the client sees the end at once");
+        } finally {
+            Native.closeQuietly(elsewhere);
+        }
+    }
+
+    @Test
     void beyondTheBoundTheLongestIdleIsClosed() throws Exception {
         create(60 * SECOND, 2);
         parked.park(connection(), 0, resumed::add);
