@@ -242,12 +242,7 @@ public final class Supervisor implements AutoCloseable {
                 }
             }
         } catch (IOException | RuntimeException e) {
-            if (jmx != null) {
-                jmx.stop();
-            }
-            loop.discard();
-            closeAll(tcp);
-            boot.close();
+            undoStart(null, jmx, loop, tcp, boot);
             if (e instanceof IOException) {
                 throw new StartupException(ExitCodes.LISTEN_FAILED, adminProblem(config.admin(), (IOException) e), e);
             }
@@ -259,15 +254,7 @@ public final class Supervisor implements AutoCloseable {
             try {
                 pidFile = PidFile.write(config.pidFile(), ProcessHandle.current().pid());
             } catch (IOException e) {
-                if (admin != null) {
-                    admin.close();
-                }
-                if (jmx != null) {
-                    jmx.stop();
-                }
-                loop.discard();
-                closeAll(tcp);
-                boot.close();
+                undoStart(admin, jmx, loop, tcp, boot);
                 throw new StartupException(ExitCodes.USAGE, e.getMessage(), e);
             }
         }
@@ -283,15 +270,7 @@ public final class Supervisor implements AutoCloseable {
                 if (pidFile != null) {
                     pidFile.remove();
                 }
-                if (admin != null) {
-                    admin.close();
-                }
-                if (jmx != null) {
-                    jmx.stop();
-                }
-                loop.discard();
-                closeAll(tcp);
-                boot.close();
+                undoStart(admin, jmx, loop, tcp, boot);
                 throw new StartupException(ExitCodes.PRIVILEGES_FAILED, "--drop-privileges: cannot switch the "
                         + "supervisor to --user " + config.user() + " (uid " + config.workerUid() + ", gid "
                         + config.workerGid() + "): " + e.getMessage() + "; run it where it has CAP_SETUID and "
@@ -442,6 +421,23 @@ public final class Supervisor implements AutoCloseable {
                 open.size(),
                 TcpListener.format(open.stream().map(TcpListener::boundAddress).toList()));
         return open;
+    }
+
+    /**
+     * Releases what a start that fails after the loop exists had set up, in the reverse order of setting it up:
+     * the admin endpoint (null if not started), the MBeans, the loop, the listeners, the bootstrap endpoint.
+     */
+    private static void undoStart(AdminServer admin, JmxReporter jmx, SupervisorLoop loop, List<TcpListener> tcp,
+                                  BootstrapServer boot) {
+        if (admin != null) {
+            admin.close();
+        }
+        if (jmx != null) {
+            jmx.stop();
+        }
+        loop.discard();
+        closeAll(tcp);
+        boot.close();
     }
 
     private static void closeAll(List<TcpListener> listeners) {
