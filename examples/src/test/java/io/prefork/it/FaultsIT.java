@@ -48,7 +48,7 @@ class FaultsIT {
             int port = s.awaitReady(READY);
             s.awaitWorkers(3, READY);
             HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
-            long baseline = SupervisorProcess.fdCount(s.pid());
+            long baseline = SupervisorProcess.settledFdCount(s.pid(), READY);
             try (Load load = new Load(port, 6, 1_000_000)) {
                 for (int k = 0; k < kills; k++) {
                     int served = load.ok();
@@ -201,7 +201,7 @@ class FaultsIT {
             int port = s.awaitReady(READY);
             s.awaitWorkers(2, READY);
             HttpClient.get("127.0.0.1", port, "/", Duration.ofSeconds(10));
-            long fds = SupervisorProcess.fdCount(s.pid());
+            long fds = SupervisorProcess.settledFdCount(s.pid(), READY);
             List<String> ours = ourThreads(s.pid());
             long total = threadNames(s.pid()).size();
             try (Load load = new Load(port, 8, 1_000_000)) {

@@ -279,7 +279,7 @@ class SupervisorIT {
         try (SupervisorProcess s = SupervisorProcess.startExample(2, HELLO, "--concurrency", "2")) {
             int port = s.awaitReady(READY);
             HttpClient.get("127.0.0.1", port, "/", IO); // first use warms lazily opened descriptors
-            long baseline = SupervisorProcess.fdCount(s.pid());
+            long baseline = SupervisorProcess.settledFdCount(s.pid(), READY);
             ExecutorService pool = Executors.newFixedThreadPool(4);
             try {
                 List<Future<Integer>> fs = new ArrayList<>();

@@ -11,10 +11,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -329,6 +331,25 @@ public final class SupervisorProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new AssertionError("cannot list /proc/" + pid + "/fd", e);
         }
+    }
+
+    /**
+     * A process's descriptor count once it has stopped moving: the same in 10 observations in a row, 20 ms apart.
+     * A leak test's baseline must be taken this way. The supervisor closes its copy of a connection when it next
+     * reads the worker's claim slots, which can be a moment after the client already has its response; a count
+     * taken in that moment includes a copy that is about to go, and the test then waits for a number the process
+     * never comes back to.
+     */
+    public static long settledFdCount(long pid, Duration within) {
+        ArrayDeque<Long> window = new ArrayDeque<>();
+        return Poll.within(within).until("the descriptor count of " + pid + " to hold still for 10 observations",
+                () -> {
+                    window.addLast(fdCount(pid));
+                    if (window.size() > 10) {
+                        window.removeFirst();
+                    }
+                    return window.size() == 10 && window.stream().distinct().count() == 1 ? window.getLast() : null;
+                }, Objects::nonNull);
     }
 
     /**
