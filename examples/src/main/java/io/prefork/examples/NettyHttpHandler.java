@@ -2,6 +2,8 @@ package io.prefork.examples;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
@@ -56,8 +58,11 @@ final class NettyHttpHandler extends ChannelInboundHandlerAdapter {
 
     private void onRequest(ChannelHandlerContext ctx, HttpRequest request) {
         if (request.decoderResult().isFailure()) {
-            reply(ctx, request, HttpResponseStatus.BAD_REQUEST, new byte[0]);
-            ctx.close();
+            // Closed once the answer is written: a close right after the write, before the flush that
+            // channelReadComplete would do, drops the queued 400 and the client sees the connection end unanswered.
+            ChannelFuture written = reply(ctx, request, HttpResponseStatus.BAD_REQUEST, new byte[0]);
+            ctx.flush();
+            written.addListener(ChannelFutureListener.CLOSE);
             return;
         }
         String path = request.uri();
@@ -83,7 +88,8 @@ final class NettyHttpHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private static void reply(ChannelHandlerContext ctx, HttpRequest request, HttpResponseStatus status, byte[] body) {
+    private static ChannelFuture reply(ChannelHandlerContext ctx, HttpRequest request, HttpResponseStatus status,
+            byte[] body) {
         boolean head = request.method().equals(HttpMethod.HEAD);
         ByteBuf content = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body);
         FullHttpResponse response = new DefaultFullHttpResponse(request.protocolVersion(), status, content);
@@ -92,7 +98,7 @@ final class NettyHttpHandler extends ChannelInboundHandlerAdapter {
         HttpUtil.setContentLength(response, body.length);
         // HttpServerKeepAliveHandler closes the connection after this response when the request did not keep alive.
         HttpUtil.setKeepAlive(response, HttpUtil.isKeepAlive(request));
-        ctx.write(response);
+        return ctx.write(response);
     }
 
     @Override

@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -45,6 +46,21 @@ abstract class HttpFrameworkContract {
 
     /** The worker class under test, e.g. {@code io.prefork.examples.JettyWorker}. */
     abstract String workerClass();
+
+    /**
+     * Sends one request whose header block (16 KiB) is larger than both frameworks accept by default (8 KiB), and
+     * returns the answer. Which status comes back is the framework's own choice, so each subclass asserts its own:
+     * the request never reaches the application, only the framework's parser, which shows that parser is the one
+     * reading the passed channel.
+     */
+    HttpClient.Response oversizedHeaderAnswer() throws Exception {
+        try (SupervisorProcess s = SupervisorProcess.startExample(1, workerClass())) {
+            int port = s.awaitReady(READY);
+            try (HttpClient.KeepAlive k = new HttpClient.KeepAlive("127.0.0.1", port, IO)) {
+                return k.request("GET", "/", Map.of("X-Large", "a".repeat(16 * 1024)));
+            }
+        }
+    }
 
     @TempDir
     Path tmp;
