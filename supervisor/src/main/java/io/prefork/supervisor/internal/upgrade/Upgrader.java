@@ -33,6 +33,7 @@ public final class Upgrader {
     /** Variables for the new supervisor only: its workers must not see them. */
     public static final List<String> VARIABLES = List.of(SOCKET_VARIABLE, TOKEN_VARIABLE);
     private static final String ADMIN_OPENS = "jdk.httpserver/sun.net.httpserver=ALL-UNNAMED";
+    static final String NATIVE_ACCESS = "--enable-native-access=ALL-UNNAMED";
     /** How long the new supervisor may take to connect back once started (a JVM start, on a loaded machine). */
     static final long CONNECT_TIMEOUT_MS = 60_000;
 
@@ -66,19 +67,30 @@ public final class Upgrader {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command()
                 .orElse(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java"));
-        List<String> jvm = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments();
-        cmd.addAll(jvm);
-        // What the jar's manifest gives "java -jar" and a -cp command line does not get from it: the new supervisor
-        // serves this one's admin socket through the JDK HttpServer's private fields (AdminServer.adopt).
-        if (!jvm.contains(ADMIN_OPENS) && jvm.stream().noneMatch(a -> a.equals("--add-opens=" + ADMIN_OPENS))) {
-            cmd.add("--add-opens");
-            cmd.add(ADMIN_OPENS);
-        }
+        cmd.addAll(manifestOptions(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()));
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(mainClass);
         cmd.addAll(args);
         return cmd;
+    }
+
+    /**
+     * This JVM's options, plus what the jar's manifest gives "java -jar" and a -cp command line does not get from it:
+     * the new supervisor serves this one's admin socket through the JDK HttpServer's private fields
+     * ({@code AdminServer.adopt}), and loads jffi's native library, which JDK 24+ warns about (and a later JDK will
+     * refuse) without native access. JDK 17 accepts the flag too.
+     */
+    static List<String> manifestOptions(List<String> jvm) {
+        List<String> out = new ArrayList<>(jvm);
+        if (!jvm.contains(ADMIN_OPENS) && jvm.stream().noneMatch(a -> a.equals("--add-opens=" + ADMIN_OPENS))) {
+            out.add("--add-opens");
+            out.add(ADMIN_OPENS);
+        }
+        if (jvm.stream().noneMatch(a -> a.startsWith("--enable-native-access"))) {
+            out.add(NATIVE_ACCESS);
+        }
+        return out;
     }
 
     /**
