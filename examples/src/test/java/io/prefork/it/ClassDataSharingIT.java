@@ -75,7 +75,8 @@ class ClassDataSharingIT {
         String jar = Path.of(System.getProperty("prefork.examples.jar", "target/prefork-examples.jar")).toAbsolutePath()
                 .toString();
         return SupervisorProcess.startWithJvmOptions(options, "--listen", "127.0.0.1:0", "--workers",
-                Integer.toString(workers), "--worker-classpath", jar, "--worker", "io.prefork.examples.HelloHttpWorker");
+                Integer.toString(workers), "--worker-classpath", jar,
+                "--worker", "io.prefork.examples.HelloHttpWorker");
     }
 
     private static List<String> commandLine(long pid) throws IOException {

@@ -19,11 +19,11 @@ import org.slf4j.LoggerFactory;
  * A class-data-sharing archive of the workers' own classes, made and used by the supervisor without being asked: on
  * a worker JDK of 25 or newer an AOT cache (JEP 483, made in one step as JEP 514 allows: classes loaded and linked
  * ahead of time, the JDK's own included), else a dynamic AppCDS archive (JDK 13+). Its file is named by a hash of
- * the JDK, of the user's worker JVM options (system properties aside) and of every classpath jar's path, size and
- * modification time, so new jars, a new JDK or other options get a new archive and an old one is never used with
- * the wrong classes (an AOT cache made with other options can be refused, and a refused one costs the worker the
- * JDK's own archive too: {@code -XX:+UseCompactObjectHeaders} against a cache made without it loaded 0 of 1,602
- * classes from any archive).
+ * the JDK, of the user's worker JVM options (system properties and logging aside) and of every classpath jar's path,
+ * size and modification time, so new jars, a new JDK or other options get a new archive and an old one is never
+ * used with the wrong classes (an AOT cache made with other options can be refused, and a refused one costs the
+ * worker the JDK's own archive too: {@code -XX:+UseCompactObjectHeaders} against a cache made without it loaded 0
+ * of 1,602 classes from any archive).
  * When there is none yet, one worker at a time is started with {@code -XX:AOTCacheOutput} or
  * {@code -XX:ArchiveClassesAtExit} into a temporary file, which the JVM writes as it exits (a recycle, a reload, the
  * supervisor's stop; for an AOT cache the exiting JVM starts a child JVM that assembles it, and waits for it); the
@@ -114,9 +114,9 @@ final class ClassDataArchive {
             d.update((java.toAbsolutePath() + "\n" + Runtime.version() + "\n" + feature + "\n")
                     .getBytes(StandardCharsets.UTF_8));
             for (String o : userOptions) {
-                // VM and module options can make a JVM refuse an archive; system properties cannot, and some differ
-                // between runs of the same deployment (a tag, a port), which would train a new archive each time.
-                if (!o.startsWith("-D")) {
+                // VM and module options can make a JVM refuse an archive; system properties and logging cannot,
+                // and some differ between runs of one deployment (a tag, a log file): each would train anew.
+                if (!o.startsWith("-D") && !o.startsWith("-Xlog") && !o.startsWith("-verbose")) {
                     d.update(("option " + o + "\n").getBytes(StandardCharsets.UTF_8));
                 }
             }

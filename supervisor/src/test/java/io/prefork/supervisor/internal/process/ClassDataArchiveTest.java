@@ -47,14 +47,15 @@ class ClassDataArchiveTest {
         assertNull(ClassDataArchive.forWorkers(dir.resolve("cache"), JAVA, 17, List.of(a.toString(), dir.toString()),
                 List.of()));
         for (String o : List.of("-Xshare:off", "-XX:SharedArchiveFile=x.jsa", "-XX:AOTCache=x.aot")) {
-            assertNull(ClassDataArchive.forWorkers(dir.resolve("cache"), JAVA, 17, List.of(a.toString()), List.of(o)), o);
+            assertNull(ClassDataArchive.forWorkers(dir.resolve("cache"), JAVA, 17, List.of(a.toString()),
+                    List.of(o)), o);
         }
     }
 
     @Test
     void oneWorkerTrainsAtATimeAndOnlyACompleteDumpIsKept() throws IOException {
-        ClassDataArchive c = ClassDataArchive.forWorkers(dir.resolve("cache"), JAVA, 17, List.of(jar("a.jar").toString()),
-                List.of());
+        ClassDataArchive c = ClassDataArchive.forWorkers(dir.resolve("cache"), JAVA, 17,
+                List.of(jar("a.jar").toString()), List.of());
         Path t1 = c.tempFor("t1");
         assertEquals(List.of("-XX:ArchiveClassesAtExit=" + t1, ClassDataArchive.QUIET), c.optionsForNext(t1));
         assertEquals(List.of(), c.optionsForNext(c.tempFor("t2")), "a second trainer at once");
@@ -77,7 +78,8 @@ class ClassDataArchiveTest {
     @Test
     void workersOnJdk25AndLaterGetAnAotCacheOthersADynamicArchive() throws IOException {
         assertEquals(ClassDataArchive.Kind.DYNAMIC, ClassDataArchive.Kind.forFeature(17));
-        assertEquals(ClassDataArchive.Kind.DYNAMIC, ClassDataArchive.Kind.forFeature(24), "24 has AOT in two steps only");
+        assertEquals(ClassDataArchive.Kind.DYNAMIC, ClassDataArchive.Kind.forFeature(24),
+                "24 has AOT in two steps only");
         assertEquals(ClassDataArchive.Kind.DYNAMIC, ClassDataArchive.Kind.forFeature(-1), "unknown JDK");
         assertEquals(ClassDataArchive.Kind.AOT, ClassDataArchive.Kind.forFeature(25));
         assertEquals(ClassDataArchive.Kind.AOT, ClassDataArchive.Kind.forFeature(26));
@@ -106,7 +108,7 @@ class ClassDataArchiveTest {
     }
 
     @Test
-    void theUsersVmOptionsArePartOfTheKeyTheirSystemPropertiesNot() throws IOException {
+    void theUsersVmOptionsArePartOfTheKeyTheirSystemPropertiesAndLoggingNot() throws IOException {
         String a = jar("a.jar").toString();
         Path cache = dir.resolve("cache");
         Path plain = ClassDataArchive.forWorkers(cache, JAVA, 25, List.of(a), List.of()).file();
@@ -117,8 +119,9 @@ class ClassDataArchiveTest {
                 List.of("-XX:+UseCompactObjectHeaders")).file());
         assertNotEquals(plain, ClassDataArchive.forWorkers(cache, JAVA, 21, List.of(a), List.of()).file(),
                 "another JDK");
-        assertEquals(plain, ClassDataArchive.forWorkers(cache, JAVA, 25, List.of(a), List.of("-Dapp.tag=1")).file(),
-                "system properties do not make an archive unusable");
+        assertEquals(plain, ClassDataArchive.forWorkers(cache, JAVA, 25, List.of(a),
+                List.of("-Dapp.tag=1", "-Xlog:class+load:file=x.log", "-verbose:gc")).file(),
+                "system properties and logging do not make an archive unusable");
     }
 
     @Test

@@ -230,7 +230,8 @@ class SyscallsTest {
             // One class per linked shape (the FFM binding's specialised stub): the shared one and fcntl's, which the
             // probe calls. A dozen shapes cost a worker about 150 ms of boot; see FfmBackend.
             long stubs = loaded.stream().filter(l -> l.contains("jdk.internal.foreign.abi.DowncallStub")).count();
-            assertTrue(stubs >= 1 && stubs <= 2, stubs + " downcall shapes linked, expected the shared one and fcntl's");
+            assertTrue(stubs >= 1 && stubs <= 2,
+                    stubs + " downcall shapes linked, expected the shared one and fcntl's");
         }
     }
 }
