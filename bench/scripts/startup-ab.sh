@@ -43,7 +43,8 @@ export XDG_CACHE_HOME=$OUT/cache
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# One run; prints the workers' ready times (ms), space-separated.
+# One run; sets RUN_READY to the workers' ready times (ms), space-separated. Not to be called in $(...): the
+# supervisor's process group must be known to this shell's cleanup if the script is stopped half-way.
 run() {
     local dir=$1 opts=$2 log=$3
     local -a extra=()
@@ -57,13 +58,16 @@ run() {
     local pid=$BENCH_PID
     bench_wait_line "$log.out" 'ready on ' 60 "$pid" > /dev/null || bench_die "no ready line within 60 s: $log.err"
     bench_stop "$pid" 20
-    grep -oE 'ready in [0-9]+ ms' "$log.err" | awk '{ print $3 }' | paste -sd' '
+    RUN_READY=$(grep -oE 'ready in [0-9]+ ms' "$log.err" | awk '{ print $3 }' | paste -sd' ')
 }
 
 echo "startup-ab: $("$JAVA" -version 2>&1 | head -n 1); $(nproc) CPUs; $PAIRS pairs; $WORKERS workers; $(date -u +%FT%TZ)"
 echo "A: $A ($(cat "$A/COMMIT" 2>/dev/null || echo "no COMMIT file")) options: ${A_OPTS:-none}"
 echo "B: $B ($(cat "$B/COMMIT" 2>/dev/null || echo "no COMMIT file")) options: ${B_OPTS:-none}"
-echo "training runs (untimed): A $(run "$A" "$A_OPTS" "$OUT/runs/train-a"); B $(run "$B" "$B_OPTS" "$OUT/runs/train-b")"
+run "$A" "$A_OPTS" "$OUT/runs/train-a"
+trained=$RUN_READY
+run "$B" "$B_OPTS" "$OUT/runs/train-b"
+echo "training runs (untimed): A $trained; B $RUN_READY"
 printf 'side\tpair\tworker_ready_ms\n' > "$OUT/results.tsv"
 faster=0
 for ((i = 1; i <= PAIRS; i++)); do
@@ -72,7 +76,8 @@ for ((i = 1; i <= PAIRS; i++)); do
     declare -A got=()
     for side in $order; do
         if [[ $side == A ]]; then dir=$A opts=$A_OPTS; else dir=$B opts=$B_OPTS; fi
-        got[$side]=$(run "$dir" "$opts" "$OUT/runs/$side-$i")
+        run "$dir" "$opts" "$OUT/runs/$side-$i"
+        got[$side]=$RUN_READY
         for ms in ${got[$side]}; do
             printf '%s\t%s\t%s\n' "$side" "$i" "$ms" >> "$OUT/results.tsv"
         done

@@ -149,10 +149,6 @@ final class ClassDataArchive {
         return file;
     }
 
-    Kind kind() {
-        return kind;
-    }
-
     /** Whether {@code options} (from {@link #optionsForNext}) make the worker write an archive as it exits. */
     static boolean trains(List<String> options) {
         return options.stream().anyMatch(o -> o.startsWith(Kind.DYNAMIC.train) || o.startsWith(Kind.AOT.train));
