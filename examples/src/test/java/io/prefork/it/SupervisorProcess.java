@@ -63,7 +63,11 @@ public final class SupervisorProcess implements AutoCloseable {
         cmd.add("--worker-jvm-option=-Dprefork.test.tag=" + tag);
         cmd.add("--worker-jvm-option=-XX:+UseSerialGC");
         cmd.add("--worker-jvm-option=-XX:TieredStopAtLevel=1");
-        cmd.add("--worker-jvm-option=-Xshare:auto");
+        // A user archive option, which turns the supervisor's own archive off (see ClassDataSharingIT), unless the
+        // test asked for it by naming a cache directory: tests would otherwise share ~/.cache/prefork/cds.
+        if (jvmOptions.stream().noneMatch(o -> o.startsWith("-Dprefork.cdsCache=/"))) {
+            cmd.add("--worker-jvm-option=-Xshare:auto");
+        }
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().putAll(environment);
         if (directory != null) {
@@ -92,6 +96,11 @@ public final class SupervisorProcess implements AutoCloseable {
                 "--worker-classpath", examplesClasspath(), "--worker", workerClass));
         args.addAll(List.of(extra));
         return new SupervisorProcess(jvmOptions, args);
+    }
+
+    /** A supervisor with these JVM options for itself and these command-line arguments (only the tag is added). */
+    public static SupervisorProcess startWithJvmOptions(List<String> jvmOptions, String... args) throws IOException {
+        return new SupervisorProcess(jvmOptions, List.of(args));
     }
 
     /** Like {@link #startExample}, with the java command run by {@code launcher} (e.g. {@code nohup}). */

@@ -46,7 +46,11 @@ public final class JvmLauncher implements Launcher {
 
         @Override
         public void terminate() {
-            process.destroy();
+            // SIGTERM through the handle, not Process.destroy(): that also closes our end of the worker's output
+            // pipe, so whatever the worker wrote while stopping was lost, and a JVM that writes after it (the child
+            // JVM that assembles an AOT cache as the training worker exits: ClassDataArchive) died of SIGPIPE. The
+            // pump closes the pipe when the worker and its children are done with it.
+            process.toHandle().destroy();
         }
 
         @Override

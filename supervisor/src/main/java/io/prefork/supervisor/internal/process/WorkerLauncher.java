@@ -139,7 +139,7 @@ public final class WorkerLauncher {
             cp.add(p.toAbsolutePath().toString());
         }
         cp.addAll(runtimeClasspath);
-        archive = ClassDataArchive.forWorkers(cacheDir, java, cp, jvmOptions);
+        archive = ClassDataArchive.forWorkers(cacheDir, java, WorkerJava.feature(java), cp, jvmOptions);
         return this;
     }
 
@@ -259,12 +259,12 @@ public final class WorkerLauncher {
         try {
             p = pb.start();
         } catch (IOException e) {
-            if (a != null && archiveOptions.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit"))) {
+            if (a != null && ClassDataArchive.trains(archiveOptions)) {
                 a.trainerExited(temp, -1);
             }
             throw e;
         }
-        if (archiveOptions.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit"))) {
+        if (ClassDataArchive.trains(archiveOptions)) {
             // On the JDK's process-reaper thread: only files and the archive's own flag, no supervisor state.
             p.onExit().thenAccept(x -> a.trainerExited(temp, x.exitValue()));
         }
