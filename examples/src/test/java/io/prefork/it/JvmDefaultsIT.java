@@ -58,10 +58,6 @@ class JvmDefaultsIT {
             List<String> cmd = List.of(Files.readString(Path.of("/proc/" + pid + "/cmdline")).split("\0"));
             assertTrue(cmd.containsAll(List.of("-XX:+UseSerialGC", "-Xms8m", "-Xmx256m",
                     "-XX:+ExitOnOutOfMemoryError")), cmd.toString());
-            // Two malloc arenas, unless the supervisor's environment (inherited from this test's) names a number.
-            List<String> env = List.of(Files.readString(Path.of("/proc/" + pid + "/environ")).split("\0"));
-            String arenas = System.getenv("MALLOC_ARENA_MAX") == null ? "2" : System.getenv("MALLOC_ARENA_MAX");
-            assertTrue(env.contains("MALLOC_ARENA_MAX=" + arenas), env.toString());
             // The supervisor runs on this JVM's java, so it gives the trim flag exactly where this JVM has it.
             assertEquals(hasFlag("TrimNativeHeapInterval"), cmd.contains("-XX:TrimNativeHeapInterval=5000"),
                     cmd.toString());

@@ -271,18 +271,6 @@ public final class WorkerLauncher {
         return p;
     }
 
-    /** glibc's variable for how many malloc arenas a process may create (musl and others ignore it). */
-    static final String MALLOC_ARENA_MAX = "MALLOC_ARENA_MAX";
-    /**
-     * A worker's default {@link #MALLOC_ARENA_MAX}, unless the supervisor's own environment sets one (then that goes
-     * through, as everything else in it). glibc gives a thread that finds the arenas busy an arena of its own, up to 8
-     * per CPU: a worker's malloc callers are the JVM's own threads (the compilers at their peak, class loading), each
-     * arena keeps its own free pages and fragments on its own, and the periodic trim cannot merge them. Two arenas
-     * measured 1 to 3 MiB less RSS per idle worker on JDK 17 and 25 (bench/README.md, issue 12); the handler path does
-     * not malloc (its buffers are Java's), so the extra contention is the JVM's own, off the connection path.
-     */
-    static final String WORKER_MALLOC_ARENAS = "2";
-
     /**
      * Variables of the supervisor's environment that are about the supervisor itself, and that a worker must not
      * see: socket activation's (LISTEN_PID names the supervisor, and the descriptors are not passed on), systemd's
@@ -294,12 +282,10 @@ public final class WorkerLauncher {
 
     /**
      * Turns {@code env}, a copy of the supervisor's environment, into worker {@code slot}'s: without
-     * {@link #SUPERVISOR_ONLY}, with {@link #MALLOC_ARENA_MAX} where the supervisor's has none, with the runtime's
-     * startup variables.
+     * {@link #SUPERVISOR_ONLY}, with the runtime's startup variables.
      */
     void environment(Map<String, String> env, Path bootSocket, String token, int slot) {
         env.keySet().removeAll(SUPERVISOR_ONLY);
-        env.putIfAbsent(MALLOC_ARENA_MAX, WORKER_MALLOC_ARENAS);
         env.putAll(new WorkerStartup(bootSocket, token, workerClass, slot, concurrency, settings,
                 proxy).toEnvironment());
     }

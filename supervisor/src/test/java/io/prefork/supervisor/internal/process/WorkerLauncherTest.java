@@ -173,19 +173,6 @@ class WorkerLauncherTest {
     }
 
     @Test
-    void aWorkerGetsTwoMallocArenasUnlessTheSupervisorsEnvironmentSaysOtherwise() {
-        WorkerLauncher launcher = new WorkerLauncher(JAVA, RUNTIME_CP, WORKER_CP, USER_OPTIONS, "com.example.MyWorker",
-                1, Map.of());
-        Map<String, String> env = new java.util.HashMap<>(Map.of("PATH", "/usr/bin"));
-        launcher.environment(env, Path.of("/tmp/prefork-1/boot.sock"), "token-1", 0);
-        assertEquals("2", env.get("MALLOC_ARENA_MAX"), env.toString());
-
-        Map<String, String> own = new java.util.HashMap<>(Map.of("PATH", "/usr/bin", "MALLOC_ARENA_MAX", "8"));
-        launcher.environment(own, Path.of("/tmp/prefork-1/boot.sock"), "token-1", 0);
-        assertEquals("8", own.get("MALLOC_ARENA_MAX"), "the supervisor's own setting goes through: " + own);
-    }
-
-    @Test
     void currentJavaIsThisJvmsLauncher() {
         Path java = WorkerLauncher.currentJava();
         assertTrue(java.startsWith(Path.of(System.getProperty("java.home"))), java.toString());
