@@ -33,8 +33,13 @@ public final class OwnFootprint {
     static final int MAX_HEAP_FREE_RATIO = 30;
     /** G1's periodic collection while idle (no other collection in that long), in ms. */
     static final long G1_PERIODIC_GC_INTERVAL_MS = 60_000;
-    /** How often {@link #start}'s thread trims the native heap. */
-    public static final long TRIM_EVERY_MS = 30_000;
+    /**
+     * How often {@link #start}'s thread trims the native heap. As the workers' {@code TrimNativeHeapInterval}: memory
+     * freed after the first trim (G1's full-collection structures, the compilers' arenas of a burst of load) was held
+     * until the next one, and with 30 s between them an idle JDK 25 supervisor read 100 MiB for half a minute and
+     * 80 after (bench/README.md, issue 12). A trim with little to give back costs well under a millisecond.
+     */
+    public static final long TRIM_EVERY_MS = 5_000;
 
     private OwnFootprint() {
     }

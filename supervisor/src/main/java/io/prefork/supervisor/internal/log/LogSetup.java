@@ -32,7 +32,6 @@ public final class LogSetup {
     /** Text lines: the same layout slf4j-simple had, so existing log readers keep working. */
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS", Locale.ROOT)
             .withZone(ZoneId.systemDefault());
-    private static final JsonFactory JSON = new JsonFactory();
 
     private LogSetup() {
     }
@@ -110,6 +109,9 @@ public final class LogSetup {
      * log pipelines parse it without configuration.
      */
     static final class JsonLines extends Formatter {
+        /** Here, not in LogSetup: text logs (the default) then load none of Jackson's classes (issue 12, memory). */
+        private static final JsonFactory JSON = new JsonFactory();
+
         @Override
         public String format(LogRecord r) {
             StringWriter w = new StringWriter(160);
