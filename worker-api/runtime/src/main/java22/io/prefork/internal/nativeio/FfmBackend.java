@@ -46,6 +46,7 @@ final class FfmBackend implements SyscallBackend {
     private static final MethodHandle CLOSE = link("close", JAVA_INT, JAVA_INT);
     private static final MethodHandle SHUTDOWN = link("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle POLL = link("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle GETSOCKNAME = link("getsockname", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
     // fcntl is variadic in C; with an int third argument the x86_64 and aarch64 Linux ABIs pass it like a fixed one.
     private static final MethodHandle FCNTL = LINKER.downcallHandle(find("fcntl"),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
@@ -195,6 +196,17 @@ final class FfmBackend implements SyscallBackend {
             return rc((int) POLL.invokeExact(s, MemorySegment.ofAddress(fds), nfds, timeoutMs), s);
         } catch (Throwable t) {
             throw unexpected("poll", t);
+        }
+    }
+
+    @Override
+    public int getsockname(int fd, long addr, long addrlen) {
+        MemorySegment s = STATE.get();
+        try {
+            return rc((int) GETSOCKNAME.invokeExact(s, fd, MemorySegment.ofAddress(addr), MemorySegment.ofAddress(addrlen)),
+                    s);
+        } catch (Throwable t) {
+            throw unexpected("getsockname", t);
         }
     }
 
