@@ -211,6 +211,14 @@ public final class Syscalls {
     private static final class SockaddrScratch {
         final ByteBuffer buffer = nativeBuffer(SOCKADDR_ROOM + 4);
         final long address = address(buffer);
+        /**
+         * The last IPv4 address returned, and its raw address and port: a worker's connections mostly share one
+         * local address (that of the listener), and an InetSocketAddress is immutable, so one object serves them all
+         * instead of four new ones per connection.
+         */
+        InetSocketAddress lastV4;
+        int lastV4Raw;
+        int lastV4Port = -1;
     }
 
     private static final ThreadLocal<SockaddrScratch> SOCKADDR = ThreadLocal.withInitial(SockaddrScratch::new);
@@ -236,9 +244,15 @@ public final class Syscalls {
         int family = sa.getShort(0);
         int port = (sa.get(2) & 0xFF) << 8 | (sa.get(3) & 0xFF);
         if (family == AF_INET) {
-            byte[] ip = new byte[4];
-            sa.get(4, ip);
-            return new InetSocketAddress(byAddress(ip, 0), port);
+            int raw = sa.getInt(4);
+            if (port != scratch.lastV4Port || raw != scratch.lastV4Raw) {
+                byte[] ip = new byte[4];
+                sa.get(4, ip);
+                scratch.lastV4 = new InetSocketAddress(byAddress(ip, 0), port);
+                scratch.lastV4Raw = raw;
+                scratch.lastV4Port = port;
+            }
+            return scratch.lastV4;
         }
         if (family == AF_INET6) {
             byte[] ip = new byte[16];

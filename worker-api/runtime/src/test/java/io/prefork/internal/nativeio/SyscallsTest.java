@@ -155,6 +155,25 @@ class SyscallsTest {
         }
     }
 
+    /** The thread's last IPv4 address is reused only for the same address and port. */
+    @Test
+    void localAddressFollowsEachConnectionAcrossListeners() throws IOException {
+        try (TestListener a = TestListener.open(new InetSocketAddress("127.0.0.1", 0));
+             TestListener b = TestListener.open(new InetSocketAddress("127.0.0.2", 0))) {
+            for (TestListener l : List.of(a, a, b, a, b, b)) {
+                try (Socket client = new Socket()) {
+                    client.connect(l.boundAddress(), 5000);
+                    int fd = l.accept();
+                    try {
+                        assertEquals(l.boundAddress(), Syscalls.localAddress(fd));
+                    } finally {
+                        Syscalls.closeQuietly(fd);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void localAddressOfANonSocketNamesTheCall() throws IOException {
         int fd = TestFds.eventfd();
