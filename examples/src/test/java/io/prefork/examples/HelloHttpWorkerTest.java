@@ -231,6 +231,32 @@ class HelloHttpWorkerTest {
         }
     }
 
+    /**
+     * Bytes already in the socket are read without the timeout (no fcntl), bytes still to come with it: a head that
+     * arrives in pieces is answered, and a client that stalls after a first piece is dropped after the timeout, not
+     * waited for forever.
+     */
+    @Test
+    void requestInPiecesIsAnsweredAndAStallInsideItTimesOut() throws Exception {
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of("keepAliveTimeoutMs", "2000")));
+                HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+            client.sendRaw("GET / HT");
+            // Not a wait for anything: the pauses make the handler's next read find the socket empty (the timed path).
+            Thread.sleep(50);
+            client.sendRaw("TP/1.1\r\nHost: x\r\n");
+            Thread.sleep(50);
+            client.sendRaw("\r\n");
+            assertHello(client.readResponse());
+            harness.awaitHandled(); // it parks the connection after the response (park defaults to true)
+        }
+        try (WorkerHarness harness = new WorkerHarness(started(Map.of("keepAliveTimeoutMs", "200", "park", "false")));
+                HttpClient.KeepAlive client = new HttpClient.KeepAlive(HOST, harness.port(), TIMEOUT)) {
+            client.sendRaw("GET / HTTP/1.1\r\nHost: x\r\n"); // read at once (available), then the head stalls
+            harness.awaitHandled();
+            assertTrue(client.awaitServerClose(), "a head stalled for longer than keepAliveTimeoutMs is dropped");
+        }
+    }
+
     @Test
     void idleKeepAliveConnectionIsDroppedAfterTheTimeout() throws Exception {
         try (WorkerHarness harness = new WorkerHarness(started(Map.of("keepAliveTimeoutMs", "200")));

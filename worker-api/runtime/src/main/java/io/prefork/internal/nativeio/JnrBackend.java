@@ -84,6 +84,11 @@ final class JnrBackend implements SyscallBackend {
     }
 
     @Override
+    public int getsockname(int fd, long addr, long addrlen) {
+        return rc(libc.getsockname(fd, addr, addrlen));
+    }
+
+    @Override
     public int fcntl(int fd, int cmd, int arg) {
         return rc(libc.fcntl(fd, cmd, arg));
     }

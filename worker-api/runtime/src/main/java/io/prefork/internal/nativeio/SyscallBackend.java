@@ -41,6 +41,9 @@ interface SyscallBackend {
 
     int shutdown(int fd, int how);
 
+    /** {@code addrlen}: the address of a {@code socklen_t} holding the room at {@code addr}, updated by the call. */
+    int getsockname(int fd, long addr, long addrlen);
+
     int fcntl(int fd, int cmd, int arg);
 
     /** {@code fds}: the address of {@code nfds} {@code struct pollfd}s (8 bytes each). */

@@ -1,5 +1,7 @@
 package io.prefork.internal.nativeio;
 
+import static io.prefork.internal.nativeio.Native.AF_INET;
+import static io.prefork.internal.nativeio.Native.AF_INET6;
 import static io.prefork.internal.nativeio.Native.AF_UNIX;
 import static io.prefork.internal.nativeio.Native.EINTR;
 import static io.prefork.internal.nativeio.Native.EMFILE;
@@ -23,7 +25,13 @@ import static io.prefork.internal.nativeio.Native.SOCK_SEQPACKET;
 import static io.prefork.internal.nativeio.Native.SOCK_STREAM;
 import static io.prefork.internal.nativeio.Native.SOL_SOCKET;
 
+import java.io.IOException;
 import java.lang.ref.Reference;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -194,6 +202,75 @@ public final class Syscalls {
             throw new NativeException("fcntl(fd=" + existingFd + ", F_DUPFD_CLOEXEC)", -fd);
         }
         return fd;
+    }
+
+    /** Room for a {@code sockaddr_in6} (28 bytes), then the {@code socklen_t} getsockname reads and updates. */
+    private static final int SOCKADDR_ROOM = 28;
+
+    /** A thread's getsockname buffer and its native address (taken once: jnr allocates to find an address). */
+    private static final class SockaddrScratch {
+        final ByteBuffer buffer = nativeBuffer(SOCKADDR_ROOM + 4);
+        final long address = address(buffer);
+        /**
+         * The last IPv4 address returned, and its raw address and port: a worker's connections mostly share one
+         * local address (that of the listener), and an InetSocketAddress is immutable, so one object serves them all
+         * instead of four new ones per connection.
+         */
+        InetSocketAddress lastV4;
+        int lastV4Raw;
+        int lastV4Port = -1;
+    }
+
+    private static final ThreadLocal<SockaddrScratch> SOCKADDR = ThreadLocal.withInitial(SockaddrScratch::new);
+
+    /**
+     * The local address of a TCP socket, with one getsockname: what the JDK's {@code Net.localAddress} returns for it
+     * (an IPv4-mapped IPv6 address as an {@link Inet4Address}, an IPv6 one with its scope id), which costs the JDK
+     * two calls (address, then port).
+     *
+     * @throws IOException naming the call and errno (ENOTSOCK for a descriptor that is no socket), or the address
+     *     family if it is neither AF_INET nor AF_INET6
+     */
+    public static InetSocketAddress localAddress(int fd) throws IOException {
+        SockaddrScratch scratch = SOCKADDR.get();
+        ByteBuffer sa = scratch.buffer;
+        sa.putInt(SOCKADDR_ROOM, SOCKADDR_ROOM);
+        int rc = BACKEND.getsockname(fd, scratch.address, scratch.address + SOCKADDR_ROOM);
+        if (rc < 0) {
+            throw new NativeException("getsockname(fd=" + fd + ")", -rc);
+        }
+        // sockaddr_in:  u16 family | u16 port (network order) | 4 address bytes
+        // sockaddr_in6: u16 family | u16 port | u32 flowinfo | 16 address bytes | u32 scope id
+        int family = sa.getShort(0);
+        int port = (sa.get(2) & 0xFF) << 8 | (sa.get(3) & 0xFF);
+        if (family == AF_INET) {
+            int raw = sa.getInt(4);
+            if (port != scratch.lastV4Port || raw != scratch.lastV4Raw) {
+                byte[] ip = new byte[4];
+                sa.get(4, ip);
+                scratch.lastV4 = new InetSocketAddress(byAddress(ip, 0), port);
+                scratch.lastV4Raw = raw;
+                scratch.lastV4Port = port;
+            }
+            return scratch.lastV4;
+        }
+        if (family == AF_INET6) {
+            byte[] ip = new byte[16];
+            sa.get(8, ip);
+            return new InetSocketAddress(byAddress(ip, sa.getInt(24)), port);
+        }
+        throw new IOException("getsockname(fd=" + fd + ") gave address family " + family
+                + ", not AF_INET or AF_INET6: not a TCP socket");
+    }
+
+    private static InetAddress byAddress(byte[] ip, int scopeId) {
+        try {
+            // getByAddress turns an IPv4-mapped address into an Inet4Address, as the JDK's own getsockname does.
+            InetAddress a = InetAddress.getByAddress(ip);
+            return scopeId != 0 && a instanceof Inet6Address ? Inet6Address.getByAddress(null, ip, scopeId) : a;
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e); // only for a length other than 4 or 16
+        }
     }
 
     /** Puts a descriptor in blocking or non-blocking mode, with no system call when it already is. */

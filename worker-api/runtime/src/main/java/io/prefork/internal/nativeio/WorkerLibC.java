@@ -30,6 +30,8 @@ public interface WorkerLibC {
 
     int shutdown(int fd, int how);
 
+    int getsockname(int fd, @intptr_t long addr, @intptr_t long addrlen);
+
     int fcntl(int fd, int cmd, int arg);
 
     int poll(@intptr_t long fds, @size_t long nfds, int timeoutMs);

@@ -61,8 +61,8 @@ final class WorkerConnection implements Connection, Runnable {
     /**
      * A connection to serve.
      *
-     * @param channel the wrapped descriptor; its local address is the one the client reached (the JDK read it with
-     *                getsockname when it built the channel), on a wildcard listener too
+     * @param channel the wrapped descriptor; its local address is the one the client reached (read with one
+     *                getsockname when the channel was built, see ChannelWrapper), on a wildcard listener too
      */
     WorkerConnection(WorkerRuntime runtime, long id, SocketChannel channel, int fd, InetSocketAddress remote,
                      byte[] peerWire, long acceptedEpochMicros, boolean resumed, byte[] unread) throws IOException {

@@ -43,7 +43,7 @@ import java.util.function.LongConsumer;
  *   shuts the socket down before its close, or the client would see no FIN); all other bits 0, enforced
  *   and, only when RESUMED: unread length (u16, 0..MAX_UNREAD_BYTES) | that many bytes the previous handler read
  *   beyond its request, which the next handler must see before the socket's bytes
- *   No local address: the worker asks its channel (the JDK reads it with getsockname when it wraps the socket),
+ *   No local address: the worker reads it with getsockname when it wraps the socket (ChannelWrapper),
  *   which spares the supervisor a getsockname per connection on a wildcard listener.
  *
  * READY body:       pid (u64)

@@ -62,6 +62,7 @@ final class FfmBackend implements SyscallBackend {
     private static final MemorySegment CLOSE = find("close");
     private static final MemorySegment SHUTDOWN = find("shutdown");
     private static final MemorySegment POLL = find("poll");
+    private static final MemorySegment GETSOCKNAME = find("getsockname");
     private static final MemorySegment SIGNAL = find("signal");
 
     /** fcntl, variadic in C: linked as such, in a holder class so that the first call links it, not the boot. */
@@ -178,6 +179,11 @@ final class FfmBackend implements SyscallBackend {
     @Override
     public int poll(long fds, long nfds, int timeoutMs) {
         return callInt(POLL, "poll", fds, nfds, timeoutMs, 0, 0);
+    }
+
+    @Override
+    public int getsockname(int fd, long addr, long addrlen) {
+        return callInt(GETSOCKNAME, "getsockname", fd, addr, addrlen, 0, 0);
     }
 
     @Override

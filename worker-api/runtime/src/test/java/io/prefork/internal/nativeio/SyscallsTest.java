@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -99,6 +103,96 @@ class SyscallsTest {
         }
         assertEquals(-Native.EBADF, b.close(left), "a second close of fd " + left);
         assertEquals(before, TestFds.count(), "descriptors left open");
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void getsocknameFillsTheAddressAndReturnsMinusErrno(SyscallBackend b) throws IOException {
+        try (TestListener listener = TestListener.open(new InetSocketAddress("127.0.0.1", 0));
+             Socket client = new Socket()) {
+            client.connect(listener.boundAddress(), 5000);
+            int fd = listener.accept();
+            try {
+                ByteBuffer sa = Syscalls.nativeBuffer(32);
+                sa.putInt(28, 28);
+                assertEquals(0, b.getsockname(fd, b.address(sa), b.address(sa) + 28));
+                assertEquals(16, sa.getInt(28), "sockaddr_in's length");
+                assertEquals(Native.AF_INET, sa.getShort(0));
+                assertEquals(listener.boundAddress().getPort(), (sa.get(2) & 0xFF) << 8 | (sa.get(3) & 0xFF));
+                assertEquals(-Native.EBADF, b.getsockname(-1, b.address(sa), b.address(sa) + 28));
+            } finally {
+                Syscalls.closeQuietly(fd);
+            }
+        }
+    }
+
+    /** One getsockname gives what the JDK's two give (its Net.localAddress), for each kind of TCP socket. */
+    @Test
+    void localAddressIsTheOneTheClientReached() throws IOException {
+        List<InetSocketAddress> binds = new ArrayList<>(List.of(new InetSocketAddress("127.0.0.1", 0)));
+        if (ipv6LoopbackWorks()) {
+            binds.add(new InetSocketAddress(InetAddress.getByName("::1"), 0));
+            // A dual-stack listener: an IPv4 client's socket is AF_INET6 with an IPv4-mapped address, which the JDK
+            // reports as an Inet4Address.
+            binds.add(new InetSocketAddress(InetAddress.getByName("::"), 0));
+        }
+        for (InetSocketAddress bind : binds) {
+            try (TestListener listener = TestListener.open(bind); Socket client = new Socket()) {
+                boolean wildcard = bind.getAddress().isAnyLocalAddress();
+                InetSocketAddress target = wildcard
+                        ? new InetSocketAddress("127.0.0.1", listener.boundAddress().getPort()) : listener.boundAddress();
+                client.connect(target, 5000);
+                int fd = listener.accept();
+                try {
+                    InetSocketAddress local = Syscalls.localAddress(fd);
+                    assertEquals(target, local, "bound to " + bind);
+                    assertEquals(target.getAddress().getClass(), local.getAddress().getClass(), "bound to " + bind);
+                    assertEquals(client.getRemoteSocketAddress(), local);
+                } finally {
+                    Syscalls.closeQuietly(fd);
+                }
+            }
+        }
+    }
+
+    /** The thread's last IPv4 address is reused only for the same address and port. */
+    @Test
+    void localAddressFollowsEachConnectionAcrossListeners() throws IOException {
+        try (TestListener a = TestListener.open(new InetSocketAddress("127.0.0.1", 0));
+             TestListener b = TestListener.open(new InetSocketAddress("127.0.0.2", 0))) {
+            for (TestListener l : List.of(a, a, b, a, b, b)) {
+                try (Socket client = new Socket()) {
+                    client.connect(l.boundAddress(), 5000);
+                    int fd = l.accept();
+                    try {
+                        assertEquals(l.boundAddress(), Syscalls.localAddress(fd));
+                    } finally {
+                        Syscalls.closeQuietly(fd);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void localAddressOfANonSocketNamesTheCall() throws IOException {
+        int fd = TestFds.eventfd();
+        try {
+            NativeException e = assertThrows(NativeException.class, () -> Syscalls.localAddress(fd));
+            assertEquals(88 /* ENOTSOCK */, e.errno());
+            assertTrue(e.getMessage().contains("getsockname(fd=" + fd + ")"), e.getMessage());
+        } finally {
+            Syscalls.closeQuietly(fd);
+        }
+    }
+
+    private static boolean ipv6LoopbackWorks() {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(new InetSocketAddress(InetAddress.getByName("::1"), 0));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     @ParameterizedTest
