@@ -198,6 +198,8 @@ public final class ChannelWrapper {
                 "boolean isInputClosed", "boolean isOutputClosed", "boolean connectionReset", "boolean isReuseAddress",
                 "int state", "long readerThread", "long writerThread", "java.net.SocketAddress localAddress",
                 "java.net.SocketAddress remoteAddress", "java.net.Socket socket", "boolean forcedNonBlocking");
+        /** The newest JDK whose SocketChannelImpl this build was checked against (CI runs 17 and 25). */
+        static final int LAST_CHECKED_FEATURE = 25;
         /** Fields that JDK 17's class lacks. */
         private static final Set<String> OPTIONAL_FIELDS = Set.of("boolean forcedNonBlocking");
 
@@ -223,6 +225,12 @@ public final class ChannelWrapper {
             try {
                 Class<?> impl = Class.forName("sun.nio.ch.SocketChannelImpl");
                 Set<String> fields = new TreeSet<>();
+                if (Runtime.version().feature() > LAST_CHECKED_FEATURE) {
+                    // JEP 500 (JDK 26) starts to restrict setting final fields by reflection, which this does to
+                    // readLock, writeLock, stateLock, family, fd and fdVal: a JDK not checked here gets the constructor.
+                    throw new UnsupportedOperationException("JDK " + Runtime.version().feature() + " is newer than "
+                            + "the last JDK this build was checked on (" + LAST_CHECKED_FEATURE + ")");
+                }
                 for (Field f : impl.getDeclaredFields()) {
                     if (!Modifier.isStatic(f.getModifiers())) {
                         fields.add(f.getType().getName() + " " + f.getName());
