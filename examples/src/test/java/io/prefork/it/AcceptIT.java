@@ -114,7 +114,7 @@ class AcceptIT {
             // whether it happened to keep up with connections arriving one at a time.
             s.signal(Native.SIGSTOP);
             // kill(2) only queues the stop: wait until every thread of the supervisor has actually stopped.
-            Poll.within(READY).until("supervisor " + s.pid() + " stopped", () -> allThreadsStopped(s.pid()));
+            Poll.within(READY).until("supervisor " + s.pid() + " stopped", () -> SupervisorProcess.allThreadsStopped(s.pid()));
             try {
                 // The first connection takes the only worker's only slot until the test lets it go.
                 Socket holder = connect(new InetSocketAddress("127.0.0.1", port));
@@ -190,23 +190,6 @@ class AcceptIT {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         in.transferTo(out);
         return out.toString(StandardCharsets.US_ASCII);
-    }
-
-    /** Whether every thread of {@code pid} is in state T (stopped by a signal), from /proc/PID/task/TID/stat. */
-    static boolean allThreadsStopped(long pid) {
-        try (java.util.stream.Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
-            return tasks.allMatch(task -> {
-                try {
-                    String stat = Files.readString(task.resolve("stat"));
-                    // The state follows the command name, which is in parentheses and may itself hold spaces.
-                    return stat.charAt(stat.lastIndexOf(')') + 2) == 'T';
-                } catch (IOException e) {
-                    return true; // the thread is gone: it is not running either
-                }
-            });
-        } catch (IOException e) {
-            throw new AssertionError("cannot list the threads of " + pid, e);
-        }
     }
 
     /**

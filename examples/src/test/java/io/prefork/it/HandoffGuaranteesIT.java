@@ -50,7 +50,7 @@ class HandoffGuaranteesIT {
             List<Long> workers = new ArrayList<>(s.awaitWorkers(2, READY));
             long stopped = workers.get(0);
             long healthy = workers.get(1);
-            Native.kill(stopped, Native.SIGSTOP);
+            SupervisorProcess.freeze(stopped, READY);
             // One selector reads every client, so a client waiting on the stopped worker blocks no other.
             try (Selector selector = Selector.open()) {
                 Map<SocketChannel, ByteArrayOutputStream> pending = new HashMap<>();

@@ -167,7 +167,7 @@ class KeepAliveIT {
                         s.admin()::status, st -> st.workers().stream().filter(w -> w.inFlight() == 1).count() == 1);
                 long y = busy.workers().stream().filter(w -> w.inFlight() == 1).findFirst().orElseThrow().pid();
                 long x = busy.workers().stream().filter(w -> w.pid() != y).findFirst().orElseThrow().pid();
-                Native.kill(x, Native.SIGSTOP);
+                SupervisorProcess.freeze(x, IO);
 
                 parkedClient.sendRaw("GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
                 Poll.within(IO).until("the resumed connection sent to the stopped worker " + x, s.admin()::status,

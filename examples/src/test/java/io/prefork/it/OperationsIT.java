@@ -166,7 +166,7 @@ class OperationsIT {
             int port = s.awaitReady(READY);
             List<Long> workers = List.copyOf(s.awaitWorkers(2, READY));
             long frozen = workers.get(0);
-            Native.kill(frozen, Native.SIGSTOP);
+            SupervisorProcess.freeze(frozen, READY);
             try (Load load = new Load(port, 3, 30)) {
                 Poll.within(Duration.ofSeconds(60)).until("90 requests answered or failed",
                         () -> load.ok() + load.failures().size(), n -> n >= 90);

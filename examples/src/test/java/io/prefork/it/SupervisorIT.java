@@ -108,7 +108,7 @@ class SupervisorIT {
             long frozen = list.get(0);
             long healthy = list.get(1);
             // A stopped process cannot recvmsg: whatever is sent to it stays in flight, untaken.
-            Native.kill(frozen, Native.SIGSTOP);
+            SupervisorProcess.freeze(frozen, READY);
             ExecutorService pool = Executors.newFixedThreadPool(3);
             try {
                 // Concurrency is 1, so of three concurrent connections each worker gets one, one waits in the queue.

@@ -343,6 +343,34 @@ public final class SupervisorProcess implements AutoCloseable {
     }
 
     /**
+     * Stops a process with SIGSTOP and returns once every one of its threads has stopped. kill(2) only queues the
+     * stop: the kernel wakes one thread to take it, and only that thread then stops the others, so on a busy machine
+     * the rest of a multi-threaded JVM may run on for milliseconds, long enough to receive and claim a connection
+     * the test means to reach a stopped process.
+     */
+    public static void freeze(long pid, Duration within) throws NativeException {
+        Native.kill(pid, Native.SIGSTOP);
+        Poll.within(within).until("every thread of " + pid + " stopped", () -> allThreadsStopped(pid));
+    }
+
+    /** Whether every thread of {@code pid} is in state T (stopped), from /proc/PID/task/TID/stat. */
+    public static boolean allThreadsStopped(long pid) {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            return tasks.allMatch(task -> {
+                try {
+                    String stat = Files.readString(task.resolve("stat"));
+                    // The state follows the command name, which is in parentheses and may itself hold spaces.
+                    return stat.charAt(stat.lastIndexOf(')') + 2) == 'T';
+                } catch (IOException e) {
+                    return true; // the thread is gone: it is not running either
+                }
+            });
+        } catch (IOException e) {
+            throw new AssertionError("cannot list the threads of " + pid, e);
+        }
+    }
+
+    /**
      * A process's descriptor count once it has stopped moving: the same in 10 observations in a row, 20 ms apart.
      * A leak test's baseline must be taken this way. The supervisor closes its copy of a connection when it next
      * reads the worker's claim slots, which can be a moment after the client already has its response; a count
