@@ -1,5 +1,7 @@
 package io.prefork.supervisor.internal.nativeio;
 
+import io.prefork.testing.Loopback;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -178,7 +180,7 @@ class TcpListenerTest {
 
     @Test
     void ipv6Loopback() throws IOException {
-        assumeTrue(ipv6LoopbackWorks(), "this machine has no IPv6 loopback (::1)");
+        assumeTrue(Loopback.ipv6Works(), "this machine has no IPv6 loopback (::1)");
         InetAddress v6 = InetAddress.getByName("::1");
         assertTrue(v6 instanceof Inet6Address);
         try (TcpListener listener = TcpListener.open(new InetSocketAddress(v6, 0), 16);
@@ -209,15 +211,6 @@ class TcpListenerTest {
                     () -> TcpListener.open(new InetSocketAddress(v6, port), 16).close());
             assertEquals(Native.EADDRINUSE, e.errno());
             assertTrue(e.getMessage().contains("bind([::1]:" + port + ")"), e.getMessage());
-        }
-    }
-
-    private static boolean ipv6LoopbackWorks() {
-        try (ServerSocket probe = new ServerSocket()) {
-            probe.bind(new InetSocketAddress(InetAddress.getByName("::1"), 0));
-            return true;
-        } catch (IOException e) {
-            return false;
         }
     }
 

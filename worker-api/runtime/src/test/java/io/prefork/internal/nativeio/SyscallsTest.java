@@ -1,5 +1,7 @@
 package io.prefork.internal.nativeio;
 
+import io.prefork.testing.Loopback;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -130,7 +132,7 @@ class SyscallsTest {
     @Test
     void localAddressIsTheOneTheClientReached() throws IOException {
         List<InetSocketAddress> binds = new ArrayList<>(List.of(new InetSocketAddress("127.0.0.1", 0)));
-        if (ipv6LoopbackWorks()) {
+        if (Loopback.ipv6Works()) {
             binds.add(new InetSocketAddress(InetAddress.getByName("::1"), 0));
             // A dual-stack listener: an IPv4 client's socket is AF_INET6 with an IPv4-mapped address, which the JDK
             // reports as an Inet4Address.
@@ -183,15 +185,6 @@ class SyscallsTest {
             assertTrue(e.getMessage().contains("getsockname(fd=" + fd + ")"), e.getMessage());
         } finally {
             Syscalls.closeQuietly(fd);
-        }
-    }
-
-    private static boolean ipv6LoopbackWorks() {
-        try (ServerSocket probe = new ServerSocket()) {
-            probe.bind(new InetSocketAddress(InetAddress.getByName("::1"), 0));
-            return true;
-        } catch (IOException e) {
-            return false;
         }
     }
 

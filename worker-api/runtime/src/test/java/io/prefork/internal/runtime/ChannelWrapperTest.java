@@ -1,5 +1,7 @@
 package io.prefork.internal.runtime;
 
+import io.prefork.testing.Loopback;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -100,7 +102,7 @@ class ChannelWrapperTest {
 
     @Test
     void wrappedIpv6Socket() throws IOException {
-        assumeTrue(ipv6LoopbackWorks(), "this machine has no IPv6 loopback (::1)");
+        assumeTrue(Loopback.ipv6Works(), "this machine has no IPv6 loopback (::1)");
         try (TestListener listener = TestListener.open(new InetSocketAddress(InetAddress.getByName("::1"), 0));
              Socket client = new Socket()) {
             client.connect(listener.boundAddress(), 5000);
@@ -266,15 +268,6 @@ class ChannelWrapperTest {
             }
             assertFalse(ch.isOpen());
             assertEquals(-1, client.getInputStream().read(), "the client sees the close");
-        }
-    }
-
-    private static boolean ipv6LoopbackWorks() {
-        try (ServerSocket probe = new ServerSocket()) {
-            probe.bind(new InetSocketAddress(InetAddress.getByName("::1"), 0));
-            return true;
-        } catch (IOException e) {
-            return false;
         }
     }
 }
