@@ -83,6 +83,12 @@ public final class ChannelWrapper {
         try {
             impl = Class.forName("sun.nio.ch.SocketChannelImpl");
             ioUtil = Class.forName("sun.nio.ch.IOUtil");
+            // Initialised now, at boot, before any handler runs: sun.nio.ch.Net's initialiser loads native libraries
+            // (libextnet on JDK 25), and a handler that has filled its descriptor table when Net is first used makes
+            // that load fail with EMFILE, which breaks the class for good (NoClassDefFoundError in every later
+            // channel call). The constructor's getsockname used to initialise it at the first wrap; the direct build
+            // does not call into Net.
+            Class.forName("sun.nio.ch.Net", true, null);
         } catch (ClassNotFoundException e) {
             throw new UnavailableException("this JDK (" + Runtime.version() + ") has no sun.nio.ch.SocketChannelImpl; "
                     + "Prefork's worker SDK supports JDK 17 to 25", e);

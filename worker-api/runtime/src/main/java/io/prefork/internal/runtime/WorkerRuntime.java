@@ -314,17 +314,22 @@ final class WorkerRuntime {
             // from seeing FIN until that worker reached the entry.
             Syscalls.shutdown(c.shutdownFd);
         }
-        c.closeQuietly();
-        synchronized (state) {
-            taken--;
+        try {
+            c.closeQuietly();
+        } finally {
+            // Even when the close throws an Error (a JDK class that could not initialise): the slot and the done
+            // count must not be lost with it, or the worker serves one connection fewer at a time for good.
+            synchronized (state) {
+                taken--;
+            }
+            synchronized (slotFreed) {
+                slotFreed.notifyAll();
+            }
+            // Counted after the close: the supervisor's copy is long closed (it closed it on the claim), so the close
+            // here is what the client sees, and the count only frees capacity.
+            region.doneOne();
+            wakeSupervisorIfAsked();
         }
-        synchronized (slotFreed) {
-            slotFreed.notifyAll();
-        }
-        // Counted after the close: the supervisor's copy is long closed (it closed it on the claim), so the close
-        // here is what the client sees, and the count only frees capacity.
-        region.doneOne();
-        wakeSupervisorIfAsked();
     }
 
     /** Stops once, whichever comes first: channel closed, SIGTERM (shutdown hook), protocol error. */
